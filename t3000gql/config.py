@@ -1,0 +1,265 @@
+"""Settings from environment variables (names and defaults of seed 000), with a `.env` file read too.
+
+Every variable is declared once in `VARIABLES`: its name, its parser, its default and a line of documentation.
+README's configuration table is checked against this list by a test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from t3000gql.errors import ConfigError
+
+Parser = Callable[[str, str], Any]
+
+
+def _int(minimum: int, maximum: int | None = None) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        accepted = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(name, raw, accepted) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ConfigError(name, raw, accepted)
+        return value
+
+    return parse
+
+
+def _float(minimum: float) -> Parser:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(name, raw, f"a number >= {minimum}") from None
+        if not value >= minimum or value == float("inf"):
+            raise ConfigError(name, raw, f"a number >= {minimum}")
+        return value
+
+    return parse
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(name, raw, "true/false (also 1/0, yes/no, on/off)")
+
+
+def _url(*schemes: str) -> Parser:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        scheme = urlsplit(value).scheme
+        if scheme not in schemes:
+            raise ConfigError(name, raw, "a URL starting with " + ", ".join(f"{s}://" for s in schemes))
+        return value
+
+    return parse
+
+
+def _timezone(name: str, raw: str) -> str:
+    value = raw.strip()
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, raw, "an IANA time zone name such as UTC or Europe/Berlin") from None
+    return value
+
+
+def _text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ConfigError(name, raw, "a non-empty value")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    field: str
+    parse: Parser
+    default: str
+    doc: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "DATABASE_URL",
+        "database_url",
+        _url("sqlite"),
+        "sqlite:///t3000gql.db",
+        "Where history lives. `sqlite:///relative.db` or `sqlite:////absolute/path.db`.",
+    ),
+    Variable(
+        "DATABASE_POOL_SIZE", "database_pool_size", _int(1, 64), "10", "Reader connections (one writer besides)."
+    ),
+    Variable(
+        "CACHE_DURATION_SECONDS",
+        "cache_duration_seconds",
+        _int(1),
+        "60",
+        "How long a cached realtime value counts as fresh.",
+    ),
+    Variable(
+        "CACHE_CLEANUP_INTERVAL_MINUTES",
+        "cache_cleanup_interval_minutes",
+        _int(1),
+        "5",
+        "How often stale counters are refreshed and cache entries of deleted points dropped.",
+    ),
+    Variable(
+        "DATA_RETENTION_DAYS",
+        "data_retention_days",
+        _int(1),
+        "1095",
+        "History older than this is removed by retention (3 years by default).",
+    ),
+    Variable(
+        "PARTITION_CLEANUP_ENABLED",
+        "partition_cleanup_enabled",
+        _bool,
+        "true",
+        "Run retention periodically (daily) while the server runs.",
+    ),
+    Variable(
+        "T3000_INTERFACE_TIMEOUT",
+        "t3000_interface_timeout_ms",
+        _int(1),
+        "5000",
+        "Milliseconds a controller may take to answer one request.",
+    ),
+    Variable(
+        "T3000_MAX_RETRIES", "t3000_max_retries", _int(0, 20), "3", "Retries of a failed controller request."
+    ),
+    Variable(
+        "T3000_BULK_REQUEST_SIZE",
+        "t3000_bulk_request_size",
+        _int(1, 1000),
+        "100",
+        "Most points read from a controller in one request.",
+    ),
+    Variable(
+        "BACKGROUND_COLLECTION_ENABLED",
+        "background_collection_enabled",
+        _bool,
+        "true",
+        "Sample active trend logs on their schedules.",
+    ),
+    Variable(
+        "DEFAULT_TREND_INTERVAL_SECONDS",
+        "default_trend_interval_seconds",
+        _int(1, 86400),
+        "900",
+        "Interval of a trend log created without one.",
+    ),
+    Variable(
+        "COLLECTOR_ERROR_RETRY_SECONDS",
+        "collector_error_retry_seconds",
+        _int(1),
+        "300",
+        "How long a failing device is skipped before collection tries it again.",
+    ),
+    Variable(
+        "API_REQUEST_TIMEOUT_SECONDS",
+        "api_request_timeout_seconds",
+        _float(0.001),
+        "30",
+        "A GraphQL request running longer is answered with a timeout error.",
+    ),
+    Variable(
+        "API_MAX_CONCURRENT_REQUESTS",
+        "api_max_concurrent_requests",
+        _int(1),
+        "100",
+        "Requests served at once; the excess is refused at once with RATE_LIMITED.",
+    ),
+    Variable(
+        "API_MAX_HISTORY_SAMPLES",
+        "api_max_history_samples",
+        _int(1),
+        "1000000",
+        "Largest number of samples one history request may return.",
+    ),
+    Variable("HOST", "host", _text, "127.0.0.1", "Address the server listens on."),
+    Variable("PORT", "port", _int(0, 65535), "8000", "Port the server listens on."),
+    Variable(
+        "TIMEZONE",
+        "timezone",
+        _timezone,
+        "UTC",
+        "Site time zone: how date-times without an offset in requests are read.",
+    ),
+    Variable(
+        "BROADCAST_URL",
+        "broadcast_url",
+        _url("memory", "redis", "postgres", "postgresql"),
+        "memory://",
+        "Live bus: `memory://` in one process, `redis://host:6379` to share across processes.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    database_pool_size: int
+    cache_duration_seconds: int
+    cache_cleanup_interval_minutes: int
+    data_retention_days: int
+    partition_cleanup_enabled: bool
+    t3000_interface_timeout_ms: int
+    t3000_max_retries: int
+    t3000_bulk_request_size: int
+    background_collection_enabled: bool
+    default_trend_interval_seconds: int
+    collector_error_retry_seconds: int
+    api_request_timeout_seconds: float
+    api_max_concurrent_requests: int
+    api_max_history_samples: int
+    host: str
+    port: int
+    timezone: str
+    broadcast_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+        """Reads the process environment over a `.env` file (the environment wins, as with most tools)."""
+        merged: dict[str, str] = {}
+        dotenv_path = env_file if env_file is not None else Path.cwd() / ".env"
+        if dotenv_path.is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        merged.update(os.environ if environ is None else environ)
+        values = {}
+        for variable in VARIABLES:
+            raw = merged.get(variable.name, variable.default)
+            values[variable.field] = variable.parse(variable.name, raw)
+        return cls(**values)
+
+    @classmethod
+    def defaults(cls, **overrides: Any) -> Settings:
+        """Default settings with some fields replaced: what tests and the benchmark start from."""
+        base = cls.from_env(environ={}, env_file=Path("/nonexistent"))
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return cls(**{**{n: getattr(base, n) for n in names}, **overrides})
+
+    @property
+    def t3000_interface_timeout(self) -> float:
+        return self.t3000_interface_timeout_ms / 1000

@@ -1,0 +1,77 @@
+"""Samples and the rules every value must pass before it is stored."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.timeutil import MAX_TS_MS, MIN_TS_MS
+from t3000gql.errors import ValidationError
+
+
+class Quality(enum.IntEnum):
+    GOOD = 0
+    UNCERTAIN = 1
+    BAD = 2
+
+
+class Aggregate(enum.Enum):
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    COUNT = "count"
+    FIRST = "first"
+    LAST = "last"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one point at one instant, as it enters the write path."""
+
+    point: PointRef
+    ts_ms: int
+    value: float
+    trend_log_id: int | None = None
+    quality: Quality = Quality.GOOD
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """A sample the write path accepted: what the cache holds and the live bus publishes."""
+
+    point: PointRef
+    point_id: int
+    ts_ms: int
+    value: float
+    source: str
+    trend_log_id: int | None = None
+
+
+def check_value(value: object, *, index: int | None = None, field: str = "value") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError("must be a number", field=field, index=index, value=value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError("must be a finite number (no NaN or infinity)", field=field, index=index, value=value)
+    return number
+
+
+def check_timestamp(ts_ms: object, *, index: int | None = None, field: str = "timestamp") -> int:
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        raise ValidationError("must be an integer epoch in milliseconds", field=field, index=index, value=ts_ms)
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        raise ValidationError(
+            "must lie between 1970-01-01 and 2100-01-01 (UTC)", field=field, index=index, value=ts_ms
+        )
+    return ts_ms
+
+
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Checks value and time of every sample; raises on the first bad one, naming its index."""
+    for index, sample in enumerate(samples):
+        check_value(sample.value, index=index)
+        check_timestamp(sample.ts_ms, index=index)

@@ -1,0 +1,95 @@
+"""The one exception tree of t3000gql.
+
+    T3000Error                      base: everything we raise on purpose
+    ├── ConfigError                 an environment variable has a value we cannot use
+    ├── ValidationError             input that breaks a rule (names field, index, value)  -> BAD_USER_INPUT
+    ├── NotFoundError               a device, point, trend log or station that does not exist -> NOT_FOUND
+    ├── ConflictError               a uniqueness rule would be broken                       -> BAD_USER_INPUT
+    ├── StorageError                the database failed or refused                         -> INTERNAL
+    │   ├── MigrationError          the schema cannot be brought to the code's version
+    │   └── DatabaseUnavailable     the database cannot take writes now (locked, read-only, disk full)
+    ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
+    │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
+    └── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
+
+Third-party errors are converted where they enter our code (`raise ... from exc`), so the API maps errors to
+GraphQL codes in one place (`t3000gql.api.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class T3000Error(Exception):
+    """Base of every error t3000gql raises on purpose."""
+
+    code = "INTERNAL"
+
+
+class ConfigError(T3000Error):
+    def __init__(self, variable: str, value: str, accepted: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{variable}={value!r} is not valid: expected {accepted}")
+
+
+class ValidationError(T3000Error):
+    """Bad input. `field`, `index` and `value` say where, so a caller can fix exactly that item."""
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        index: int | None = None,
+        value: Any = None,
+    ) -> None:
+        self.field = field
+        self.index = index
+        self.value = value
+        where = []
+        if index is not None:
+            where.append(f"item {index}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(f"{prefix}{message}")
+        self.reason = message
+
+
+class NotFoundError(T3000Error):
+    code = "NOT_FOUND"
+
+
+class ConflictError(T3000Error):
+    code = "BAD_USER_INPUT"
+
+
+class StorageError(T3000Error):
+    code = "INTERNAL"
+
+
+class MigrationError(StorageError):
+    pass
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot take writes right now; callers that must not lose data spool instead."""
+
+    code = "DATABASE_UNAVAILABLE"
+
+
+class DeviceError(T3000Error):
+    code = "DEVICE_ERROR"
+
+
+class DeviceTimeout(DeviceError):
+    code = "DEVICE_TIMEOUT"
+
+
+class LimitExceeded(T3000Error):
+    code = "RATE_LIMITED"

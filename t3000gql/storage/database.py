@@ -1,0 +1,165 @@
+"""Connections to the SQLite file: one writer, a pool of readers.
+
+`databases` opens SQLite connections for us; we keep them for the life of the process because its SQLite
+backend would otherwise open a new connection (a thread and a file handle, ~0.5 ms) per query and forget the
+per-connection PRAGMAs (see shared/reference/dependencies.md). Hot paths use the raw aiosqlite connection that
+`databases` hands out, whose `executemany` runs at SQLite speed.
+
+Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock
+keeps them from failing with SQLITE_BUSY). In WAL mode readers never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import databases
+
+from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+
+log = logging.getLogger(__name__)
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",
+)
+
+# sqlite3 error texts that mean "cannot write now, try later" rather than "this write is wrong".
+_UNAVAILABLE_MARKERS = ("database is locked", "readonly", "read-only", "disk is full", "disk i/o error", "busy")
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a `sqlite:///…` URL (`sqlite:///:memory:` is refused: readers would not see the writer)."""
+    parsed = databases.DatabaseURL(url)
+    if parsed.scheme != "sqlite":
+        raise ConfigError("DATABASE_URL", url, "a sqlite:/// URL (PostgreSQL is not supported yet)")
+    path = parsed.database
+    if not path or path == ":memory:":
+        raise ConfigError("DATABASE_URL", url, "a file path, e.g. sqlite:///t3000gql.db")
+    return path
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that say the database cannot take writes now (locked, read-only, disk full)."""
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        return False
+    text = str(exc).lower()
+    return any(marker in text for marker in _UNAVAILABLE_MARKERS)
+
+
+def storage_error(exc: BaseException, action: str) -> StorageError:
+    if is_unavailable(exc):
+        return DatabaseUnavailable(f"the database cannot {action} now: {exc}")
+    return StorageError(f"the database failed to {action}: {exc}")
+
+
+class Database:
+    """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
+
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self.pool_size = pool_size
+        self._database = databases.Database(url)
+        self._holders: list[databases.core.Connection] = []
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self.statements = 0
+        """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
+
+    async def connect(self) -> None:
+        parent = Path(self.path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        await self._database.connect()
+        try:
+            self._writer = await self._open()
+            for _ in range(self.pool_size):
+                self._readers.put_nowait(await self._open())
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def _open(self) -> aiosqlite.Connection:
+        async def acquire() -> databases.core.Connection:
+            # `databases` keys connections by task: acquiring in a task of its own gives a distinct connection.
+            holder = self._database.connection()
+            await holder.__aenter__()
+            return holder
+
+        holder = await asyncio.create_task(acquire())
+        self._holders.append(holder)
+        raw: aiosqlite.Connection = holder.raw_connection
+        for pragma in PRAGMAS:
+            await raw.execute(pragma)
+        return raw
+
+    async def disconnect(self) -> None:
+        for holder in self._holders:
+            with contextlib.suppress(Exception):
+                await holder.__aexit__(None, None, None)
+        self._holders.clear()
+        self._writer = None
+        while not self._readers.empty():
+            self._readers.get_nowait()
+        if self._database.is_connected:
+            await self._database.disconnect()
+
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer connection inside one `BEGIN IMMEDIATE` transaction; committed on success, else rolled back."""
+        if self._writer is None:
+            raise StorageError("the database is not connected")
+        async with self._write_lock:
+            conn = self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise storage_error(exc, "start a write") from exc
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise storage_error(exc, "commit") from exc
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A reader connection from the pool (waits when all are busy)."""
+        if not self._holders:
+            raise StorageError("the database is not connected")
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
+        self.statements += 1
+        async with self.reader() as conn:
+            async with conn.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
+        self.statements += 1
+        async with self.reader() as conn:
+            async with conn.execute(sql, params) as cursor:
+                row = await cursor.fetchone()
+                return tuple(row) if row is not None else None

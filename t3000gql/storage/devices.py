@@ -1,0 +1,155 @@
+"""Devices (controllers and stations): create, update, upsert, delete, list, get by device id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from t3000gql.domain.inputs import UNSET, DeviceInput, check_device
+from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import ConflictError, NotFoundError, ValidationError
+from t3000gql.storage.database import Database
+from t3000gql.storage.records import Device
+
+_FIELDS = (
+    "device_name",
+    "device_type",
+    "ip_address",
+    "port",
+    "protocol",
+    "modbus_unit_id",
+    "bacnet_instance",
+    "is_active",
+    "options",
+)
+_DEFAULTS: dict[str, Any] = {
+    "ip_address": None,
+    "port": None,
+    "protocol": "none",
+    "modbus_unit_id": None,
+    "bacnet_instance": None,
+    "is_active": True,
+    "options": {},
+}
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name == "options":
+        return json.dumps(value or {}, sort_keys=True)
+    if name == "is_active":
+        return int(bool(value))
+    return value
+
+
+class DeviceRepository:
+    def __init__(self, db: Database, clock: Clock, on_delete: Callable[[int], None] | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._on_delete = on_delete
+
+    async def get(self, device_id: int) -> Device | None:
+        row = await self._db.fetch_one(f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (device_id,))
+        return Device.from_row(row) if row else None
+
+    async def require(self, device_id: int) -> Device:
+        device = await self.get(device_id)
+        if device is None:
+            raise NotFoundError(f"device {device_id} does not exist")
+        return device
+
+    async def get_many(self, device_ids: Sequence[int]) -> dict[int, Device]:
+        rows = await self._db.fetch_all(
+            f"SELECT {Device.COLUMNS} FROM devices WHERE device_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(device_ids)),),
+        )
+        return {row[0]: Device.from_row(row) for row in rows}
+
+    async def list(self, *, is_active: bool | None = None, device_type: str | None = None) -> list[Device]:
+        clauses, params = [], []
+        if is_active is not None:
+            clauses.append("is_active = ?")
+            params.append(int(is_active))
+        if device_type is not None:
+            clauses.append("device_type = ?")
+            params.append(device_type)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._db.fetch_all(f"SELECT {Device.COLUMNS} FROM devices{where} ORDER BY device_id", params)
+        return [Device.from_row(row) for row in rows]
+
+    async def create(self, data: DeviceInput) -> Device:
+        check_device(data)
+        if await self.get(data.device_id) is not None:
+            raise ConflictError(f"device {data.device_id} already exists")
+        return await self.upsert(data)
+
+    async def update(self, data: DeviceInput) -> Device:
+        check_device(data)
+        await self.require(data.device_id)
+        return await self.upsert(data)
+
+    async def upsert(self, data: DeviceInput) -> Device:
+        """Creates the device or changes the fields given; fields left UNSET keep their stored value."""
+        check_device(data)
+        now = self._clock()
+        given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
+        async with self._db.writer() as conn:
+            async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (data.device_id,)) as cursor:
+                exists = await cursor.fetchone() is not None
+            if exists:
+                if given:
+                    assignments = ", ".join(f"{name} = ?" for name in given)
+                    await conn.execute(
+                        f"UPDATE devices SET {assignments}, updated_at = ? WHERE device_id = ?",
+                        (*(_column_value(n, v) for n, v in given.items()), now, data.device_id),
+                    )
+            else:
+                for required in ("device_name", "device_type"):
+                    if required not in given:
+                        raise ValidationError(
+                            "is required to create a device", field=_camel(required), value=None
+                        )
+                values = {**_DEFAULTS, **given}
+                names = list(values)
+                await conn.execute(
+                    f"INSERT INTO devices (device_id, {', '.join(names)}, created_at, updated_at) "
+                    f"VALUES (?, {', '.join('?' for _ in names)}, ?, ?)",
+                    (data.device_id, *(_column_value(n, values[n]) for n in names), now, now),
+                )
+            async with conn.execute(
+                f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (data.device_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return Device.from_row(tuple(row))
+
+    async def delete(self, device_id: int) -> bool:
+        """Deletes the device with its points, trend logs, cached values and history (foreign keys cascade)."""
+        async with self._db.writer() as conn:
+            cursor = await conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+            deleted = cursor.rowcount > 0
+        if deleted and self._on_delete is not None:
+            self._on_delete(device_id)
+        return deleted
+
+    async def set_status(self, device_id: int, *, online: bool, seen_at: int | None = None) -> bool:
+        """Records reachability; returns True when `online` changed (so a caller can publish the change)."""
+        async with self._db.writer() as conn:
+            async with conn.execute("SELECT online FROM devices WHERE device_id = ?", (device_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError(f"device {device_id} does not exist")
+            changed = row[0] is None or bool(row[0]) != online
+            if online:
+                await conn.execute(
+                    "UPDATE devices SET online = 1, last_seen = ? WHERE device_id = ?",
+                    (seen_at if seen_at is not None else self._clock(), device_id),
+                )
+            elif changed:
+                await conn.execute("UPDATE devices SET online = 0 WHERE device_id = ?", (device_id,))
+        return changed
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,233 @@
+"""The read path for history: ranges, aggregation and latest values across yearly partitions.
+
+Ranges are half-open [start, end) in epoch ms, oldest first. A limit never drops the oldest part of a range
+silently: the series says it was truncated and where to continue (`next_start`). Many points are read in one
+statement per partition (a JSON list of ids), so the number of statements does not grow with the points.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from t3000gql.domain.samples import Aggregate
+from t3000gql.errors import ValidationError
+from t3000gql.storage.database import Database
+from t3000gql.storage.partitions import PartitionSet, partition_table
+
+_IDS = "point_id IN (SELECT value FROM json_each(?))"
+
+
+@dataclass(slots=True)
+class Series:
+    """Samples of one point as two parallel lists (cheap to build and to send as columns)."""
+
+    timestamps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    truncated: bool = False
+    next_start: int | None = None
+
+
+@dataclass(slots=True)
+class AggregateSeries:
+    """Buckets of one point: `bucket_starts[i]` is the epoch-ms start of bucket i; one value list per aggregate."""
+
+    bucket_starts: list[int] = field(default_factory=list)
+    values: dict[Aggregate, list[float]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Partial:
+    count: int = 0
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+    first: tuple[int, float] | None = None
+    last: tuple[int, float] | None = None
+
+
+def check_range(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise ValidationError("must be later than the start", field="end", value=end_ms)
+
+
+class HistoryReader:
+    def __init__(self, db: Database, partitions: PartitionSet) -> None:
+        self._db = db
+        self._partitions = partitions
+
+    async def read_range(
+        self, point_ids: Sequence[int], start_ms: int, end_ms: int, *, limit: int | None = None
+    ) -> dict[int, Series]:
+        """Raw samples of each point in [start, end), at most `limit` per point."""
+        check_range(start_ms, end_ms)
+        if limit is not None and limit < 1:
+            raise ValidationError("must be at least 1", field="limit", value=limit)
+        result = {pid: Series() for pid in point_ids}
+        if not point_ids:
+            return result
+        ids = json.dumps(list(point_ids))
+        remaining = {pid: limit for pid in point_ids} if limit is not None else None
+        for year in self._partitions.existing_between(start_ms, end_ms):
+            table = partition_table(year)
+            if remaining is None:
+                rows = await self._db.fetch_all(
+                    f"SELECT point_id, ts, value FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? "
+                    "ORDER BY point_id, ts",
+                    (ids, start_ms, end_ms),
+                )
+            else:
+                wanted = [pid for pid, left in remaining.items() if left is not None and left >= 0]
+                if not wanted:
+                    break
+                cap = max(remaining[pid] or 0 for pid in wanted) + 1
+                if len(wanted) == 1:
+                    rows = await self._db.fetch_all(
+                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? "
+                        "ORDER BY ts LIMIT ?",
+                        (wanted[0], start_ms, end_ms, cap),
+                    )
+                else:
+                    rows = await self._db.fetch_all(
+                        "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
+                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_IDS} "
+                        "AND ts >= ? AND ts < ?) WHERE n <= ? ORDER BY point_id, ts",
+                        (json.dumps(wanted), start_ms, end_ms, cap),
+                    )
+            self._append(result, rows, remaining)
+        return result
+
+    @staticmethod
+    def _append(result: dict[int, Series], rows: list, remaining: dict[int, int | None] | None) -> None:
+        if not rows:
+            return
+        if remaining is None and len(result) == 1:
+            series = next(iter(result.values()))
+            _pids, stamps, values = zip(*rows, strict=True)
+            series.timestamps.extend(stamps)
+            series.values.extend(values)
+            return
+        for pid, ts, value in rows:
+            series = result[pid]
+            if remaining is not None:
+                left = remaining[pid]
+                if left is None or left < 0:
+                    continue
+                if left == 0:
+                    series.truncated = True
+                    series.next_start = ts
+                    remaining[pid] = -1
+                    continue
+                remaining[pid] = left - 1
+            series.timestamps.append(ts)
+            series.values.append(value)
+
+    async def count(self, point_ids: Sequence[int], start_ms: int, end_ms: int) -> dict[int, int]:
+        check_range(start_ms, end_ms)
+        counts = dict.fromkeys(point_ids, 0)
+        ids = json.dumps(list(point_ids))
+        for year in self._partitions.existing_between(start_ms, end_ms):
+            rows = await self._db.fetch_all(
+                f"SELECT point_id, count(*) FROM {partition_table(year)} WHERE {_IDS} AND ts >= ? AND ts < ? "
+                "GROUP BY point_id",
+                (ids, start_ms, end_ms),
+            )
+            for pid, n in rows:
+                counts[pid] += n
+        return counts
+
+    async def aggregate(
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        interval_seconds: int,
+        aggregates: Sequence[Aggregate],
+    ) -> dict[int, AggregateSeries]:
+        """Buckets of `interval_seconds` aligned to the epoch, computed in SQL per partition; a bucket that spans
+        a year boundary is merged from its two partial results."""
+        check_range(start_ms, end_ms)
+        if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
+            raise ValidationError("must be a whole number of seconds >= 1", field="intervalSeconds")
+        if not aggregates:
+            raise ValidationError("name at least one aggregate", field="aggregate")
+        width = interval_seconds * 1000
+        wanted = set(aggregates)
+        need_stats = bool(wanted - {Aggregate.FIRST, Aggregate.LAST})
+        partials: dict[int, dict[int, _Partial]] = {pid: {} for pid in point_ids}
+        ids = json.dumps(list(point_ids))
+        for year in self._partitions.existing_between(start_ms, end_ms):
+            table = partition_table(year)
+            where = f"FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? GROUP BY point_id, bucket"
+            params = (width, ids, start_ms, end_ms)
+            if need_stats:
+                rows = await self._db.fetch_all(
+                    f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
+                    params,
+                )
+                for pid, bucket, n, total, low, high in rows:
+                    part = partials[pid].setdefault(bucket, _Partial())
+                    part.count += n
+                    part.total += total
+                    part.low = min(part.low, low)
+                    part.high = max(part.high, high)
+            # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
+            for agg, func in ((Aggregate.FIRST, "min"), (Aggregate.LAST, "max")):
+                if agg not in wanted:
+                    continue
+                rows = await self._db.fetch_all(
+                    f"SELECT point_id, ts / ? AS bucket, value, {func}(ts) {where}", params
+                )
+                for pid, bucket, value, ts in rows:
+                    part = partials[pid].setdefault(bucket, _Partial())
+                    if agg is Aggregate.FIRST and (part.first is None or ts < part.first[0]):
+                        part.first = (ts, value)
+                    if agg is Aggregate.LAST and (part.last is None or ts > part.last[0]):
+                        part.last = (ts, value)
+        return {pid: _finish(partials[pid], width, aggregates) for pid in point_ids}
+
+    async def latest_at(self, point_ids: Sequence[int], at_ms: int) -> dict[int, tuple[int, float]]:
+        """The last sample at or before `at_ms` of each point that has one."""
+        found: dict[int, tuple[int, float]] = {}
+        todo = list(point_ids)
+        for year in reversed(self._partitions.existing_between(0, at_ms + 1)):
+            if not todo:
+                break
+            rows = await self._db.fetch_all(
+                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {_IDS} AND ts <= ? "
+                "GROUP BY point_id",
+                (json.dumps(todo), at_ms),
+            )
+            for pid, ts, value in rows:
+                found[pid] = (ts, value)
+            todo = [pid for pid in todo if pid not in found]
+        return found
+
+
+def _finish(buckets: dict[int, _Partial], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
+    series = AggregateSeries(values={agg: [] for agg in aggregates})
+    for bucket in sorted(buckets):
+        part = buckets[bucket]
+        series.bucket_starts.append(bucket * width)
+        for agg in aggregates:
+            series.values[agg].append(_value(part, agg))
+    return series
+
+
+def _value(part: _Partial, agg: Aggregate) -> float:
+    if agg is Aggregate.AVG:
+        return part.total / part.count
+    if agg is Aggregate.MIN:
+        return part.low
+    if agg is Aggregate.MAX:
+        return part.high
+    if agg is Aggregate.SUM:
+        return part.total
+    if agg is Aggregate.COUNT:
+        return float(part.count)
+    if agg is Aggregate.FIRST:
+        assert part.first is not None
+        return part.first[1]
+    assert part.last is not None
+    return part.last[1]

@@ -1,0 +1,108 @@
+"""Numbered SQL files applied in order, each in its own transaction, recorded in `schema_version`.
+
+Files live in `t3000gql/migrations/<dialect>/NNNN_name.sql` (inside the package so an installed wheel carries
+them). A database that records a version newer than the newest file was written by newer code: we refuse to
+touch it rather than guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from t3000gql.domain.timeutil import system_clock
+from t3000gql.errors import MigrationError
+from t3000gql.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+_CREATE_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    applied_at  INTEGER NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def available_migrations(dialect: str = "sqlite") -> list[Migration]:
+    found = []
+    for path in sorted((MIGRATIONS_DIR / dialect).glob("*.sql")):
+        match = _NAME.match(path.name)
+        if match is None:
+            raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migration files share a number in {MIGRATIONS_DIR / dialect}")
+    return found
+
+
+async def current_version(db: Database) -> int:
+    async with db.writer() as conn:
+        await conn.execute(_CREATE_VERSION_TABLE)
+        async with conn.execute("SELECT coalesce(max(version), 0) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: Database) -> list[Migration]:
+    """Brings the database to the newest version; returns the migrations it applied (none when up to date)."""
+    migrations = available_migrations()
+    newest = migrations[-1].version if migrations else 0
+    version = await current_version(db)
+    if version > newest:
+        raise MigrationError(
+            f"the database {db.path} is at schema version {version}, newer than this t3000gql knows "
+            f"({newest}): upgrade t3000gql, or restore a backup made by this version"
+        )
+    applied = []
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        try:
+            async with db.writer() as conn:
+                for statement in split_statements(migration.sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, system_clock()),
+                )
+        except sqlite3.Error as exc:
+            raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
+        log.info("applied migration %04d_%s", migration.version, migration.name)
+        applied.append(migration)
+    return applied
+
+
+def split_statements(script: str) -> list[str]:
+    """Splits a SQL script into complete statements (aiosqlite has no executescript inside a transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in current.splitlines()
+    ):
+        raise MigrationError(f"incomplete SQL statement at the end of a migration: {current.strip()[:80]}")
+    return statements

@@ -1,0 +1,44 @@
+"""Retention: history older than DATA_RETENTION_DAYS goes. Whole old partitions are dropped (cheap, and the
+file space is reused); the one partition that straddles the cut-off is trimmed row by row."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from t3000gql.domain.timeutil import Clock
+from t3000gql.storage.database import Database
+from t3000gql.storage.partitions import PartitionSet, partition_table, year_bounds
+
+log = logging.getLogger(__name__)
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    cutoff_ms: int
+    dropped_years: list[int]
+    trimmed_year: int | None
+    trimmed_rows: int
+
+
+async def apply_retention(db: Database, partitions: PartitionSet, clock: Clock, days: int) -> RetentionReport:
+    cutoff = clock() - days * DAY_MS
+    dropped: list[int] = []
+    trimmed_year: int | None = None
+    trimmed = 0
+    async with db.writer() as conn:
+        await partitions.load(conn)
+        for year in partitions.years:
+            start, end = year_bounds(year)
+            if end <= cutoff:
+                await conn.execute(f"DROP TABLE {partition_table(year)}")
+                dropped.append(year)
+            elif start < cutoff:
+                cursor = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
+                trimmed_year, trimmed = year, cursor.rowcount
+    for year in dropped:
+        partitions.forget(year)
+    if dropped or trimmed:
+        log.info("retention: dropped partitions %s, trimmed %s rows of %s", dropped, trimmed, trimmed_year)
+    return RetentionReport(cutoff, dropped, trimmed_year, trimmed)

@@ -1,0 +1,81 @@
+"""`Store` bundles everything of the storage layer behind one object, opened in the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from t3000gql.config import Settings
+from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.storage.audit import AuditLog
+from t3000gql.storage.cache import RealtimeCache
+from t3000gql.storage.database import Database
+from t3000gql.storage.devices import DeviceRepository
+from t3000gql.storage.history import HistoryReader
+from t3000gql.storage.migrations import migrate
+from t3000gql.storage.partitions import PartitionSet
+from t3000gql.storage.points import PointRepository
+from t3000gql.storage.retention import RetentionReport, apply_retention
+from t3000gql.storage.trend_logs import TrendLogRepository
+from t3000gql.storage.write_path import WritePath
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Store:
+    settings: Settings
+    clock: Clock
+    db: Database
+    partitions: PartitionSet
+    cache: RealtimeCache
+    devices: DeviceRepository
+    points: PointRepository
+    trend_logs: TrendLogRepository
+    writes: WritePath
+    history: HistoryReader
+    audit: AuditLog
+
+    @classmethod
+    async def open(cls, settings: Settings, *, clock: Clock = system_clock, run_migrations: bool = True) -> Store:
+        """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids)."""
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        await db.connect()
+        try:
+            if run_migrations:
+                await migrate(db)
+            partitions = PartitionSet()
+            async with db.reader() as conn:
+                await partitions.load(conn)
+            cache = RealtimeCache(clock, settings.cache_duration_seconds)
+            points = PointRepository(db, clock, on_delete=lambda point_id: cache.forget([point_id]))
+
+            def forget_device(device_id: int) -> None:
+                cache.forget(points.directory.drop_device(device_id))
+
+            store = cls(
+                settings=settings,
+                clock=clock,
+                db=db,
+                partitions=partitions,
+                cache=cache,
+                devices=DeviceRepository(db, clock, on_delete=forget_device),
+                points=points,
+                trend_logs=TrendLogRepository(db, points, clock, settings.default_trend_interval_seconds),
+                writes=WritePath(db, points, cache, partitions, clock),
+                history=HistoryReader(db, partitions),
+                audit=AuditLog(db),
+            )
+            await cache.load(db)
+            await points.load_directory()
+            await store.writes.load_sources()
+        except BaseException:
+            await db.disconnect()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.db.disconnect()
+
+    async def apply_retention(self) -> RetentionReport:
+        return await apply_retention(self.db, self.partitions, self.clock, self.settings.data_retention_days)

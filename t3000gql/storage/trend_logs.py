@@ -1,0 +1,150 @@
+"""Trend logs (T3000 monitors): which points a device samples, how often; with their points in slot order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from t3000gql.domain.inputs import UNSET, TrendLogInput, check_trend_log
+from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import NotFoundError, ValidationError
+from t3000gql.storage.database import Database
+from t3000gql.storage.points import PointRepository
+from t3000gql.storage.records import TrendLog
+
+_SELECT = f"SELECT {TrendLog.COLUMNS} FROM trend_logs"
+
+
+class TrendLogRepository:
+    def __init__(self, db: Database, points: PointRepository, clock: Clock, default_interval: int = 900) -> None:
+        self._db = db
+        self._points = points
+        self._clock = clock
+        self._default_interval = default_interval
+
+    async def _with_points(self, rows: Sequence[tuple]) -> list[TrendLog]:
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        slots = await self._db.fetch_all(
+            "SELECT trend_log_id, point_id FROM trend_log_points "
+            "WHERE trend_log_id IN (SELECT value FROM json_each(?)) ORDER BY trend_log_id, slot",
+            (json.dumps(ids),),
+        )
+        by_log: dict[int, list[int]] = {i: [] for i in ids}
+        for log_id, point_id in slots:
+            by_log[log_id].append(point_id)
+        return [TrendLog.from_row(tuple(row), tuple(by_log[row[0]])) for row in rows]
+
+    async def get(self, trend_log_id: int) -> TrendLog | None:
+        rows = await self._db.fetch_all(f"{_SELECT} WHERE id = ?", (trend_log_id,))
+        logs = await self._with_points(rows)
+        return logs[0] if logs else None
+
+    async def require(self, trend_log_id: int) -> TrendLog:
+        log = await self.get(trend_log_id)
+        if log is None:
+            raise NotFoundError(f"trend log {trend_log_id} does not exist")
+        return log
+
+    async def list_for_devices(self, device_ids: Sequence[int]) -> dict[int, list[TrendLog]]:
+        rows = await self._db.fetch_all(
+            f"{_SELECT} WHERE device_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, id",
+            (json.dumps(list(device_ids)),),
+        )
+        result: dict[int, list[TrendLog]] = {device_id: [] for device_id in device_ids}
+        for log in await self._with_points(rows):
+            result[log.device_id].append(log)
+        return result
+
+    async def list(self, device_id: int | None = None, *, is_active: bool | None = None) -> list[TrendLog]:
+        clauses, params = [], []
+        if device_id is not None:
+            clauses.append("device_id = ?")
+            params.append(device_id)
+        if is_active is not None:
+            clauses.append("is_active = ?")
+            params.append(int(is_active))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._db.fetch_all(f"{_SELECT}{where} ORDER BY id", params)
+        return await self._with_points(rows)
+
+    async def upsert(self, device_id: int, data: TrendLogInput) -> TrendLog:
+        """Creates a trend log (no id) or changes one (id given); points, when given, replace the old set."""
+        check_trend_log(data)
+        point_ids: list[int] | None = None
+        if data.points is not UNSET:
+            for index, ref in enumerate(data.points):
+                if ref.device_id != device_id:
+                    raise ValidationError(
+                        f"belongs to device {ref.device_id}, not to the trend log's device {device_id}",
+                        field="points",
+                        index=index,
+                        value=str(ref),
+                    )
+            resolved = await self._points.resolve(data.points)
+            for index, ref in enumerate(data.points):
+                if ref not in resolved:
+                    raise ValidationError("is not a known point", field="points", index=index, value=str(ref))
+            point_ids = [resolved[ref] for ref in data.points]
+        now = self._clock()
+        async with self._db.writer() as conn:
+            async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    raise NotFoundError(f"device {device_id} does not exist")
+            if data.id is None:
+                if data.trend_log_name is UNSET:
+                    raise ValidationError("is required to create a trend log", field="trendLogName")
+                cursor = await conn.execute(
+                    "INSERT INTO trend_logs (device_id, trend_log_name, interval_seconds, max_points, is_active, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        device_id,
+                        data.trend_log_name,
+                        self._default_interval if data.interval_seconds is UNSET else data.interval_seconds,
+                        1000 if data.max_points is UNSET else data.max_points,
+                        1 if data.is_active is UNSET else int(data.is_active),
+                        now,
+                        now,
+                    ),
+                )
+                log_id = cursor.lastrowid
+            else:
+                log_id = data.id
+                async with conn.execute("SELECT device_id FROM trend_logs WHERE id = ?", (log_id,)) as cursor:
+                    row = await cursor.fetchone()
+                if row is None:
+                    raise NotFoundError(f"trend log {log_id} does not exist")
+                if row[0] != device_id:
+                    raise ValidationError(
+                        f"belongs to device {row[0]}, not to device {device_id}", field="id", value=log_id
+                    )
+                changes = {
+                    name: getattr(data, name)
+                    for name in ("trend_log_name", "interval_seconds", "max_points", "is_active")
+                    if getattr(data, name) is not UNSET
+                }
+                if "is_active" in changes:
+                    changes["is_active"] = int(changes["is_active"])
+                assignments = "".join(f"{name} = ?, " for name in changes)
+                await conn.execute(
+                    f"UPDATE trend_logs SET {assignments}updated_at = ? WHERE id = ?",
+                    (*changes.values(), now, log_id),
+                )
+            if point_ids is not None:
+                await conn.execute("DELETE FROM trend_log_points WHERE trend_log_id = ?", (log_id,))
+                await conn.executemany(
+                    "INSERT INTO trend_log_points (trend_log_id, slot, point_id) VALUES (?, ?, ?)",
+                    [(log_id, slot, pid) for slot, pid in enumerate(point_ids)],
+                )
+        assert log_id is not None
+        return await self.require(log_id)
+
+    async def delete(self, trend_log_id: int) -> bool:
+        async with self._db.writer() as conn:
+            cursor = await conn.execute("DELETE FROM trend_logs WHERE id = ?", (trend_log_id,))
+            return cursor.rowcount > 0
+
+    async def mark_collected(self, trend_log_id: int, at_ms: int) -> None:
+        async with self._db.writer() as conn:
+            await conn.execute("UPDATE trend_logs SET last_collected = ? WHERE id = ?", (at_ms, trend_log_id))
