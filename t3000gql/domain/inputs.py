@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar, Union
 
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.errors import ValidationError
@@ -24,7 +24,7 @@ class _Unset(enum.Enum):
 
 UNSET: Final = _Unset.UNSET
 T = TypeVar("T")
-Maybe = T | _Unset
+Maybe: TypeAlias = Union[T, _Unset]  # noqa: UP007  (a generic alias needs Union on 3.11)
 
 PROTOCOLS = ("none", "modbus", "bacnet", "simulated", "websocket")
 DATA_TYPES = ("REAL", "INTEGER", "BOOLEAN")
@@ -131,9 +131,7 @@ def check_name(value: object, field: str, *, index: int | None = None) -> str:
     return value
 
 
-def check_int_range(
-    value: object, field: str, minimum: int, maximum: int, *, index: int | None = None
-) -> int:
+def check_int_range(value: object, field: str, minimum: int, maximum: int, *, index: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationError(
             f"must be an integer from {minimum} to {maximum}", field=field, index=index, value=value
@@ -144,6 +142,5 @@ def check_int_range(
 def _is_hostname(text: str) -> bool:
     labels = text.rstrip(".").split(".")
     return 0 < len(text) <= 253 and all(
-        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-")
-        for label in labels
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() and not label.startswith("-") for label in labels
     )

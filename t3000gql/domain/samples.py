@@ -56,7 +56,9 @@ def check_value(value: object, *, index: int | None = None, field: str = "value"
         raise ValidationError("must be a number", field=field, index=index, value=value)
     number = float(value)
     if not math.isfinite(number):
-        raise ValidationError("must be a finite number (no NaN or infinity)", field=field, index=index, value=value)
+        raise ValidationError(
+            "must be a finite number (no NaN or infinity)", field=field, index=index, value=value
+        )
     return number
 
 

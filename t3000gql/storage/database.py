@@ -151,11 +151,11 @@ class Database:
         finally:
             self._readers.put_nowait(conn)
 
-    async def fetch_all(self, sql: str, params: Any = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         self.statements += 1
         async with self.reader() as conn:
             async with conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+                return await cursor.fetchall()  # type: ignore[return-value]  # rows are tuples: no row_factory
 
     async def fetch_one(self, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
         self.statements += 1

@@ -66,7 +66,8 @@ class DeviceRepository:
         return {row[0]: Device.from_row(row) for row in rows}
 
     async def list(self, *, is_active: bool | None = None, device_type: str | None = None) -> list[Device]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if is_active is not None:
             clauses.append("is_active = ?")
             params.append(int(is_active))
@@ -106,9 +107,7 @@ class DeviceRepository:
             else:
                 for required in ("device_name", "device_type"):
                     if required not in given:
-                        raise ValidationError(
-                            "is required to create a device", field=_camel(required), value=None
-                        )
+                        raise ValidationError("is required to create a device", field=_camel(required), value=None)
                 values = {**_DEFAULTS, **given}
                 names = list(values)
                 await conn.execute(

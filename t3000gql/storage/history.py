@@ -68,7 +68,7 @@ class HistoryReader:
         if not point_ids:
             return result
         ids = json.dumps(list(point_ids))
-        remaining = {pid: limit for pid in point_ids} if limit is not None else None
+        remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             if remaining is None:

@@ -6,6 +6,7 @@ a miss, so the write path resolves a batch's points without a query per sample.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -143,7 +144,8 @@ class PointRepository:
         is_active: bool | None = None,
     ) -> dict[int, list[MonitoringPoint]]:
         """Points of many devices in one statement (what a DataLoader needs), ordered by type and number."""
-        clauses, params = ["device_id IN (SELECT value FROM json_each(?))"], [json.dumps(list(device_ids))]
+        clauses = ["device_id IN (SELECT value FROM json_each(?))"]
+        params: list[Any] = [json.dumps(list(device_ids))]
         if point_type is not None:
             clauses.append("point_type = ?")
             params.append(int(point_type))
@@ -160,7 +162,7 @@ class PointRepository:
             result[row[1]].append(MonitoringPoint.from_row(row))
         return result
 
-    async def list(self, device_id: int, **filters: Any) -> list[MonitoringPoint]:
+    async def list_for_device(self, device_id: int, **filters: Any) -> builtins.list[MonitoringPoint]:
         return (await self.list_for_devices([device_id], **filters))[device_id]
 
     async def upsert(self, device_id: int, points: Sequence[PointInput]) -> tuple[list[MonitoringPoint], int, int]:
@@ -187,10 +189,10 @@ class PointRepository:
                 given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
                 if "unit_code" in given:
                     given["unit_symbol"] = unit_symbol(given["unit_code"])
-                key = (device_id, int(data.point_type), data.point_number)
+                row_key = (device_id, int(data.point_type), data.point_number)
                 async with conn.execute(
                     "SELECT id FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ?",
-                    key,
+                    row_key,
                 ) as cursor:
                     existing = await cursor.fetchone()
                 if existing is not None:
@@ -208,7 +210,7 @@ class PointRepository:
                         "INSERT INTO monitoring_points (device_id, point_type, point_number, "
                         f"{', '.join(names)}, created_at, updated_at) "
                         f"VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?, ?)",
-                        (*key, *(_column_value(n, values[n]) for n in names), now, now),
+                        (*row_key, *(_column_value(n, values[n]) for n in names), now, now),
                     )
                     inserted += 1
             async with conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from t3000gql.domain.inputs import UNSET, TrendLogInput, check_trend_log
 from t3000gql.domain.timeutil import Clock
@@ -22,7 +23,7 @@ class TrendLogRepository:
         self._clock = clock
         self._default_interval = default_interval
 
-    async def _with_points(self, rows: Sequence[tuple]) -> list[TrendLog]:
+    async def _with_points(self, rows: Sequence[tuple[Any, ...]]) -> list[TrendLog]:
         if not rows:
             return []
         ids = [row[0] for row in rows]
@@ -58,7 +59,8 @@ class TrendLogRepository:
         return result
 
     async def list(self, device_id: int | None = None, *, is_active: bool | None = None) -> list[TrendLog]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if device_id is not None:
             clauses.append("device_id = ?")
             params.append(device_id)

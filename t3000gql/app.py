@@ -1,0 +1,34 @@
+"""Builds the ASGI app. It assembles; it decides nothing: services are opened in the lifespan and handed on
+through `app.state`, never as import-time globals."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from t3000gql.config import Settings
+from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.services import Services
+
+
+async def health(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    return JSONResponse(await services.health())
+
+
+def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_clock) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await Services.start(settings, clock=clock, demo=demo)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    return Starlette(routes=[Route("/health", health)], lifespan=lifespan)

@@ -1,0 +1,144 @@
+"""`t3000gql serve | migrate | retention | export-schema | …`: thin commands that call the library and turn its
+errors into one clear line on stderr (exit status 2 for bad configuration, 1 for other failures)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from t3000gql import __version__
+from t3000gql.config import Settings
+from t3000gql.errors import ConfigError, T3000Error
+
+Command = Callable[[argparse.Namespace, Settings], int]
+COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    def register(func: Command) -> Command:
+        COMMANDS[name] = (help_text, func, arguments)
+        return func
+
+    return register
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default: HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default: PORT, 8000)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="start a simulated T3 site (Modbus simulator on 127.0.0.1) and collect from it",
+    )
+
+
+@command("serve", "run the GraphQL server (GraphiQL at /graphql)", _serve_arguments)
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from t3000gql.app import create_app
+
+    app = create_app(settings, demo=args.demo)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        log_level="info",
+        ws_ping_interval=None,  # graphql-transport-ws has its own keep-alive
+    )
+    return 0
+
+
+@command("migrate", "create or upgrade the database schema and exit")
+def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.storage.database import Database
+    from t3000gql.storage.migrations import migrate
+
+    async def run() -> int:
+        db = Database(settings.database_url, pool_size=1)
+        await db.connect()
+        try:
+            applied = await migrate(db)
+        finally:
+            await db.disconnect()
+        if applied:
+            for migration in applied:
+                print(f"applied {migration.version:04d}_{migration.name}")
+        else:
+            print(f"{db.path} is up to date")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _retention_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, help="keep this many days (default: DATA_RETENTION_DAYS)")
+
+
+@command("retention", "drop history older than DATA_RETENTION_DAYS now", _retention_arguments)
+def retention_command(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from t3000gql.domain.timeutil import to_datetime
+    from t3000gql.storage.store import Store
+
+    if args.days is not None:
+        if args.days < 1:
+            raise ConfigError("--days", str(args.days), "a whole number of days >= 1")
+        settings = replace(settings, data_retention_days=args.days)
+
+    async def run() -> int:
+        store = await Store.open(settings)
+        try:
+            report = await store.apply_retention()
+        finally:
+            await store.close()
+        print(
+            f"cut-off {to_datetime(report.cutoff_ms).isoformat()}: dropped partitions "
+            f"{report.dropped_years or 'none'}; trimmed {report.trimmed_rows} rows"
+            + (f" of {report.trimmed_year}" if report.trimmed_year else "")
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="t3000gql",
+        description="GraphQL server for building-automation data. Configuration comes from environment "
+        "variables and ./.env (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"t3000gql {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, _func, arguments) in COMMANDS.items():
+        arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.getLogger("databases").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command][1](args, settings)
+    except ConfigError as exc:
+        print(f"t3000gql: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except T3000Error as exc:
+        print(f"t3000gql: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,73 @@
+"""Everything the server runs, started and stopped together: the store and its periodic jobs (and, as they
+land, the live bus, the collector and the station monitors)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from t3000gql.config import Settings
+from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.storage.store import Store
+
+log = logging.getLogger(__name__)
+RETENTION_PERIOD_SECONDS = 24 * 3600
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+    demo: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
+        store = await Store.open(settings, clock=clock)
+        services = cls(settings=settings, store=store, clock=clock, demo=demo)
+        services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
+        if settings.partition_cleanup_enabled:
+            services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
+        return services
+
+    def _every(self, seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except Exception:
+                    log.exception("%s failed; it runs again in %s s", name, seconds)
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    async def _cache_cleanup(self) -> None:
+        await self.store.cache.cleanup(self.store.db)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.store.close()
+
+    async def health(self) -> dict[str, Any]:
+        stats = self.store.cache.stats()
+        return {
+            "status": "ok",
+            "database": self.store.db.path,
+            "partitions": self.store.partitions.years,
+            "cache": {
+                "totalPoints": stats.total_points,
+                "freshPoints": stats.fresh_points,
+                "stalePoints": stats.stale_points,
+                "cacheHitRate": stats.cache_hit_rate,
+            },
+        }
