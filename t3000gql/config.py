@@ -88,6 +88,13 @@ def _text(name: str, raw: str) -> str:
     return value
 
 
+def _channel_prefix(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 100 or not all(ch.isascii() and (ch.isalnum() or ch in "_.:-") for ch in value):
+        raise ConfigError(name, raw, "1 to 100 letters, digits or _ . : -")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Variable:
     name: str
@@ -211,6 +218,14 @@ VARIABLES: tuple[Variable, ...] = (
         "memory://",
         "Live bus: `memory://` in one process, `redis://host:6379` to share across processes.",
     ),
+    Variable(
+        "BROADCAST_CHANNEL_PREFIX",
+        "broadcast_channel_prefix",
+        _channel_prefix,
+        "t3000gql",
+        "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one "
+        "Redis its own prefix.",
+    ),
 )
 
 
@@ -235,6 +250,7 @@ class Settings:
     port: int
     timezone: str
     broadcast_url: str
+    broadcast_channel_prefix: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:

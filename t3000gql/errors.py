@@ -10,7 +10,8 @@
     │   └── DatabaseUnavailable     the database cannot take writes now (locked, read-only, disk full)
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
     │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
-    └── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
+    ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
+    └── LiveBusError                the live bus cannot reach its broker (BROADCAST_URL)    -> INTERNAL
 
 Third-party errors are converted where they enter our code (`raise ... from exc`), so the API maps errors to
 GraphQL codes in one place (`t3000gql.api.errors`).
@@ -93,3 +94,7 @@ class DeviceTimeout(DeviceError):
 
 class LimitExceeded(T3000Error):
     code = "RATE_LIMITED"
+
+
+class LiveBusError(T3000Error):
+    """The live bus cannot connect to or hear back from its broker (Redis, PostgreSQL)."""
