@@ -1,5 +1,5 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs (and, as they
-land, the live bus, the collector and the station monitors)."""
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus (and,
+as they land, the collector and the station monitors)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from t3000gql.config import Settings
+from t3000gql.domain.samples import StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.live import LiveBus
 from t3000gql.storage.store import Store
+from t3000gql.storage.write_path import WriteResult
 
 log = logging.getLogger(__name__)
 RETENTION_PERIOD_SECONDS = 24 * 3600
@@ -22,6 +25,7 @@ RETENTION_PERIOD_SECONDS = 24 * 3600
 class Services:
     settings: Settings
     store: Store
+    live: LiveBus
     clock: Clock
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -29,7 +33,27 @@ class Services:
     @classmethod
     async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
         store = await Store.open(settings, clock=clock)
-        services = cls(settings=settings, store=store, clock=clock, demo=demo)
+
+        def take_remote_changes(changes: list[StoredSample]) -> None:
+            # Another process wrote these: keep this process's cache in step (by point, as ids are local).
+            directory = store.points.directory
+            known = [
+                replace(change, point_id=point_id)
+                for change in changes
+                if (point_id := directory.get(change.point)) is not None
+            ]
+            store.cache.apply(known)
+
+        live = LiveBus(
+            settings.broadcast_url, prefix=settings.broadcast_channel_prefix, on_remote_changes=take_remote_changes
+        )
+        try:
+            await live.start()
+        except BaseException:
+            await store.close()
+            raise
+        store.writes.add_listener(_publish_to(live))
+        services = cls(settings=settings, store=store, live=live, clock=clock, demo=demo)
         services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
         if settings.partition_cleanup_enabled:
             services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
@@ -56,6 +80,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.live.stop()
         await self.store.close()
 
     async def health(self) -> dict[str, Any]:
@@ -70,4 +95,12 @@ class Services:
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
             },
+            "live": self.live.metrics_dict(),
         }
+
+
+def _publish_to(live: LiveBus) -> Callable[[WriteResult], None]:
+    def publish(result: WriteResult) -> None:
+        live.publish_changes(result.changes)
+
+    return publish
