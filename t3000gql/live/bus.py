@@ -19,24 +19,17 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 from urllib.parse import urlsplit
-
-from broadcaster import Broadcast
 
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import StoredSample
 from t3000gql.errors import LiveBusError
-from t3000gql.live.events import (
-    DeviceStatus,
-    Message,
-    decode,
-    encode_changes,
-    encode_probe,
-    encode_statuses,
-)
+from t3000gql.live.connection import HEARTBEAT_SECONDS, PROBE_TIMEOUT_SECONDS, BusConnection
+from t3000gql.live.events import DeviceStatus, Message, encode_changes, encode_statuses
+from t3000gql.live.registry import Registry, device_key, device_stamp, point_key, point_stamp
 from t3000gql.live.subscriber import Counters, Subscriber, frozen_or_none
 
 log = logging.getLogger(__name__)
@@ -48,10 +41,9 @@ MAX_PENDING = 100_000
 """Changes waiting to be published; beyond this (a broker that stopped answering) the oldest are dropped."""
 MAX_BATCH = 1000
 """Most changes in one message."""
-READY_TIMEOUT_SECONDS = 5.0
-PROBE_INTERVAL_SECONDS = 0.05
-
-E = TypeVar("E", StoredSample, DeviceStatus)
+MAX_PUBLISH_ATTEMPTS = 3
+"""A batch the broker refused this often (with the connection proven in between) is dropped and counted."""
+STOP_FLUSH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,51 +69,9 @@ class LiveMetrics:
     publish_errors: int
     """Changes lost because the broker refused a publish."""
     bad_messages: int
-
-
-def _point_key(change: StoredSample) -> Hashable:
-    return change.point
-
-
-def _point_stamp(change: StoredSample) -> int:
-    return change.ts_ms
-
-
-def _device_key(status: DeviceStatus) -> Hashable:
-    return status.device_id
-
-
-def _device_stamp(status: DeviceStatus) -> int:
-    return status.at_ms
-
-
-class _Registry(Generic[E]):
-    """Subscribers of one kind, indexed by device so an event is offered only to those that may want it."""
-
-    def __init__(self) -> None:
-        self.everything: set[Subscriber[E]] = set()
-        self.by_device: dict[int, set[Subscriber[E]]] = {}
-        self._devices: dict[Subscriber[E], frozenset[int]] = {}
-
-    def add(self, subscriber: Subscriber[E], devices: Iterable[int] | None) -> None:
-        if devices is None:
-            self.everything.add(subscriber)
-            return
-        self._devices[subscriber] = frozenset(devices)
-        for device_id in self._devices[subscriber]:
-            self.by_device.setdefault(device_id, set()).add(subscriber)
-
-    def remove(self, subscriber: Subscriber[E]) -> None:
-        self.everything.discard(subscriber)
-        for device_id in self._devices.pop(subscriber, ()):
-            group = self.by_device.get(device_id)
-            if group is not None:
-                group.discard(subscriber)
-                if not group:
-                    del self.by_device[device_id]
-
-    def all(self) -> list[Subscriber[E]]:
-        return list(self.everything) + list(self._devices)
+    connected: bool
+    """Whether the broker connection is up (it is re-established by itself when lost)."""
+    reconnects: int
 
 
 class LiveBus:
@@ -140,6 +90,8 @@ class LiveBus:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         max_pending: int = MAX_PENDING,
         on_remote_changes: Callable[[list[StoredSample]], None] | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
         """`on_remote_changes` is called with the changes another process published (to keep a local cache in
         step); it must not block."""
@@ -149,86 +101,54 @@ class LiveBus:
         self.devices_channel = f"{prefix}.devices"
         self._queue_size = queue_size
         self._on_remote_changes = on_remote_changes
-        self._broadcast = Broadcast(url)
+        self._connection = BusConnection(
+            url,
+            {self.points_channel: self._on_points, self.devices_channel: self._on_devices},
+            origin=self.origin,
+            heartbeat_seconds=heartbeat_seconds,
+            probe_timeout_seconds=probe_timeout_seconds,
+            on_ready=self._wake_publisher,
+        )
         self._pending_changes: deque[StoredSample] = deque(maxlen=max_pending)
         self._pending_statuses: deque[DeviceStatus] = deque(maxlen=max_pending)
+        # A batch being published stays here until the broker took it, so a failed publish is retried first.
+        self._inflight: tuple[str, bytes, int] | None = None
+        self._inflight_attempts = 0
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._flushing = asyncio.Lock()  # the publisher and stop() never publish the same batch twice
+        self._publisher: asyncio.Task[None] | None = None
         self._running = False
-        self._point_subs: _Registry[StoredSample] = _Registry()
-        self._device_subs: _Registry[DeviceStatus] = _Registry()
+        self._point_subs: Registry[StoredSample] = Registry()
+        self._device_subs: Registry[DeviceStatus] = Registry()
         self._counters = Counters()
-        self._probe_seen: dict[str, int] = {}
-        self._probe_event = asyncio.Event()
         self._published = 0
         self._messages = 0
         self._received = 0
         self._outbound_dropped = 0
         self._publish_errors = 0
-        self._bad_messages = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connects, subscribes to both channels and waits until a probe of its own comes back on each, so a
-        change published after `start` returns reaches this process's subscribers."""
-        try:
-            await self._broadcast.connect()
-        except Exception as exc:
-            raise LiveBusError(f"cannot connect the live bus to {_safe_url(self.url)}: {exc}") from exc
+        change published after `start` returns reaches this process's subscribers. Raises LiveBusError."""
+        await self._connection.open()
         self._running = True
-        try:
-            for channel, handle in (
-                (self.points_channel, self._on_points),
-                (self.devices_channel, self._on_devices),
-            ):
-                self._tasks.append(asyncio.create_task(self._listen(channel, handle), name=f"live {channel}"))
-            await self._confirm_subscriptions()
-        except BaseException:
-            await self.stop()
-            raise
-        self._tasks.append(asyncio.create_task(self._publish_loop(), name="live publisher"))
-
-    async def _confirm_subscriptions(self) -> None:
-        channels = (self.points_channel, self.devices_channel)
-        number = 0
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                while not all(self._probe_seen.get(channel, 0) > 0 for channel in channels):
-                    for task in self._tasks:
-                        if task.done():  # a subscription that failed: its error says why
-                            task.result()
-                    number += 1
-                    for channel in channels:
-                        await self._broadcast.publish(channel, encode_probe(self.origin, number))
-                    self._probe_event.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(PROBE_INTERVAL_SECONDS):
-                            await self._probe_event.wait()
-        except TimeoutError:
-            raise LiveBusError(
-                f"the live bus at {_safe_url(self.url)} did not deliver a message within {READY_TIMEOUT_SECONDS} s"
-            ) from None
-        except LiveBusError:
-            raise
-        except Exception as exc:
-            raise LiveBusError(f"the live bus at {_safe_url(self.url)} failed: {exc}") from exc
+        self._publisher = asyncio.create_task(self._publish_loop(), name="live bus publisher")
 
     async def stop(self) -> None:
-        """Publishes what is still pending (briefly), unsubscribes, disconnects and ends every subscriber."""
-        if self._running and self._tasks:
+        """Publishes what is still pending (for at most a second), disconnects and ends every subscriber."""
+        if self._running:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
+                async with asyncio.timeout(STOP_FLUSH_SECONDS), self._flushing:
                     await self._flush()
         self._running = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        with contextlib.suppress(Exception):
-            await self._broadcast.disconnect()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
+        await self._connection.close()
         for subscriber in self._point_subs.all():
             subscriber.close()
         for status_subscriber in self._device_subs.all():
@@ -264,54 +184,55 @@ class LiveBus:
         pending.append(DeviceStatus(device_id, online, at_ms))
         self._wake.set()
 
+    def _wake_publisher(self) -> None:
+        self._wake.set()
+
     async def _publish_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._flush()
+            async with self._flushing:
+                await self._flush()
 
     async def _flush(self) -> None:
-        while self._pending_statuses or self._pending_changes:
-            if self._pending_statuses:
-                statuses = list(self._pending_statuses)
-                self._pending_statuses.clear()
-                await self._send(self.devices_channel, encode_statuses(self.origin, statuses), len(statuses))
-            pending = self._pending_changes
-            if pending:
-                batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
-                await self._send(self.points_channel, encode_changes(self.origin, batch), len(batch))
-
-    async def _send(self, channel: str, message: bytes, count: int) -> None:
-        try:
-            await self._broadcast.publish(channel, message)
-        except Exception:
-            self._publish_errors += count
-            log.warning("the live bus could not publish %s events on %s", count, channel, exc_info=True)
-        else:
+        """Publishes everything pending; stops early (keeping the batch in flight) when the broker fails, to
+        be woken again once the connection is proven or restored."""
+        while True:
+            if self._inflight is None:
+                self._inflight = self._next_batch()
+                self._inflight_attempts = 0
+                if self._inflight is None:
+                    return
+            if not self._connection.connected:
+                return  # woken again once reconnected
+            channel, message, count = self._inflight
+            try:
+                await self._connection.publish(channel, message)
+            except LiveBusError:
+                self._inflight_attempts += 1
+                if self._inflight_attempts >= MAX_PUBLISH_ATTEMPTS:
+                    self._publish_errors += count
+                    self._inflight = None
+                    log.warning(
+                        "the live bus dropped %s events after %s failed publishes", count, MAX_PUBLISH_ATTEMPTS
+                    )
+                return
+            self._inflight = None
             self._published += count
             self._messages += 1
 
-    # -- receiving and fan-out ------------------------------------------------------------------------------------
+    def _next_batch(self) -> tuple[str, bytes, int] | None:
+        if self._pending_statuses:
+            statuses = list(self._pending_statuses)
+            self._pending_statuses.clear()
+            return self.devices_channel, encode_statuses(self.origin, statuses), len(statuses)
+        pending = self._pending_changes
+        if pending:
+            batch = [pending.popleft() for _ in range(min(MAX_BATCH, len(pending)))]
+            return self.points_channel, encode_changes(self.origin, batch), len(batch)
+        return None
 
-    async def _listen(self, channel: str, handle: Callable[[Message], None]) -> None:
-        async with self._broadcast.subscribe(channel) as subscription:
-            while True:
-                event = await subscription.get()
-                try:
-                    message = decode(event.message)
-                except (ValueError, KeyError, TypeError):
-                    self._bad_messages += 1
-                    log.warning("ignored a malformed live bus message on %s", channel)
-                    continue
-                if message.probe is not None:
-                    if message.origin == self.origin:
-                        self._probe_seen[channel] = message.probe
-                        self._probe_event.set()
-                    continue
-                try:
-                    handle(message)
-                except Exception:
-                    log.exception("fan-out of a live bus message failed")
+    # -- receiving and fan-out ------------------------------------------------------------------------------------
 
     def _on_points(self, message: Message) -> None:
         changes = message.changes
@@ -362,8 +283,8 @@ class LiveBus:
             point_set = frozenset(ref for ref in point_set if ref.device_id in device_set)
         subscriber: Subscriber[StoredSample] = Subscriber(
             capacity=queue_size or self._queue_size,
-            key=_point_key,
-            stamp=_point_stamp,
+            key=point_key,
+            stamp=point_stamp,
             counters=self._counters,
             device_ids=device_set if point_set is None else None,
             points=point_set,
@@ -384,8 +305,8 @@ class LiveBus:
         device_set = frozen_or_none(device_ids)
         subscriber: Subscriber[DeviceStatus] = Subscriber(
             capacity=queue_size or self._queue_size,
-            key=_device_key,
-            stamp=_device_stamp,
+            key=device_key,
+            stamp=device_stamp,
             counters=self._counters,
             device_ids=device_set,
             on_close=self._device_subs.remove,
@@ -410,34 +331,22 @@ class LiveBus:
             received=self._received,
             delivered=self._counters.delivered,
             coalesced=self._counters.coalesced,
-            pending=len(self._pending_changes) + len(self._pending_statuses),
+            pending=len(self._pending_changes)
+            + len(self._pending_statuses)
+            + (self._inflight[2] if self._inflight else 0),
             outbound_dropped=self._outbound_dropped,
             publish_errors=self._publish_errors,
-            bad_messages=self._bad_messages,
+            bad_messages=self._connection.bad_messages,
+            connected=self._connection.connected,
+            reconnects=self._connection.reconnects,
         )
 
     def metrics_dict(self) -> dict[str, Any]:
-        m = self.metrics()
-        return {
-            "backend": m.backend,
-            "subscribers": m.subscribers,
-            "lagging": m.lagging,
-            "published": m.published,
-            "messages": m.messages,
-            "received": m.received,
-            "delivered": m.delivered,
-            "coalesced": m.coalesced,
-            "pending": m.pending,
-            "outboundDropped": m.outbound_dropped,
-            "publishErrors": m.publish_errors,
-            "badMessages": m.bad_messages,
-        }
+        """The metrics as /health shows them (camelCase keys)."""
+        metrics = self.metrics()
+        return {_camel(f.name): getattr(metrics, f.name) for f in fields(metrics)}
 
 
-def _safe_url(url: str) -> str:
-    """The URL without a password, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TypeVar
 
 from t3000gql.domain.points import PointRef, PointType
@@ -28,3 +29,15 @@ async def take(sub: Subscriber[T], count: int) -> list[T]:
         while len(events) < count:
             events.append(await sub.get())
     return events
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Waits (at most TIMEOUT seconds) until `condition()` holds, checking every few milliseconds."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                if condition():
+                    return
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within {TIMEOUT} s") from None

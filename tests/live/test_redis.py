@@ -17,7 +17,7 @@ from t3000gql.domain.samples import Sample, StoredSample
 from t3000gql.errors import LiveBusError
 from t3000gql.live import DeviceStatus, LiveBus
 from t3000gql.services import Services
-from tests.live.helpers import change, ref, take
+from tests.live.helpers import change, ref, take, wait_until
 
 T0 = 1_700_000_000_000
 
@@ -107,3 +107,25 @@ async def test_a_write_on_one_server_reaches_a_subscriber_and_the_cache_of_the_o
     cached = second.store.cache.peek(point_id)
     assert cached is not None and (cached.ts_ms, cached.value) == (T0, 18.5)
     assert (await second.health())["live"]["backend"] == "redis"
+
+
+async def test_the_bus_reconnects_when_redis_drops_its_connections(redis_url: str, prefix: str) -> None:
+    name = prefix  # our connections carry this name, so only they are killed, not other users' of this Redis
+    async with LiveBus(
+        f"{redis_url}/?client_name={name}", prefix=prefix, heartbeat_seconds=0.05, probe_timeout_seconds=0.5
+    ) as bus:
+        with bus.watch_points() as sub:
+            bus.publish_changes([change(ref(1, 1), T0)])
+            await take(sub, 1)
+            client = redis.Redis.from_url(redis_url)
+            try:
+                killed = 0
+                for entry in await client.client_list():
+                    if entry.get("name") == name:
+                        killed += await client.client_kill_filter(_id=entry["id"])
+            finally:
+                await client.aclose()
+            assert killed >= 1
+            await wait_until(lambda: bus.metrics().reconnects >= 1 and bus.metrics().connected, "a reconnection")
+            bus.publish_changes([change(ref(1, 1), T0 + 1)])
+            assert [c.ts_ms for c in await take(sub, 1)] == [T0 + 1]
