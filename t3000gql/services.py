@@ -85,8 +85,9 @@ class Services:
 
     async def health(self) -> dict[str, Any]:
         stats = self.store.cache.stats()
+        live = self.live.metrics_dict()
         return {
-            "status": "ok",
+            "status": "ok" if live["connected"] else "degraded",
             "database": self.store.db.path,
             "partitions": self.store.partitions.years,
             "cache": {
@@ -95,7 +96,7 @@ class Services:
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
             },
-            "live": self.live.metrics_dict(),
+            "live": live,
         }
 
 

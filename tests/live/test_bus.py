@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -139,3 +141,16 @@ async def test_the_outbound_backlog_is_bounded() -> None:
         assert [c.ts_ms for c in received] == list(range(15, 25))  # the newest are kept
     finally:
         await bus.stop()
+
+
+async def test_thousands_of_idle_subscribers_cost_little_memory(bus: LiveBus) -> None:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        subscribers = [bus.watch_points(device_ids=[n % 100]) for n in range(10_000)]
+        per_subscriber = (tracemalloc.get_traced_memory()[0] - before) / len(subscribers)
+    finally:
+        tracemalloc.stop()
+    assert bus.metrics().subscribers == 10_000
+    assert per_subscriber < 2048, f"{per_subscriber:.0f} bytes per idle subscriber"

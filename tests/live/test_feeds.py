@@ -16,6 +16,7 @@ from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample, StoredSample
 from t3000gql.live import DeviceStatus
 from t3000gql.live.feeds import device_statuses, point_values
+from t3000gql.live.status import record_device_status
 from t3000gql.services import Services
 from tests.live.helpers import TIMEOUT
 
@@ -130,3 +131,17 @@ async def test_device_status_changes(services: Services) -> None:
         services.live.publish_device_status(1, True, T0)
         services.live.publish_device_status(2, False, T0 + 1)
         assert await asyncio.wait_for(waiting, TIMEOUT) == DeviceStatus(2, False, T0 + 1)
+
+
+async def test_only_a_change_of_reachability_is_published(services: Services) -> None:
+    devices, live = services.store.devices, services.live
+    async with contextlib.aclosing(device_statuses(live)) as feed:
+        waiting = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0)
+        assert await record_device_status(devices, live, 1, online=True, at_ms=T0)  # unknown before: a change
+        assert not await record_device_status(devices, live, 1, online=True, at_ms=T0 + 1)
+        assert await record_device_status(devices, live, 1, online=False, at_ms=T0 + 2)
+        assert await asyncio.wait_for(waiting, TIMEOUT) == DeviceStatus(1, True, T0)
+        assert await next_values(feed, 1) == [DeviceStatus(1, False, T0 + 2)]
+    device = await devices.require(1)
+    assert device.online is False

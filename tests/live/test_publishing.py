@@ -88,6 +88,7 @@ async def test_health_reports_the_live_bus(services: Services) -> None:
         await services.store.writes.record([Sample(P1, T0, 1.0)], "api")
         await take(sub, 1)
         health = await services.health()
+    assert health["status"] == "ok" and health["live"]["connected"] is True
     assert health["live"]["backend"] == "memory"
     assert health["live"]["subscribers"] == 1
     assert health["live"]["published"] == 1 and health["live"]["delivered"] == 1
