@@ -183,7 +183,12 @@ class PointSpec:
 
 @dataclass(frozen=True, slots=True)
 class DeviceConnection:
-    """How to reach a controller. `port=None` means the protocol's default (502 / 47808)."""
+    """How to reach a controller. `port=None` means the protocol's default (502 / 47808).
+
+    `unit_id` is the Modbus unit (slave) id. `bacnet_instance` is the BACnet device instance: recorded for
+    identity, while the BACnet driver reaches the device by unicast to host:port (no Who-Is broadcast), which
+    is what works on loopback and across routers without a BBMD.
+    """
 
     protocol: ProtocolName
     host: str = "127.0.0.1"
