@@ -22,9 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default: 0)")
     parser.add_argument("--units", default="1", help="comma-separated Modbus unit ids (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated waveforms (default: 0)")
-    parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between input updates (default: 1)"
-    )
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between input updates (default: 1)")
     return parser.parse_args(argv)
 
 

@@ -226,9 +226,7 @@ async def test_units_on_one_host_share_one_connection(t3_sim: T3ModbusSimulator,
     async with DriverManager(settings, backoff_base=BACKOFF) as manager:
         unit1 = manager.open(DeviceConnection("modbus", t3_sim.host, t3_sim.port, unit_id=1))
         unit2 = manager.open(DeviceConnection("modbus", t3_sim.host, t3_sim.port, unit_id=2))
-        results = await asyncio.gather(
-            *(d.read_points(all_t3_points(1)) for d in (unit1, unit2, unit1, unit2))
-        )
+        results = await asyncio.gather(*(d.read_points(all_t3_points(1)) for d in (unit1, unit2, unit1, unit2)))
         assert [r[PointRef(1, PointType.INPUT, 1)] for r in results] == [1.5, 2.5, 1.5, 2.5]
         assert len(manager.links) == 1
         link = next(iter(manager.links.values()))

@@ -71,9 +71,7 @@ async def test_values_move_smoothly_with_time() -> None:
     assert a_minute_later != before
     assert hours_later != a_minute_later
     for point in inputs:  # a minute changes a temperature by tenths, not degrees
-        assert (
-            abs(a_minute_later[point.ref] - before[point.ref]) < 0.05 * max(1.0, abs(before[point.ref])) + 1
-        )
+        assert abs(a_minute_later[point.ref] - before[point.ref]) < 0.05 * max(1.0, abs(before[point.ref])) + 1
 
 
 async def test_ranges_are_believable() -> None:
@@ -117,7 +115,5 @@ async def test_open_driver_seeds_a_simulated_device_by_its_unit_id() -> None:
     clock = FakeClock(T0)
     driver = open_driver(DeviceConnection("simulated", unit_id=9), settings, clock=clock)
     assert isinstance(driver, SimulatedDriver)
-    assert await driver.read_points(points()) == await SimulatedDriver(seed=9, clock=clock).read_points(
-        points()
-    )
+    assert await driver.read_points(points()) == await SimulatedDriver(seed=9, clock=clock).read_points(points())
     await driver.close()

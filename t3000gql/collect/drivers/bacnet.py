@@ -77,9 +77,7 @@ class BacnetApplication:
     on 127.0.0.1 (tests, simulators); anything else lets BAC0 pick the host's interface, on port 47808.
     """
 
-    def __init__(
-        self, *, local_address: str | None = None, device_id: int = DEFAULT_CLIENT_DEVICE_ID
-    ) -> None:
+    def __init__(self, *, local_address: str | None = None, device_id: int = DEFAULT_CLIENT_DEVICE_ID) -> None:
         self.local_address = local_address
         self.device_id = device_id
         self._lite: Any = None
@@ -97,9 +95,7 @@ class BacnetApplication:
                     self._lite = await self._stack.enter_async_context(lite)
                 except Exception as exc:  # BAC0's InitializationError, OSError from the socket...
                     raise DeviceError(f"cannot start our BACnet application on {address}: {exc!r}") from exc
-                log.info(
-                    "BACnet application %s started on %s", self.device_id, address or "the default interface"
-                )
+                log.info("BACnet application %s started on %s", self.device_id, address or "the default interface")
             return self._lite
 
     async def close(self) -> None:
@@ -185,9 +181,7 @@ class BacnetDriver(Driver):
         async def attempt() -> Any:
             self.requests_sent += 1
             try:
-                return await asyncio.wait_for(
-                    lite.readMultiple("", request_dict=request), self.policy.timeout
-                )
+                return await asyncio.wait_for(lite.readMultiple("", request_dict=request), self.policy.timeout)
             # IndexError: BAC0 indexes the empty list of I-Am answers when the device is silent.
             except (TimeoutError, NoResponseFromController, IndexError) as exc:
                 raise _NoAnswer(repr(exc)) from exc
@@ -204,9 +198,7 @@ class BacnetDriver(Driver):
                 f"({self.policy.retries + 1} attempts; last: {exc})"
             ) from exc
         if not isinstance(result, dict):
-            raise DeviceError(
-                f"BACnet device {self.address} returned no values for readMultiple ({result!r})"
-            )
+            raise DeviceError(f"BACnet device {self.address} returned no values for readMultiple ({result!r})")
         return result
 
     def _value_of(self, result: dict[str, Any], key: str, digital: bool) -> float:

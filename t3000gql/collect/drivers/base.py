@@ -134,9 +134,7 @@ class RegisterMap:
         try:
             words = list(struct.unpack(f">{count}H", struct.pack(f">{fmt}", raw)))
         except (struct.error, OverflowError) as exc:
-            raise ValidationError(
-                f"{value} does not fit {self.data_type}", field="value", value=value
-            ) from exc
+            raise ValidationError(f"{value} does not fit {self.data_type}", field="value", value=value) from exc
         if self.word_order == "little":
             words.reverse()
         return words

@@ -54,9 +54,7 @@ def _analog_shape(seed: int, ref: PointRef) -> _Shape:
         if kind == "humidity":  # %RH
             return _Shape(rng.uniform(38, 55), rng.uniform(4, 8), 1.0, ripple_period, phase, 0.3, 0, 100)
         if kind == "co2":  # ppm
-            return _Shape(
-                rng.uniform(500, 700), rng.uniform(100, 250), 40, ripple_period, phase, 5, 380, 5000
-            )
+            return _Shape(rng.uniform(500, 700), rng.uniform(100, 250), 40, ripple_period, phase, 5, 380, 5000)
         return _Shape(rng.uniform(80, 250), rng.uniform(10, 30), 5, ripple_period, phase, 1, 0, 2000)  # Pa
     # OUTPUT: a valve or damper position in %
     return _Shape(rng.uniform(30, 70), rng.uniform(15, 30), 10, ripple_period, phase, 0.5, 0, 100)

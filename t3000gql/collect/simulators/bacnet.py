@@ -80,9 +80,7 @@ class BacnetSimulator:
                 lite.this_application.app.add_object(obj)
         finally:
             ObjectFactory.clear_objects()
-        log.info(
-            "BACnet simulator device %s on %s with %s objects", self.device_id, self.address, len(created)
-        )
+        log.info("BACnet simulator device %s on %s with %s objects", self.device_id, self.address, len(created))
 
     async def stop(self) -> None:
         await self._stack.aclose()

@@ -89,9 +89,7 @@ class T3ModbusSimulator:
         for unit in self.units:
             await self.set_registers(unit, REG_TCP_PORT, [self.port], pin=False)
         if self.update_interval:
-            self._animation = asyncio.create_task(
-                self._animate(self.update_interval), name="t3-sim-animation"
-            )
+            self._animation = asyncio.create_task(self._animate(self.update_interval), name="t3-sim-animation")
         log.info("T3 Modbus simulator for units %s listening on %s:%s", self.units, self.host, self.port)
 
     async def stop(self) -> None:
