@@ -58,9 +58,16 @@ class HistoryReader:
         self._partitions = partitions
 
     async def read_range(
-        self, point_ids: Sequence[int], start_ms: int, end_ms: int, *, limit: int | None = None
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int | None = None,
+        trend_log_id: int | None = None,
     ) -> dict[int, Series]:
-        """Raw samples of each point in [start, end), at most `limit` per point."""
+        """Raw samples of each point in [start, end), at most `limit` per point (only those recorded by
+        `trend_log_id` when given)."""
         check_range(start_ms, end_ms)
         if limit is not None and limit < 1:
             raise ValidationError("must be at least 1", field="limit", value=limit)
@@ -68,14 +75,15 @@ class HistoryReader:
         if not point_ids:
             return result
         ids = json.dumps(list(point_ids))
+        by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             if remaining is None:
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts, value FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? "
+                    f"SELECT point_id, ts, value FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ?{by_log} "
                     "ORDER BY point_id, ts",
-                    (ids, start_ms, end_ms),
+                    (ids, start_ms, end_ms, *log_params),
                 )
             else:
                 wanted = [pid for pid, left in remaining.items() if left is not None and left >= 0]
@@ -84,16 +92,16 @@ class HistoryReader:
                 cap = max(remaining[pid] or 0 for pid in wanted) + 1
                 if len(wanted) == 1:
                     rows = await self._db.fetch_all(
-                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? "
+                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ?{by_log} "
                         "ORDER BY ts LIMIT ?",
-                        (wanted[0], start_ms, end_ms, cap),
+                        (wanted[0], start_ms, end_ms, *log_params, cap),
                     )
                 else:
                     rows = await self._db.fetch_all(
                         "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
                         f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_IDS} "
-                        "AND ts >= ? AND ts < ?) WHERE n <= ? ORDER BY point_id, ts",
-                        (json.dumps(wanted), start_ms, end_ms, cap),
+                        f"AND ts >= ? AND ts < ?{by_log}) WHERE n <= ? ORDER BY point_id, ts",
+                        (json.dumps(wanted), start_ms, end_ms, *log_params, cap),
                     )
             self._append(result, rows, remaining)
         return result
@@ -144,9 +152,11 @@ class HistoryReader:
         end_ms: int,
         interval_seconds: int,
         aggregates: Sequence[Aggregate],
+        *,
+        trend_log_id: int | None = None,
     ) -> dict[int, AggregateSeries]:
         """Buckets of `interval_seconds` aligned to the epoch, computed in SQL per partition; a bucket that spans
-        a year boundary is merged from its two partial results."""
+        a year boundary is merged from its two partial results. `trend_log_id` keeps only its samples."""
         check_range(start_ms, end_ms)
         if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
             raise ValidationError("must be a whole number of seconds >= 1", field="intervalSeconds")
@@ -157,10 +167,11 @@ class HistoryReader:
         need_stats = bool(wanted - {Aggregate.FIRST, Aggregate.LAST})
         partials: dict[int, dict[int, _Partial]] = {pid: {} for pid in point_ids}
         ids = json.dumps(list(point_ids))
+        by_log, log_params = _trend_log_filter(trend_log_id)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
-            where = f"FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? GROUP BY point_id, bucket"
-            params = (width, ids, start_ms, end_ms)
+            where = f"FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
+            params = (width, ids, start_ms, end_ms, *log_params)
             if need_stats:
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
@@ -203,6 +214,13 @@ class HistoryReader:
                 found[pid] = (ts, value)
             todo = [pid for pid in todo if pid not in found]
         return found
+
+
+def _trend_log_filter(trend_log_id: int | None) -> tuple[str, tuple[int, ...]]:
+    """An extra WHERE clause (and its parameter) that keeps the samples one trend log recorded."""
+    if trend_log_id is None:
+        return "", ()
+    return " AND trend_log_id = ?", (trend_log_id,)
 
 
 def _finish(buckets: dict[int, _Partial], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
