@@ -7,6 +7,7 @@ The app's clock is fixed at NOW, so which cached values are fresh is decided by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -137,9 +138,16 @@ class GraphQLClient:
         return self.http.portal.call(func, *args)
 
 
-def _client(settings: Settings) -> Iterator[GraphQLClient]:
+@contextlib.contextmanager
+def open_client(settings: Settings) -> Iterator[GraphQLClient]:
+    """The real app with these settings, lifespan running, clock at NOW."""
     with TestClient(create_app(settings, clock=lambda: NOW)) as http:
         yield GraphQLClient(http)
+
+
+def _client(settings: Settings) -> Iterator[GraphQLClient]:
+    with open_client(settings) as client:
+        yield client
 
 
 @pytest.fixture
