@@ -86,7 +86,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings.defaults(database_url=f"sqlite:///{tmp_path}/t.db", partition_cleanup_enabled=False)
 
 
-def _seed_file(settings: Settings, seeder: Callable[[Store], Any]) -> None:
+def seed_file(settings: Settings, seeder: Callable[[Store], Any]) -> None:
     async def run() -> None:
         store = await Store.open(settings, clock=lambda: NOW)
         try:
@@ -99,7 +99,7 @@ def _seed_file(settings: Settings, seeder: Callable[[Store], Any]) -> None:
 
 @pytest.fixture
 def seeded(settings: Settings) -> Settings:
-    _seed_file(settings, seed)
+    seed_file(settings, seed)
     return settings
 
 
