@@ -35,10 +35,10 @@ T = TypeVar("T")
 ExtensionFactory = Callable[[], SchemaExtension]
 
 
-def _shared_rules(extension: AddValidationRules) -> ExtensionFactory:
+def _shared_rules(*extensions: AddValidationRules) -> ExtensionFactory:
     """A factory of per-request extensions that reuse one set of rule classes. The limiters build a new rule
     class per instance, and ValidationCache keys on the rules: fresh classes per request would never hit it."""
-    rules = extension.validation_rules
+    rules = [rule for extension in extensions for rule in extension.validation_rules]
     return lambda: AddValidationRules(rules)
 
 
@@ -61,8 +61,9 @@ def document_limits() -> Sequence[ExtensionFactory]:
     return (
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: _ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        _shared_rules(QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH)),
-        _shared_rules(MaxAliasesLimiter(max_alias_count=MAX_ALIASES)),
+        _shared_rules(
+            QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH), MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
+        ),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     )
 
