@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -38,16 +39,39 @@ class HistoryKey:
 
 
 class Loaders:
+    """Each loader is made on first use: most requests need one or two of them."""
+
     def __init__(self, services: Services) -> None:
         self._services = services
         self._store = services.store
-        self.device: DataLoader[int, Device | None] = DataLoader(self._devices)
-        self.points_of: DataLoader[PointsOf, list[MonitoringPoint]] = DataLoader(self._points_of)
-        self.point_by_ref: DataLoader[PointRef, MonitoringPoint | None] = DataLoader(self._points_by_ref)
-        self.point_by_id: DataLoader[int, MonitoringPoint | None] = DataLoader(self._points_by_id)
-        self.trend_logs_of: DataLoader[int, list[TrendLog]] = DataLoader(self._trend_logs_of)
-        self.current: DataLoader[int, CurrentValue | None] = DataLoader(self._current, cache=False)
-        self.history: DataLoader[HistoryKey, Series] = DataLoader(self._history)
+
+    @cached_property
+    def device(self) -> DataLoader[int, Device | None]:
+        return DataLoader(self._devices)
+
+    @cached_property
+    def points_of(self) -> DataLoader[PointsOf, list[MonitoringPoint]]:
+        return DataLoader(self._points_of)
+
+    @cached_property
+    def point_by_ref(self) -> DataLoader[PointRef, MonitoringPoint | None]:
+        return DataLoader(self._points_by_ref)
+
+    @cached_property
+    def point_by_id(self) -> DataLoader[int, MonitoringPoint | None]:
+        return DataLoader(self._points_by_id)
+
+    @cached_property
+    def trend_logs_of(self) -> DataLoader[int, list[TrendLog]]:
+        return DataLoader(self._trend_logs_of)
+
+    @cached_property
+    def current(self) -> DataLoader[int, CurrentValue | None]:
+        return DataLoader(self._current, cache=False)
+
+    @cached_property
+    def history(self) -> DataLoader[HistoryKey, Series]:
+        return DataLoader(self._history)
 
     async def _devices(self, device_ids: list[int]) -> list[Device | None]:
         found = await self._store.devices.get_many(device_ids)
