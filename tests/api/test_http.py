@@ -170,3 +170,18 @@ def test_internal_errors_are_coded_and_say_nothing_of_the_inside(
     assert "secret" not in json.dumps(body)
     reference = error["message"].split("reference ")[1].split(")")[0]
     assert any(reference in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+def test_the_websocket_endpoint_speaks_graphql_transport_ws(client: GraphQLClient) -> None:
+    with client.http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"token": "t"}})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        ws.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": "{ device(deviceId: 1001) { deviceName } }"}}
+        )
+        assert ws.receive_json() == {
+            "id": "1",
+            "type": "next",
+            "payload": {"data": {"device": {"deviceName": "AHU-1"}}},
+        }
+        assert ws.receive_json() == {"id": "1", "type": "complete"}
