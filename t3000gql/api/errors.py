@@ -87,19 +87,30 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
 
 
 class ErrorCodes(SchemaExtension):
-    """Gives every error of an operation its code (see the module docstring)."""
+    """Gives every error of an operation its code (see the module docstring): of the one result of a query or
+    mutation, and of each result of a stream (subscriptions) as it goes out."""
 
     def __init__(self) -> None:
         self._validation_errors: set[int] = set()
+        self._streamed = False
 
     def on_validate(self) -> Iterator[None]:
         yield
         self._validation_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streamed = True
+        self._code(result)
+        yield
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
+        if not self._streamed:
+            self._code(self.execution_context.result)
+
+    def _code(self, result: Any) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
             result.errors = [
-                coded(error, validation_failed=id(error) in self._validation_errors) for error in result.errors
+                coded(error, validation_failed=id(error) in self._validation_errors) for error in errors
             ]
