@@ -26,12 +26,12 @@ class DeviceQueries:
 @strawberry.type
 class DeviceMutations:
     @strawberry.mutation(description="Creates the device (deviceName and deviceType needed) or changes it.")
-    async def upsert_device(self, info: Info, input: DeviceInput) -> Device:
+    async def upsert_device(self, info: Info, input: DeviceInput) -> Device | None:
         return Device.from_record(await info.context.store.devices.upsert(input.to_domain()))
 
     @strawberry.mutation(
         description="Deletes the device with its points, trend logs, cached values and history. "
         "False when there was no such device."
     )
-    async def delete_device(self, info: Info, device_id: int) -> bool:
+    async def delete_device(self, info: Info, device_id: int) -> bool | None:
         return await info.context.store.devices.delete(device_id)

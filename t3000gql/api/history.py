@@ -112,7 +112,7 @@ class HistoryMutations:
         "a bad sample is named by its index and nothing is written. A repeated point and time keeps the last "
         "value."
     )
-    async def store_time_series(self, info: Info, samples: list[TimeSeriesSampleInput]) -> WriteCounts:
+    async def store_time_series(self, info: Info, samples: list[TimeSeriesSampleInput]) -> WriteCounts | None:
         given = [sample.to_sample(info.context) for sample in samples]
         result = await info.context.store.writes.record(given, API_SOURCE)
         return WriteCounts(inserted=result.inserted, updated=result.updated, unchanged=result.unchanged)

@@ -40,7 +40,7 @@ class PointMutations:
     @strawberry.mutation(description="Creates or changes points of a device, all or nothing.")
     async def upsert_monitoring_points(
         self, info: Info, device_id: int, points: list[MonitoringPointInput]
-    ) -> UpsertPointsResult:
+    ) -> UpsertPointsResult | None:
         given = [point.to_domain(index) for index, point in enumerate(points)]
         stored, inserted, updated = await info.context.store.points.upsert(device_id, given)
         return UpsertPointsResult(
@@ -50,14 +50,16 @@ class PointMutations:
     @strawberry.mutation(description="Deletes a point with its history. False when there was no such point.")
     async def delete_monitoring_point(
         self, info: Info, device_id: int, point_type: PointType, point_number: int
-    ) -> bool:
+    ) -> bool | None:
         return await info.context.store.points.delete(PointRef(device_id, point_type, point_number)) is not None
 
     @strawberry.mutation(
         description="Writes current values of a device's points (history, cache and live updates), all or "
         "nothing; each change is audited."
     )
-    async def update_device_data(self, info: Info, device_id: int, values: list[PointValueInput]) -> WriteCounts:
+    async def update_device_data(
+        self, info: Info, device_id: int, values: list[PointValueInput]
+    ) -> WriteCounts | None:
         await info.context.require_device(device_id)
         samples = [value.to_sample(info.context, device_id) for value in values]
         result = await info.context.store.writes.record(samples, API_SOURCE, audit=Audit("update_device_data"))

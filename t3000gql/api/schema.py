@@ -1,5 +1,8 @@
 """The GraphQL schema, composed from one class per area.
 
+Mutation fields are nullable: a mutation that fails is null beside its error, and the others of the same
+request still run and answer.
+
 To add an area (stations, subscriptions, collection, ...): write its module beside these with a `...Queries`,
 `...Mutations` or `...Subscriptions` class, import it here and append the class to QUERIES, MUTATIONS or
 SUBSCRIPTIONS. Then run `t3000gql export-schema > schema/schema.graphql` (a test compares the two).

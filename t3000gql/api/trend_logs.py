@@ -31,11 +31,11 @@ class TrendLogMutations:
         description="Creates a trend log (input without id; trendLogName needed) or changes one; points given "
         "by type and number replace its points."
     )
-    async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog:
+    async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog | None:
         return TrendLog.from_record(
             await info.context.store.trend_logs.upsert(device_id, input.to_domain(device_id))
         )
 
     @strawberry.mutation(description="Deletes a trend log (its samples stay). False when there was none.")
-    async def delete_trend_log(self, info: Info, id: int) -> bool:
+    async def delete_trend_log(self, info: Info, id: int) -> bool | None:
         return await info.context.store.trend_logs.delete(id)

@@ -105,3 +105,14 @@ def test_delete_device_removes_it_with_its_points_and_says_whether_it_existed(cl
     error = client.error("{ monitoringPoints(deviceId: 1001) { pointNumber } }")
     assert error["extensions"]["code"] == "NOT_FOUND"
     assert client.data("{ cacheStats { totalPoints } }") == {"cacheStats": {"totalPoints": 0}}
+
+
+def test_a_failing_mutation_does_not_stop_the_next_one(empty_client: GraphQLClient) -> None:
+    body = empty_client.post(
+        """mutation {
+            bad: upsertDevice(input: {deviceId: 1, deviceName: "x"}) { deviceId }
+            good: upsertDevice(input: {deviceId: 2, deviceName: "y", deviceType: "T3"}) { deviceId }
+        }"""
+    )
+    assert body["data"] == {"bad": None, "good": {"deviceId": 2}}
+    assert [error["path"] for error in body["errors"]] == [["bad"]]
