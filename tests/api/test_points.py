@@ -230,3 +230,23 @@ def test_update_device_data_of_an_unknown_device_or_point(client: GraphQLClient)
         "value": "1001/INPUT/64",
     }
     assert client.data(POINT % "current { value }")["point"]["current"] == {"value": 23.5}
+
+
+def test_a_remembered_point_is_read_without_sql_and_follows_changes(client: GraphQLClient) -> None:
+    query = POINT % "pointName current { value }"
+    assert client.data(query)["point"]["pointName"] == "Supply air"
+    db = client.services.store.db
+    before = db.statements
+    assert client.data(query)["point"] == {"pointName": "Supply air", "current": {"value": 23.5}}
+    assert db.statements == before
+    client.data(
+        'mutation { upsertMonitoringPoints(deviceId: 1001, points: [{pointType: INPUT, pointNumber: 1, pointName: "SAT"}]) '
+        "{ updated } }"
+    )
+    assert client.data(query)["point"]["pointName"] == "SAT"
+    client.data("mutation { deleteMonitoringPoint(deviceId: 1001, pointType: INPUT, pointNumber: 1) }")
+    assert client.error(query)["extensions"] == {"code": "NOT_FOUND"}
+    other = "{ point(deviceId: 1001, pointType: INPUT, pointNumber: 2) { pointName } }"
+    assert client.data(other)["point"] == {"pointName": "Return air"}
+    client.data("mutation { deleteDevice(deviceId: 1001) }")
+    assert client.error(other)["extensions"] == {"code": "NOT_FOUND"}
