@@ -226,6 +226,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one "
         "Redis its own prefix.",
     ),
+    Variable(
+        "LIVE_QUEUE_SIZE",
+        "live_queue_size",
+        _int(1, 1_000_000),
+        "1000",
+        "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
+    ),
 )
 
 
@@ -251,6 +258,7 @@ class Settings:
     timezone: str
     broadcast_url: str
     broadcast_channel_prefix: str
+    live_queue_size: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:

@@ -46,7 +46,10 @@ class Services:
             store.cache.apply(known)
 
         live = LiveBus(
-            settings.broadcast_url, prefix=settings.broadcast_channel_prefix, on_remote_changes=take_remote_changes
+            settings.broadcast_url,
+            prefix=settings.broadcast_channel_prefix,
+            queue_size=settings.live_queue_size,
+            on_remote_changes=take_remote_changes,
         )
         try:
             await live.start()
