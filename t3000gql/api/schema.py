@@ -24,12 +24,12 @@ from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
+from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
 QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries]
 MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations]
-SUBSCRIPTIONS: list[type] = []
-"""Empty until the first subscription class lands; the schema then gets a Subscription type."""
+SUBSCRIPTIONS: list[type] = [LiveSubscriptions]
 
 
 class Schema(strawberry.Schema):

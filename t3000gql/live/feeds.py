@@ -9,7 +9,7 @@ snapshot happen without an `await` between them, so no bus message is handled in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, Collection
 
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import StoredSample
@@ -52,7 +52,7 @@ async def point_values(
     points: Collection[PointRef] | None = None,
     include_initial: bool = True,
     queue_size: int | None = None,
-) -> AsyncIterator[StoredSample]:
+) -> AsyncGenerator[StoredSample, None]:
     """Current values (when `include_initial`), then changes, until the caller stops iterating or the bus stops.
 
     No filter watches every point of every device; `device_ids` and `points` together watch those points of
@@ -70,7 +70,7 @@ async def point_values(
 
 async def device_statuses(
     live: LiveBus, *, device_ids: Collection[int] | None = None, queue_size: int | None = None
-) -> AsyncIterator[DeviceStatus]:
+) -> AsyncGenerator[DeviceStatus, None]:
     """Each time a watched device goes online or offline, until the caller stops iterating or the bus stops."""
     with live.watch_devices(device_ids=device_ids, queue_size=queue_size) as subscriber:
         async for status in subscriber:
