@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
+from t3000gql.api.execution import SubscriptionSafeExecutionContext
 from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
@@ -48,6 +49,7 @@ def build_schema() -> Schema:
         subscription=subscription,
         extensions=[*document_limits(), ErrorCodes],
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=SubscriptionSafeExecutionContext,
     )
 
 

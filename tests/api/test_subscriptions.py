@@ -7,7 +7,9 @@ updateDeviceData, the write path as the collector uses it); deviceStatus sends r
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -419,3 +421,28 @@ async def test_two_server_processes_sharing_redis_deliver_a_write_made_on_one_to
             )
         # B's cache followed A's write through the bus.
         assert current.json() == {"data": {"point": {"current": {"value": 7.25}}}}
+
+
+async def test_a_long_subscription_does_not_grow_with_its_events(server: InLoopServer) -> None:
+    # graphql-core 3.3.2 keeps ~1.4 KB per event alive for the life of a subscription unless each event gets
+    # its own subfield memo (t3000gql.api.execution).
+    async with GraphQLSocket.open(server.ws_url) as ws:
+        await ws.subscribe("a", BY_FILTER, {"points": [point_input(A1)], "initial": False})
+        await wait_until(lambda: server.services.live.metrics().subscribers == 1, "the subscription")
+
+        async def events(first: int, count: int) -> None:
+            for ts in range(T0 + first, T0 + first + count):
+                await record(server, "collector", (A1, ts, 1.0))
+                await ws.next_data("a")
+
+        await events(0, 200)  # warm up: first-use caches, connections
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            await events(200, 1000)
+            gc.collect()
+            per_event = (tracemalloc.get_traced_memory()[0] - before) / 1000
+        finally:
+            tracemalloc.stop()
+    assert per_event < 500, f"{per_event:.0f} bytes kept per event"
