@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Live subscription benchmarks: a real server process, WebSocket clients in this process.
 
-    python scripts/bench_live.py                       # every scenario
-    python scripts/bench_live.py --scenario live-latency [--seconds 10] [--broadcast-url redis://127.0.0.1:6379]
+    python scripts/bench_live.py                       # every scenario (also run by scripts/bench.py)
+    python scripts/bench_live.py --scenario live-latency [--quick] [--broadcast-url redis://127.0.0.1:6379]
 
 The server runs in its own process (this script started with --serve): it creates the devices and points, then
 writes through the write path itself when told to, as the collector does, so "latency" is the time from the
@@ -15,6 +15,10 @@ ratio (null), rate_per_s, lost, and what else the scenario measures):
   Goal: p99 <= 50 ms and nothing lost.
 - live-firehose: 10 subscribers watching everything; 1,000 changes/s: p99, deliveries/s, coalesced.
 - live-fanout: 1,000 subscribers on one point; 10 changes/s: p99 and the server's RSS.
+- live-bus: the bus alone in one process (write path to a local subscriber, no GraphQL, no WebSocket): the part
+  of live-latency that is not GraphQL or WebSocket.
+Every scenario writes for 10 s (2 s with --quick) and also reports deliveries/s, coalesced values and the CPU of
+the server and of the client process (on a machine with few cores the two compete).
 """
 
 from __future__ import annotations
@@ -74,7 +78,14 @@ async def serve(args: argparse.Namespace) -> None:
         api_max_concurrent_requests=10_000,
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_ping_interval=None)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        ws_ping_interval=None,
+        ws_per_message_deflate=os.environ.get("BENCH_LIVE_DEFLATE", "1") == "1",
+    )
     server = uvicorn.Server(config)
     server_task = asyncio.create_task(server.serve())
     while not server.started:
@@ -133,7 +144,12 @@ async def serve(args: argparse.Namespace) -> None:
             if command["cmd"] == "drive":
                 reply = await drive(command["rate"], command["seconds"], command["batch"], command["only_first"])
             elif command["cmd"] == "stats":
-                reply = {"rss": me.memory_info().rss, "health": await services.health()}
+                cpu = me.cpu_times()
+                reply = {
+                    "rss": me.memory_info().rss,
+                    "cpu_s": cpu.user + cpu.system,
+                    "health": await services.health(),
+                }
             else:
                 break
             print(json.dumps(reply), flush=True)
@@ -278,106 +294,150 @@ def summarize(latencies_us: list[int]) -> dict[str, float | None]:
 
 # -- scenarios ----------------------------------------------------------------------------------------------------
 
+BROADCAST_URL = "memory://"
+"""BROADCAST_URL of the server process (--broadcast-url; redis://127.0.0.1:6379 to measure through Redis)."""
 
-def _server(work: Path, devices: int, points: int, broadcast_url: str) -> ServerProcess:
-    return ServerProcess.start(work / "bench.db", devices, points, broadcast_url, f"bench-{os.getpid()}")
+
+def _seconds(quick: bool) -> float:
+    return 2.0 if quick else 10.0
 
 
-async def live_latency(seconds: float = 10.0, broadcast_url: str = "memory://") -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = _server(Path(tmp), 100, 10, broadcast_url)
-        try:
-            url = f"ws://127.0.0.1:{server.port}/graphql"
-            clients = await subscribe_all(url, [{"deviceId": d} for d in range(1, 101)])
-            drive = await server.command_async(cmd="drive", rate=1000, seconds=seconds, batch=10, only_first=False)
-            per_device: dict[int, int] = {}
-            for key, n in drive["per_point"].items():
-                device = int(key.split("/")[0])
-                per_device[device] = per_device.get(device, 0) + n
-            expected = {id(c): per_device.get(c.variables["deviceId"], 0) for c in clients}
-            await settle(clients, lambda c: expected[id(c)])
-            await stop_all(clients)
-        finally:
-            server.stop()
-    latencies = [x for c in clients for x in c.latencies_us]
-    lost = sum(max(0, expected[id(c)] - len(c.latencies_us)) for c in clients)
-    stats = summarize(latencies)
+@dataclass
+class Measured:
+    clients: list[Client]
+    drive: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    elapsed_s: float
+    client_cpu_s: float
+
+    @property
+    def latencies(self) -> list[int]:
+        return [x for c in self.clients for x in c.latencies_us]
+
+    def cpu(self) -> dict[str, float]:
+        return {
+            "server_cpu_pct": round(100 * (self.after["cpu_s"] - self.before["cpu_s"]) / self.elapsed_s, 1),
+            "client_cpu_pct": round(100 * self.client_cpu_s / self.elapsed_s, 1),
+        }
+
+
+async def _measure(
+    server: ServerProcess,
+    variables: list[dict[str, Any]],
+    *,
+    rate: float,
+    seconds: float,
+    batch: int,
+    only_first: bool,
+    expected: Callable[[Client, dict[str, Any]], int],
+) -> Measured:
+    clients = await subscribe_all(f"ws://127.0.0.1:{server.port}/graphql", variables)
+    before = await server.command_async(cmd="stats")
+    cpu_before, started = time.process_time(), time.perf_counter()
+    drive = await server.command_async(cmd="drive", rate=rate, seconds=seconds, batch=batch, only_first=only_first)
+    await settle(clients, lambda c: expected(c, drive))
+    elapsed, client_cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    after = await server.command_async(cmd="stats")
+    await stop_all(clients)
+    return Measured(clients, drive, before, after, elapsed, client_cpu)
+
+
+def _devices_of(drive: dict[str, Any]) -> dict[int, int]:
+    per_device: dict[int, int] = {}
+    for key, count in drive["per_point"].items():
+        device = int(key.split("/")[0])
+        per_device[device] = per_device.get(device, 0) + count
+    return per_device
+
+
+def _result(name: str, m: Measured, lost: int, **extra: Any) -> dict[str, Any]:
     return {
-        "scenario": "live-latency",
-        **stats,
+        "scenario": name,
+        **summarize(m.latencies),
         "floor_ms": None,
         "ratio": None,
-        "rate_per_s": round(drive["writes"] / drive["seconds"], 1),
-        "deliveries": len(latencies),
+        "rate_per_s": round(m.drive["writes"] / m.drive["seconds"], 1),
+        "deliveries": len(m.latencies),
+        "deliveries_per_s": round(len(m.latencies) / m.elapsed_s, 1),
         "lost": lost,
-        "goal": "p99 <= 50 ms, 0 lost",
-        "goal_met": stats["p99_ms"] is not None and stats["p99_ms"] <= 50 and lost == 0,
+        "coalesced": m.after["health"]["live"]["coalesced"] - m.before["health"]["live"]["coalesced"],
+        **m.cpu(),
+        "broadcast": BROADCAST_URL.split(":")[0],
+        **extra,
     }
 
 
-async def live_firehose(seconds: float = 10.0, broadcast_url: str = "memory://") -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = _server(Path(tmp), 100, 10, broadcast_url)
-        try:
-            url = f"ws://127.0.0.1:{server.port}/graphql"
-            clients = await subscribe_all(url, [{} for _ in range(10)])
-            started = time.perf_counter()
-            drive = await server.command_async(cmd="drive", rate=1000, seconds=seconds, batch=10, only_first=False)
-            await settle(clients, lambda c: drive["writes"])
-            elapsed = time.perf_counter() - started
-            stats_after = await server.command_async(cmd="stats")
-            await stop_all(clients)
-        finally:
-            server.stop()
-    latencies = [x for c in clients for x in c.latencies_us]
-    coalesced = stats_after["health"]["live"]["coalesced"]
-    return {
-        "scenario": "live-firehose",
-        **summarize(latencies),
-        "floor_ms": None,
-        "ratio": None,
-        "rate_per_s": round(drive["writes"] / drive["seconds"], 1),
-        "deliveries": len(latencies),
-        "deliveries_per_s": round(len(latencies) / elapsed, 1),
-        "coalesced": coalesced,
-        "lost": drive["writes"] * len(clients) - len(latencies),
-        "goal": "measure (no goal set)",
-    }
+async def _live_latency(workdir: Path, seconds: float) -> dict[str, Any]:
+    server = ServerProcess.start(workdir / "bench.db", 100, 10, BROADCAST_URL, f"bench-{os.getpid()}")
+    try:
+        m = await _measure(
+            server,
+            [{"deviceId": d} for d in range(1, 101)],
+            rate=1000,
+            seconds=seconds,
+            batch=10,
+            only_first=False,
+            expected=lambda c, drive: _devices_of(drive).get(c.variables["deviceId"], 0),
+        )
+    finally:
+        server.stop()
+    per_device = _devices_of(m.drive)
+    lost = sum(max(0, per_device.get(c.variables["deviceId"], 0) - len(c.latencies_us)) for c in m.clients)
+    p99 = summarize(m.latencies)["p99_ms"]
+    met = p99 is not None and p99 <= 50 and lost == 0
+    return _result("live-latency", m, lost, goal="p99 <= 50 ms, 0 lost", goal_met=met)
 
 
-async def live_fanout(seconds: float = 10.0, broadcast_url: str = "memory://") -> dict[str, Any]:
+async def _live_firehose(workdir: Path, seconds: float) -> dict[str, Any]:
+    server = ServerProcess.start(workdir / "bench.db", 100, 10, BROADCAST_URL, f"bench-{os.getpid()}")
+    try:
+        m = await _measure(
+            server,
+            [{} for _ in range(10)],
+            rate=1000,
+            seconds=seconds,
+            batch=10,
+            only_first=False,
+            expected=lambda c, drive: int(drive["writes"]),
+        )
+    finally:
+        server.stop()
+    lost = sum(max(0, m.drive["writes"] - len(c.latencies_us)) for c in m.clients)
+    return _result("live-firehose", m, lost, goal="measure (no goal set)")
+
+
+async def _live_fanout(workdir: Path, seconds: float) -> dict[str, Any]:
     point = {"deviceId": 1, "pointType": "INPUT", "pointNumber": 1}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = _server(Path(tmp), 1, 1, broadcast_url)
-        try:
-            rss_idle = (await server.command_async(cmd="stats"))["rss"]
-            url = f"ws://127.0.0.1:{server.port}/graphql"
-            clients = await subscribe_all(url, [{"points": [point]} for _ in range(1000)])
-            rss_subscribed = (await server.command_async(cmd="stats"))["rss"]
-            drive = await server.command_async(cmd="drive", rate=10, seconds=seconds, batch=1, only_first=True)
-            await settle(clients, lambda c: drive["writes"])
-            rss_after = (await server.command_async(cmd="stats"))["rss"]
-            await stop_all(clients)
-        finally:
-            server.stop()
-    latencies = [x for c in clients for x in c.latencies_us]
-    return {
-        "scenario": "live-fanout",
-        **summarize(latencies),
-        "floor_ms": None,
-        "ratio": None,
-        "rate_per_s": round(drive["writes"] / drive["seconds"], 1),
-        "deliveries": len(latencies),
-        "lost": drive["writes"] * len(clients) - len(latencies),
-        "server_rss_mb_idle": round(rss_idle / 2**20, 1),
-        "server_rss_mb_subscribed": round(rss_subscribed / 2**20, 1),
-        "server_rss_mb_after": round(rss_after / 2**20, 1),
-        "rss_kb_per_subscriber": round((rss_subscribed - rss_idle) / 1024 / len(clients), 1),
-        "goal": "measure (no goal set)",
-    }
+    server = ServerProcess.start(workdir / "bench.db", 1, 1, BROADCAST_URL, f"bench-{os.getpid()}")
+    try:
+        idle = await server.command_async(cmd="stats")
+        m = await _measure(
+            server,
+            [{"points": [point]} for _ in range(1000)],
+            rate=10,
+            seconds=seconds,
+            batch=1,
+            only_first=True,
+            expected=lambda c, drive: int(drive["writes"]),
+        )
+    finally:
+        server.stop()
+    lost = sum(max(0, m.drive["writes"] - len(c.latencies_us)) for c in m.clients)
+    mb = 2**20
+    return _result(
+        "live-fanout",
+        m,
+        lost,
+        server_rss_mb_idle=round(idle["rss"] / mb, 1),
+        server_rss_mb_subscribed=round(m.before["rss"] / mb, 1),
+        server_rss_mb_after=round(m.after["rss"] / mb, 1),
+        rss_kb_per_subscriber=round((m.before["rss"] - idle["rss"]) / 1024 / len(m.clients), 1),
+        goal="measure (no goal set)",
+    )
 
 
-async def live_bus(seconds: float = 10.0, broadcast_url: str = "memory://") -> dict[str, Any]:
+async def _live_bus(seconds: float, broadcast_url: str) -> dict[str, Any]:
     """The bus alone, in one process: write-path call to a local Subscriber, no GraphQL and no WebSocket. What
     the WebSocket scenarios cannot beat (100 subscribers each watching one device, 1,000 changes/s)."""
     from t3000gql.config import Settings
@@ -444,22 +504,40 @@ async def live_bus(seconds: float = 10.0, broadcast_url: str = "memory://") -> d
         "rate_per_s": round(ticks * 10 / elapsed, 1),
         "deliveries": len(latencies),
         "lost": ticks * 10 - received,
+        "broadcast": broadcast_url.split(":")[0],
         "goal": "none: the in-process part of live-latency",
     }
 
 
-SCENARIOS = {
-    "live-bus": live_bus,
+def live_latency(workdir: Path, *, quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(_live_latency(workdir, _seconds(quick)))
+
+
+def live_firehose(workdir: Path, *, quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(_live_firehose(workdir, _seconds(quick)))
+
+
+def live_fanout(workdir: Path, *, quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(_live_fanout(workdir, _seconds(quick)))
+
+
+def live_bus(workdir: Path, *, quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(_live_bus(_seconds(quick), BROADCAST_URL))
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "live-latency": live_latency,
     "live-firehose": live_firehose,
     "live-fanout": live_fanout,
+    "live-bus": live_bus,
 }
 
 
 def main() -> int:
+    global BROADCAST_URL
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append", help="run only these")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long changes are written (default 10)")
+    parser.add_argument("--quick", action="store_true", help="write for 2 s instead of 10 (a smoke run)")
     parser.add_argument("--broadcast-url", default="memory://", help="BROADCAST_URL of the server process")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -469,23 +547,33 @@ def main() -> int:
     parser.add_argument("--prefix", default="bench", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args))
+        if os.environ.get("BENCH_LIVE_PROFILE"):  # a cProfile dump of the server process, to find its hot spots
+            import cProfile
+
+            cProfile.runctx(
+                "asyncio.run(serve(args))", globals(), {"args": args}, os.environ["BENCH_LIVE_PROFILE"]
+            )
+        else:
+            asyncio.run(serve(args))
         return 0
-    results = []
-    for name in args.scenario or list(SCENARIOS):
-        result = asyncio.run(SCENARIOS[name](seconds=args.seconds, broadcast_url=args.broadcast_url))
-        results.append(result)
-        print(json.dumps(result), flush=True)
+    BROADCAST_URL = args.broadcast_url
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        for name in args.scenario or list(SCENARIOS):
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            results[name] = SCENARIOS[name](workdir, quick=args.quick)
+            print(f"{name:15} {json.dumps(results[name])}", flush=True)
     print()
-    print(f"{'scenario':<15}{'median':>10}{'p95':>10}{'p99':>10}{'rate/s':>10}{'lost':>8}  goal")
-    for r in results:
+    print(f"{'scenario':<15}{'median':>9}{'p95':>9}{'p99':>9}{'writes/s':>10}{'deliv/s':>9}{'lost':>6}  goal")
+    for name, r in results.items():
         met = {True: "met", False: "MISSED"}.get(r.get("goal_met"), "")  # type: ignore[arg-type]
         print(
-            f"{r['scenario']:<15}{r['median_ms']!s:>10}{r['p95_ms']!s:>10}{r['p99_ms']!s:>10}"
-            f"{r['rate_per_s']!s:>10}{r['lost']!s:>8}  {r['goal']} {met}"
+            f"{name:<15}{r['median_ms']!s:>9}{r['p95_ms']!s:>9}{r['p99_ms']!s:>9}{r['rate_per_s']!s:>10}"
+            f"{r.get('deliveries_per_s', '')!s:>9}{r['lost']!s:>6}  {r['goal']} {met}"
         )
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
