@@ -19,6 +19,8 @@ ratio (null), rate_per_s, lost, and what else the scenario measures):
   of live-latency that is not GraphQL or WebSocket.
 Every scenario writes for 10 s (2 s with --quick) and also reports deliveries/s, coalesced values and the CPU of
 the server and of the client process (on a machine with few cores the two compete).
+Environment: BENCH_LIVE_DEFLATE=0 turns WebSocket compression off in the server; BENCH_LIVE_PROFILE=FILE writes a
+cProfile dump of the server process.
 """
 
 from __future__ import annotations
