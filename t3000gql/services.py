@@ -1,16 +1,26 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs (and, as they
-land, the live bus, the collector and the station monitors)."""
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, collection (the
+collector, current-value reads, the demo site) (and, as they land, the live bus and the station monitors).
+
+The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
+`write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from t3000gql.collect.collector import CollectionResult
+from t3000gql.collect.current import CurrentReading
+from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
+from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.storage.store import Store
 
@@ -22,14 +32,29 @@ RETENTION_PERIOD_SECONDS = 24 * 3600
 class Services:
     settings: Settings
     store: Store
+    collection: Collection
     clock: Clock
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        demo: bool = False,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+    ) -> Services:
         store = await Store.open(settings, clock=clock)
-        services = cls(settings=settings, store=store, clock=clock, demo=demo)
+        collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
+        try:
+            await collection.start()
+        except BaseException:
+            await collection.stop()
+            await store.close()
+            raise
+        services = cls(settings=settings, store=store, collection=collection, clock=clock, demo=demo)
         services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
         if settings.partition_cleanup_enabled:
             services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
@@ -56,7 +81,27 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.collection.stop()
         await self.store.close()
+
+    # --- collection and current values (what the API calls) --------------------------------------------------
+
+    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        """Current values by point id, cache first; stale or missing ones are read from their device once for
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
+        return await self.collection.read_current(point_ids)
+
+    async def refresh_point(self, ref: PointRef) -> CurrentValue:
+        return await self.collection.refresh_point(ref)
+
+    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
+        return await self.collection.write_point_value(ref, value, user_id=user_id)
+
+    async def collect_now(self, trend_log_id: int) -> CollectionResult:
+        return await self.collection.collect_now(trend_log_id)
+
+    async def trend_log_changed(self, trend_log_id: int) -> None:
+        await self.collection.trend_log_changed(trend_log_id)
 
     async def health(self) -> dict[str, Any]:
         stats = self.store.cache.stats()
@@ -70,4 +115,5 @@ class Services:
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
             },
+            "collection": self.collection.report(),
         }

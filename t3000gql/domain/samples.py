@@ -51,6 +51,17 @@ class StoredSample:
     trend_log_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentValue:
+    """The current value of a point as a reader gets it: `stale` when older than CACHE_DURATION_SECONDS."""
+
+    point_id: int
+    value: float
+    ts_ms: int
+    source: str
+    stale: bool
+
+
 def check_value(value: object, *, index: int | None = None, field: str = "value") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError("must be a number", field=field, index=index, value=value)

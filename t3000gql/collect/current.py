@@ -1,0 +1,258 @@
+"""Current values, cache first with a hardware fallback; refreshing and writing a point on its device.
+
+`read_current` answers a fresh cached value at once. A stale or missing one asks the device - once, however
+many readers want that point at that moment (single flight), and in one driver call per device for all the
+points asked in the same event-loop turn (a batch). The value read goes through the one write path (source
+"on-demand"), so history, cache and live bus see it like any other.
+
+A reader never waits longer than T3000_INTERFACE_TIMEOUT: if the device has not answered by then (or fails, or
+is known offline and inside its skip window), the reader gets the stale value marked stale - or nothing, if
+there never was one - plus the error, and the read in flight finishes (with the driver's retries) for whoever
+asks next. Devices that no driver reads (protocol "none", power stations) are served from the cache as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from t3000gql.collect.access import DeviceAccess, is_readable, spec_for
+from t3000gql.collect.drivers import PointSpec
+from t3000gql.collect.health import DeviceHealth
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.samples import CurrentValue, Sample, check_value
+from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
+from t3000gql.storage.cache import CachedValue
+from t3000gql.storage.records import Device, MonitoringPoint
+from t3000gql.storage.store import Store
+from t3000gql.storage.write_path import Audit
+
+log = logging.getLogger(__name__)
+
+READ_SOURCE = "on-demand"
+WRITE_SOURCE = "api-write"
+WRITE_OPERATION = "write_point_value"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentReading:
+    """What `read_current` answers: the values there are (stale ones flagged) and, per point, why its value
+    could not be refreshed. A point can be in both (a stale value and the DEVICE_TIMEOUT that kept it stale)."""
+
+    values: dict[int, CurrentValue]
+    errors: dict[int, T3000Error] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    device: Device
+    points: dict[int, tuple[MonitoringPoint, asyncio.Future[CurrentValue]]] = field(default_factory=dict)
+
+
+def as_current(entry: CachedValue, fresh: bool) -> CurrentValue:
+    return CurrentValue(entry.point_id, entry.value, entry.ts_ms, entry.source, stale=not fresh)
+
+
+class CurrentReader:
+    def __init__(
+        self, store: Store, access: DeviceAccess, health: DeviceHealth, *, clock: Clock, timeout: float
+    ) -> None:
+        self._store = store
+        self._access = access
+        self._health = health
+        self._clock = clock
+        self.timeout = timeout
+        """Seconds a reader waits for a device (T3000_INTERFACE_TIMEOUT)."""
+        self._flights: dict[int, asyncio.Future[CurrentValue]] = {}
+        self._forming: dict[int, _Batch] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.device_reads = 0
+        """Driver calls made for readers (each one a batch of one device's points)."""
+
+    def in_flight(self, point_id: int) -> bool:
+        return point_id in self._flights
+
+    async def close(self) -> None:
+        """Cancels reads in flight (their readers get an error); called on shutdown."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def read_current(self, point_ids: Sequence[int], *, force: bool = False) -> CurrentReading:
+        """Current values by point id, cache first. `force` asks the device even for fresh values (and even
+        inside the device's skip window). Unknown point ids are left out."""
+        cache = self._store.cache
+        values: dict[int, CurrentValue] = {}
+        wanted: list[int] = []
+        for point_id in dict.fromkeys(point_ids):
+            if force:
+                entry = cache.peek(point_id)
+                fresh = False
+            else:
+                lookup = cache.lookup(point_id)
+                entry, fresh = lookup.entry, lookup.fresh
+            if entry is not None:
+                values[point_id] = as_current(entry, fresh)
+            if not fresh:
+                wanted.append(point_id)
+        if not wanted:
+            return CurrentReading(values)
+        errors: dict[int, T3000Error] = {}
+        flights = await self._flights_for(wanted, force=force, errors=errors)
+        if flights:
+            await asyncio.wait(flights.values(), timeout=self.timeout)
+        for point_id, flight in flights.items():
+            if not flight.done():
+                errors[point_id] = DeviceTimeout(
+                    f"the device of point {self._name(point_id)} did not answer within {self.timeout:g} s; "
+                    "the last known value is served, marked stale"
+                )
+            elif (exc := flight.exception()) is not None:
+                errors[point_id] = exc if isinstance(exc, T3000Error) else DeviceError(str(exc))
+            else:
+                values[point_id] = flight.result()
+        return CurrentReading(values, errors)
+
+    async def refresh_point(self, ref: PointRef) -> CurrentValue:
+        """Reads one point from its device now; raises the device's error instead of serving a stale value."""
+        point = await self._store.points.require(ref)
+        reading = await self.read_current([point.id], force=True)
+        if point.id in reading.errors:
+            raise reading.errors[point.id]
+        if point.id not in reading.values:
+            raise NotFoundError(f"point {ref} has no value: its device is not read by a driver")
+        return reading.values[point.id]
+
+    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
+        """Writes a value to the point on its device, then records it through the write path with an audit
+        entry holding the old and the new value. Nothing is recorded if the device refuses or times out."""
+        value = check_value(value)
+        point = await self._store.points.require(ref)
+        device = await self._store.devices.require(ref.device_id)
+        spec = spec_for(point)
+        if is_readable(device):
+            async with self._access.lock(device.device_id):
+                driver = await self._access.driver_for(device)
+                try:
+                    await driver.write_point(spec, value)
+                except DeviceError as exc:
+                    await self._health.failed(device.device_id, exc)
+                    raise
+            await self._health.succeeded(device.device_id)
+        if spec.digital:
+            value = 1.0 if value else 0.0
+        now = self._clock()
+        await self._store.writes.record(
+            [Sample(ref, now, value)], WRITE_SOURCE, audit=Audit(WRITE_OPERATION, user_id)
+        )
+        return CurrentValue(point.id, value, now, WRITE_SOURCE, stale=False)
+
+    # --- single flight, batched per device -------------------------------------------------------------------
+
+    async def _flights_for(
+        self, point_ids: list[int], *, force: bool, errors: dict[int, T3000Error]
+    ) -> dict[int, asyncio.Future[CurrentValue]]:
+        flights: dict[int, asyncio.Future[CurrentValue]] = {}
+        missing = []
+        for point_id in point_ids:
+            flight = self._flights.get(point_id)
+            if flight is not None:
+                flights[point_id] = flight  # someone is already asking the device: wait for that answer
+            else:
+                missing.append(point_id)
+        if not missing:
+            return flights
+        points = await self._store.points.get_by_ids(missing)
+        devices = await self._store.devices.get_many(sorted({p.device_id for p in points.values()}))
+        for point_id in missing:
+            if (flight := self._flights.get(point_id)) is not None:  # started while we were looking points up
+                flights[point_id] = flight
+                continue
+            point = points.get(point_id)
+            device = devices.get(point.device_id) if point is not None else None
+            if point is None or device is None or not is_readable(device):
+                continue
+            skip_until = self._health.skipped_until(device.device_id)
+            if skip_until is not None and not force:
+                state = self._health.state(device.device_id)
+                errors[point_id] = DeviceTimeout(
+                    f"device {device.device_id} is offline (last error: {state.last_error}); it is tried again "
+                    f"after {(skip_until - self._clock()) / 1000:.0f} s; the last known value is served, marked stale"
+                )
+                continue
+            flights[point_id] = self._join(device, point)
+        return flights
+
+    def _join(self, device: Device, point: MonitoringPoint) -> asyncio.Future[CurrentValue]:
+        batch = self._forming.get(device.device_id)
+        if batch is None:
+            batch = self._forming[device.device_id] = _Batch(device)
+            task = asyncio.create_task(self._fly(batch), name=f"read device {device.device_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        flight: asyncio.Future[CurrentValue] = asyncio.get_running_loop().create_future()
+        flight.add_done_callback(_retrieve)
+        batch.points[point.id] = (point, flight)
+        self._flights[point.id] = flight
+        return flight
+
+    async def _fly(self, batch: _Batch) -> None:
+        device = batch.device
+        await asyncio.sleep(0)  # readers of this loop turn join the batch first
+        if self._forming.get(device.device_id) is batch:
+            del self._forming[device.device_id]
+        members: list[tuple[MonitoringPoint, asyncio.Future[CurrentValue]]] = []
+        specs: list[PointSpec] = []
+        for point, flight in batch.points.values():
+            try:
+                specs.append(spec_for(point))
+            except ValidationError as exc:  # a bad register map fails its own point, not the batch
+                flight.set_exception(exc)
+                self._land(point, flight)
+                continue
+            members.append((point, flight))
+        if not members:
+            return
+        try:
+            async with self._access.lock(device.device_id):
+                driver = await self._access.driver_for(device)
+                self.device_reads += 1
+                try:
+                    values = await driver.read_points(specs)
+                except DeviceError as exc:
+                    await self._health.failed(device.device_id, exc)
+                    raise
+            await self._health.succeeded(device.device_id)
+            now = self._clock()
+            samples = [Sample(spec.ref, now, values[spec.ref]) for spec in specs]
+            await self._store.writes.record(samples, READ_SOURCE)
+            for (point, flight), sample in zip(members, samples, strict=True):
+                if not flight.done():
+                    flight.set_result(CurrentValue(point.id, sample.value, now, READ_SOURCE, stale=False))
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else DeviceError("the read was cancelled")
+            for _, flight in members:
+                if not flight.done():
+                    flight.set_exception(failure)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for point, flight in members:
+                self._land(point, flight)
+
+    def _land(self, point: MonitoringPoint, flight: asyncio.Future[CurrentValue]) -> None:
+        if self._flights.get(point.id) is flight:
+            del self._flights[point.id]
+
+    def _name(self, point_id: int) -> str:
+        ref = self._store.points.directory.ref_of(point_id)
+        return str(ref) if ref is not None else f"#{point_id}"
+
+
+def _retrieve(flight: asyncio.Future[CurrentValue]) -> None:
+    """Marks a flight's exception as seen: readers that gave up waiting must not leave asyncio to complain."""
+    if not flight.cancelled():
+        flight.exception()
