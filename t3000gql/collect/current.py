@@ -26,7 +26,6 @@ from t3000gql.domain.samples import CurrentValue, Sample, check_value
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
 from t3000gql.storage.cache import CachedValue
-from t3000gql.storage.records import Device, MonitoringPoint
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import Audit
 
@@ -46,10 +45,13 @@ class CurrentReading:
     errors: dict[int, T3000Error] = field(default_factory=dict)
 
 
+Flight = asyncio.Future[CurrentValue | None]
+
+
 @dataclass
 class _Batch:
-    device: Device
-    points: dict[int, tuple[MonitoringPoint, asyncio.Future[CurrentValue]]] = field(default_factory=dict)
+    device_id: int
+    flights: dict[int, Flight] = field(default_factory=dict)
 
 
 def as_current(entry: CachedValue, fresh: bool) -> CurrentValue:
@@ -66,7 +68,7 @@ class CurrentReader:
         self._clock = clock
         self.timeout = timeout
         """Seconds a reader waits for a device (T3000_INTERFACE_TIMEOUT)."""
-        self._flights: dict[int, asyncio.Future[CurrentValue]] = {}
+        self._flights: dict[int, Flight] = {}
         self._forming: dict[int, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.device_reads = 0
@@ -74,6 +76,11 @@ class CurrentReader:
 
     def in_flight(self, point_id: int) -> bool:
         return point_id in self._flights
+
+    async def wait_idle(self) -> None:
+        """Returns when no device read is in flight (tests wait on this)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancels reads in flight (their readers get an error); called on shutdown."""
@@ -101,7 +108,9 @@ class CurrentReader:
         if not wanted:
             return CurrentReading(values)
         errors: dict[int, T3000Error] = {}
-        flights = await self._flights_for(wanted, force=force, errors=errors)
+        # From the cache lookup to joining a flight nothing awaits, so a read that lands in between cannot
+        # be missed (and followed by a second one): the single flight holds however readers interleave.
+        flights = self._flights_for(wanted, force=force, errors=errors)
         if flights:
             await asyncio.wait(flights.values(), timeout=self.timeout)
         for point_id, flight in flights.items():
@@ -112,8 +121,8 @@ class CurrentReader:
                 )
             elif (exc := flight.exception()) is not None:
                 errors[point_id] = exc if isinstance(exc, T3000Error) else DeviceError(str(exc))
-            else:
-                values[point_id] = flight.result()
+            elif (current := flight.result()) is not None:
+                values[point_id] = current
         return CurrentReading(values, errors)
 
     async def refresh_point(self, ref: PointRef) -> CurrentValue:
@@ -152,107 +161,106 @@ class CurrentReader:
 
     # --- single flight, batched per device -------------------------------------------------------------------
 
-    async def _flights_for(
+    def _flights_for(
         self, point_ids: list[int], *, force: bool, errors: dict[int, T3000Error]
-    ) -> dict[int, asyncio.Future[CurrentValue]]:
-        flights: dict[int, asyncio.Future[CurrentValue]] = {}
-        missing = []
+    ) -> dict[int, Flight]:
+        """Joins (or starts) a device read for each point; synchronous on purpose (see read_current)."""
+        flights: dict[int, Flight] = {}
+        directory = self._store.points.directory
         for point_id in point_ids:
             flight = self._flights.get(point_id)
             if flight is not None:
                 flights[point_id] = flight  # someone is already asking the device: wait for that answer
-            else:
-                missing.append(point_id)
-        if not missing:
-            return flights
-        points = await self._store.points.get_by_ids(missing)
-        devices = await self._store.devices.get_many(sorted({p.device_id for p in points.values()}))
-        for point_id in missing:
-            if (flight := self._flights.get(point_id)) is not None:  # started while we were looking points up
-                flights[point_id] = flight
                 continue
-            point = points.get(point_id)
-            device = devices.get(point.device_id) if point is not None else None
-            if point is None or device is None or not is_readable(device):
-                continue
-            skip_until = self._health.skipped_until(device.device_id)
+            ref = directory.ref_of(point_id)
+            if ref is None:
+                continue  # not a point (any more)
+            skip_until = self._health.skipped_until(ref.device_id)
             if skip_until is not None and not force:
-                state = self._health.state(device.device_id)
+                state = self._health.state(ref.device_id)
                 errors[point_id] = DeviceTimeout(
-                    f"device {device.device_id} is offline (last error: {state.last_error}); it is tried again "
-                    f"after {(skip_until - self._clock()) / 1000:.0f} s; the last known value is served, marked stale"
+                    f"device {ref.device_id} is offline (last error: {state.last_error}); it is tried again in "
+                    f"{(skip_until - self._clock()) / 1000:.0f} s; the last known value is served, marked stale"
                 )
                 continue
-            flights[point_id] = self._join(device, point)
+            flights[point_id] = self._join(ref.device_id, point_id)
         return flights
 
-    def _join(self, device: Device, point: MonitoringPoint) -> asyncio.Future[CurrentValue]:
-        batch = self._forming.get(device.device_id)
+    def _join(self, device_id: int, point_id: int) -> Flight:
+        batch = self._forming.get(device_id)
         if batch is None:
-            batch = self._forming[device.device_id] = _Batch(device)
-            task = asyncio.create_task(self._fly(batch), name=f"read device {device.device_id}")
+            batch = self._forming[device_id] = _Batch(device_id)
+            task = asyncio.create_task(self._fly(batch), name=f"read device {device_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        flight: asyncio.Future[CurrentValue] = asyncio.get_running_loop().create_future()
+        flight: Flight = asyncio.get_running_loop().create_future()
         flight.add_done_callback(_retrieve)
-        batch.points[point.id] = (point, flight)
-        self._flights[point.id] = flight
+        batch.flights[point_id] = flight
+        self._flights[point_id] = flight
         return flight
 
     async def _fly(self, batch: _Batch) -> None:
-        device = batch.device
+        """One driver call for every point of the batch; each flight gets its value, None (no driver reads
+        this device: serve the cache as is) or the exception that kept it from being read."""
         await asyncio.sleep(0)  # readers of this loop turn join the batch first
-        if self._forming.get(device.device_id) is batch:
-            del self._forming[device.device_id]
-        members: list[tuple[MonitoringPoint, asyncio.Future[CurrentValue]]] = []
-        specs: list[PointSpec] = []
-        for point, flight in batch.points.values():
-            try:
-                specs.append(spec_for(point))
-            except ValidationError as exc:  # a bad register map fails its own point, not the batch
-                flight.set_exception(exc)
-                self._land(point, flight)
-                continue
-            members.append((point, flight))
-        if not members:
-            return
+        if self._forming.get(batch.device_id) is batch:
+            del self._forming[batch.device_id]
         try:
-            async with self._access.lock(device.device_id):
-                driver = await self._access.driver_for(device)
-                self.device_reads += 1
-                try:
-                    values = await driver.read_points(specs)
-                except DeviceError as exc:
-                    await self._health.failed(device.device_id, exc)
-                    raise
-            await self._health.succeeded(device.device_id)
-            now = self._clock()
-            samples = [Sample(spec.ref, now, values[spec.ref]) for spec in specs]
-            await self._store.writes.record(samples, READ_SOURCE)
-            for (point, flight), sample in zip(members, samples, strict=True):
-                if not flight.done():
-                    flight.set_result(CurrentValue(point.id, sample.value, now, READ_SOURCE, stale=False))
+            await self._read_batch(batch)
         except BaseException as exc:
             failure = exc if isinstance(exc, Exception) else DeviceError("the read was cancelled")
-            for _, flight in members:
+            for flight in batch.flights.values():
                 if not flight.done():
                     flight.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
         finally:
-            for point, flight in members:
-                self._land(point, flight)
+            for point_id, flight in batch.flights.items():
+                self._land(point_id, flight)
 
-    def _land(self, point: MonitoringPoint, flight: asyncio.Future[CurrentValue]) -> None:
-        if self._flights.get(point.id) is flight:
-            del self._flights[point.id]
+    async def _read_batch(self, batch: _Batch) -> None:
+        device = await self._store.devices.get(batch.device_id)
+        points = await self._store.points.get_by_ids(list(batch.flights))
+        specs: dict[int, PointSpec] = {}
+        for point_id, flight in batch.flights.items():
+            point = points.get(point_id)
+            if device is None or point is None or not is_readable(device):
+                flight.set_result(None)
+                continue
+            try:
+                specs[point_id] = spec_for(point)
+            except ValidationError as exc:  # a bad register map fails its own point, not the batch
+                flight.set_exception(exc)
+        if device is None or not specs:
+            return
+        async with self._access.lock(device.device_id):
+            driver = await self._access.driver_for(device)
+            self.device_reads += 1
+            try:
+                values = await driver.read_points(list(specs.values()))
+            except DeviceError as exc:
+                await self._health.failed(device.device_id, exc)
+                raise
+        await self._health.succeeded(device.device_id)
+        now = self._clock()
+        await self._store.writes.record(
+            [Sample(spec.ref, now, values[spec.ref]) for spec in specs.values()], READ_SOURCE
+        )
+        for point_id, spec in specs.items():
+            flight = batch.flights[point_id]
+            if not flight.done():
+                flight.set_result(CurrentValue(point_id, values[spec.ref], now, READ_SOURCE, stale=False))
+
+    def _land(self, point_id: int, flight: Flight) -> None:
+        if self._flights.get(point_id) is flight:
+            del self._flights[point_id]
 
     def _name(self, point_id: int) -> str:
         ref = self._store.points.directory.ref_of(point_id)
         return str(ref) if ref is not None else f"#{point_id}"
 
 
-def _retrieve(flight: asyncio.Future[CurrentValue]) -> None:
+def _retrieve(flight: Flight) -> None:
     """Marks a flight's exception as seen: readers that gave up waiting must not leave asyncio to complain."""
     if not flight.cancelled():
         flight.exception()
