@@ -18,6 +18,7 @@ from t3000gql.collect.metrics import CollectionMetrics
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import T3000Error
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class Collection:
             await self.collector.start()
         else:
             log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+        if self.demo is not None:
+            # A first sample of everything at once, so the demo shows values before its first boundary.
+            for trend_log in await self.store.trend_logs.list(is_active=True):
+                try:
+                    await self.collector.collect_now(trend_log.id)
+                except T3000Error as exc:
+                    log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
 
     async def stop(self) -> None:
         await self.collector.stop()
