@@ -18,6 +18,10 @@ from t3000gql.storage.devices import DeviceRepository
 
 log = logging.getLogger(__name__)
 
+LAST_SEEN_RESOLUTION_MS = 10_000
+"""`last_seen` of a device that stays online is written at most this often (not on every run of every trend
+log), so 1 s trend logs do not add a database transaction per run for it."""
+
 StatusListener = Callable[[int, bool, int], None]
 """Called as `listener(device_id, online, at_ms)` after a device's `online` changed in the database."""
 
@@ -38,6 +42,7 @@ class DeviceHealth:
         self.retry_ms = retry_seconds * 1000
         self._states: dict[int, DeviceState] = {}
         self._listeners: list[StatusListener] = []
+        self._online_written: dict[int, int] = {}
 
     def add_listener(self, listener: StatusListener) -> None:
         self._listeners.append(listener)
@@ -57,6 +62,9 @@ class DeviceHealth:
 
     async def succeeded(self, device_id: int) -> None:
         self._states.pop(device_id, None)
+        written = self._online_written.get(device_id)
+        if written is not None and self._clock() - written < LAST_SEEN_RESOLUTION_MS:
+            return  # known online, last_seen recent enough: spare the writer a transaction per run
         await self._record(device_id, online=True)
 
     async def failed(self, device_id: int, error: Exception) -> None:
@@ -72,6 +80,7 @@ class DeviceHealth:
             error,
             self.retry_ms // 1000,
         )
+        self._online_written.pop(device_id, None)
         await self._record(device_id, online=False)
 
     async def _record(self, device_id: int, *, online: bool) -> None:
@@ -80,6 +89,8 @@ class DeviceHealth:
             changed = await self._devices.set_status(device_id, online=online, seen_at=at_ms)
         except NotFoundError:
             return  # deleted while it was being read
+        if online:
+            self._online_written[device_id] = at_ms
         if not changed:
             return
         log.info("device %s is %s", device_id, "online" if online else "offline")
