@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import json
 import sqlite3
 import statistics
@@ -292,11 +293,24 @@ def in_tmp(run: Callable[[Path], Awaitable[Result]]) -> Result:
         return asyncio.run(run(Path(tmp)))
 
 
+def _adapt(func: Callable[..., Result]) -> Scenario:
+    """Scenario modules take either the parsed arguments or `(workdir: Path, *, quick: bool)`; both run here."""
+    params = inspect.signature(func).parameters
+    if "workdir" not in params:
+        return func
+
+    def run(args: argparse.Namespace) -> Result:
+        with tempfile.TemporaryDirectory(prefix="t3000gql-bench-") as tmp:
+            return func(Path(tmp), **({"quick": args.quick} if "quick" in params else {}))
+
+    return run
+
+
 def load_extra_scenarios() -> None:
     for name in EXTRA_MODULES:
         if (ROOT / "scripts" / f"{name}.py").exists():
             module = importlib.import_module(name)
-            SCENARIOS.update(getattr(module, "SCENARIOS", {}))
+            SCENARIOS.update({key: _adapt(func) for key, func in getattr(module, "SCENARIOS", {}).items()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", help="comma-separated names (default: all): " + ", ".join(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=7, help="repeats per scenario (at least 5 counts)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke run)")
     args = parser.parse_args(argv)
     names = args.scenario.split(",") if args.scenario else list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,15 @@ class Services:
     async def trend_log_changed(self, trend_log_id: int) -> None:
         await self.collection.trend_log_changed(trend_log_id)
 
+    def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
+        """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""
+        cache = self.store.cache
+        return {
+            point_id: _current(entry, cache.is_fresh(entry))
+            for point_id in point_ids
+            if (entry := cache.peek(point_id)) is not None
+        }
+
     async def health(self) -> dict[str, Any]:
         stats = self.store.cache.stats()
         return {
@@ -117,3 +127,7 @@ class Services:
             },
             "collection": self.collection.report(),
         }
+
+
+def _current(entry: CachedValue, fresh: bool) -> CurrentValue:
+    return CurrentValue(entry.point_id, entry.value, entry.ts_ms, entry.source, stale=not fresh)

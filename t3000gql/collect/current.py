@@ -26,6 +26,7 @@ from t3000gql.domain.samples import CurrentValue, Sample, check_value
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
 from t3000gql.storage.cache import CachedValue
+from t3000gql.storage.records import Device
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import Audit
 
@@ -50,7 +51,7 @@ Flight = asyncio.Future[CurrentValue | None]
 
 @dataclass
 class _Batch:
-    device_id: int
+    device: Device
     flights: dict[int, Flight] = field(default_factory=dict)
 
 
@@ -108,9 +109,7 @@ class CurrentReader:
         if not wanted:
             return CurrentReading(values)
         errors: dict[int, T3000Error] = {}
-        # From the cache lookup to joining a flight nothing awaits, so a read that lands in between cannot
-        # be missed (and followed by a second one): the single flight holds however readers interleave.
-        flights = self._flights_for(wanted, force=force, errors=errors)
+        flights = await self._flights_for(wanted, force=force, values=values, errors=errors)
         if flights:
             await asyncio.wait(flights.values(), timeout=self.timeout)
         for point_id, flight in flights.items():
@@ -161,35 +160,65 @@ class CurrentReader:
 
     # --- single flight, batched per device -------------------------------------------------------------------
 
-    def _flights_for(
-        self, point_ids: list[int], *, force: bool, errors: dict[int, T3000Error]
+    async def _flights_for(
+        self,
+        point_ids: list[int],
+        *,
+        force: bool,
+        values: dict[int, CurrentValue],
+        errors: dict[int, T3000Error],
     ) -> dict[int, Flight]:
-        """Joins (or starts) a device read for each point; synchronous on purpose (see read_current)."""
+        """Joins the device read in flight of each point, or starts one (batched per device).
+
+        Single flight needs care around the one await here (devices' records not read yet): a read that lands
+        during it has left the cache fresh and its flight gone, so after it the cache is looked at again before
+        a new read is started. Without that await (the common case) concurrent readers of one device also land
+        in the same batch.
+        """
         flights: dict[int, Flight] = {}
         directory = self._store.points.directory
+        rest: dict[int, PointRef] = {}
         for point_id in point_ids:
             flight = self._flights.get(point_id)
             if flight is not None:
                 flights[point_id] = flight  # someone is already asking the device: wait for that answer
+            elif (ref := directory.ref_of(point_id)) is not None:
+                rest[point_id] = ref
+        if not rest:
+            return flights
+        repository = self._store.devices
+        unknown = sorted({ref.device_id for ref in rest.values() if repository.remembered(ref.device_id) is None})
+        if unknown:  # only on the first read of a device: later its record comes from memory, without an await
+            await repository.get_many(unknown)
+        cache = self._store.cache
+        for point_id, ref in rest.items():
+            flight = self._flights.get(point_id)
+            if flight is not None:
+                flights[point_id] = flight
                 continue
-            ref = directory.ref_of(point_id)
-            if ref is None:
-                continue  # not a point (any more)
-            skip_until = self._health.skipped_until(ref.device_id)
+            entry = cache.peek(point_id)
+            if not force and entry is not None and cache.is_fresh(entry):
+                values[point_id] = as_current(entry, True)  # read by someone else meanwhile
+                continue
+            device = repository.remembered(ref.device_id)
+            if device is None or not device.is_active or not is_readable(device):
+                continue  # no driver reads it: the cached value is all there is
+            skip_until = self._health.skipped_until(device.device_id)
             if skip_until is not None and not force:
-                state = self._health.state(ref.device_id)
+                state = self._health.state(device.device_id)
                 errors[point_id] = DeviceTimeout(
-                    f"device {ref.device_id} is offline (last error: {state.last_error}); it is tried again in "
+                    f"device {device.device_id} is offline (last error: {state.last_error}); it is tried again in "
                     f"{(skip_until - self._clock()) / 1000:.0f} s; the last known value is served, marked stale"
                 )
                 continue
-            flights[point_id] = self._join(ref.device_id, point_id)
+            flights[point_id] = self._join(device, point_id)
         return flights
 
-    def _join(self, device_id: int, point_id: int) -> Flight:
+    def _join(self, device: Device, point_id: int) -> Flight:
+        device_id = device.device_id
         batch = self._forming.get(device_id)
         if batch is None:
-            batch = self._forming[device_id] = _Batch(device_id)
+            batch = self._forming[device_id] = _Batch(device)
             task = asyncio.create_task(self._fly(batch), name=f"read device {device_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -203,8 +232,8 @@ class CurrentReader:
         """One driver call for every point of the batch; each flight gets its value, None (no driver reads
         this device: serve the cache as is) or the exception that kept it from being read."""
         await asyncio.sleep(0)  # readers of this loop turn join the batch first
-        if self._forming.get(batch.device_id) is batch:
-            del self._forming[batch.device_id]
+        if self._forming.get(batch.device.device_id) is batch:
+            del self._forming[batch.device.device_id]
         try:
             await self._read_batch(batch)
         except BaseException as exc:
@@ -219,19 +248,19 @@ class CurrentReader:
                 self._land(point_id, flight)
 
     async def _read_batch(self, batch: _Batch) -> None:
-        device = await self._store.devices.get(batch.device_id)
+        device = batch.device
         points = await self._store.points.get_by_ids(list(batch.flights))
         specs: dict[int, PointSpec] = {}
         for point_id, flight in batch.flights.items():
             point = points.get(point_id)
-            if device is None or point is None or not is_readable(device):
+            if point is None:  # deleted meanwhile
                 flight.set_result(None)
                 continue
             try:
                 specs[point_id] = spec_for(point)
             except ValidationError as exc:  # a bad register map fails its own point, not the batch
                 flight.set_exception(exc)
-        if device is None or not specs:
+        if not specs:
             return
         async with self._access.lock(device.device_id):
             driver = await self._access.driver_for(device)

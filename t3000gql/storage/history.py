@@ -55,9 +55,16 @@ class HistoryReader:
         self._partitions = partitions
 
     async def read_range(
-        self, point_ids: Sequence[int], start_ms: int, end_ms: int, *, limit: int | None = None
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int | None = None,
+        trend_log_id: int | None = None,
     ) -> dict[int, Series]:
-        """Raw samples of each point in [start, end), at most `limit` per point."""
+        """Raw samples of each point in [start, end), at most `limit` per point (only those recorded by
+        `trend_log_id` when given)."""
         check_range(start_ms, end_ms)
         if limit is not None and limit < 1:
             raise ValidationError("must be at least 1", field="limit", value=limit)
@@ -65,14 +72,15 @@ class HistoryReader:
         if not point_ids:
             return result
         where, ids = _ids(point_ids)
+        by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             if remaining is None:
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ? "
+                    f"SELECT point_id, ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} "
                     "ORDER BY point_id, ts",
-                    (ids, start_ms, end_ms),
+                    (ids, start_ms, end_ms, *log_params),
                 )
             else:
                 wanted = [pid for pid, left in remaining.items() if left is not None and left >= 0]
@@ -81,16 +89,16 @@ class HistoryReader:
                 cap = max(remaining[pid] or 0 for pid in wanted) + 1
                 if len(wanted) == 1:
                     rows = await self._db.fetch_all(
-                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? "
+                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ?{by_log} "
                         "ORDER BY ts LIMIT ?",
-                        (wanted[0], start_ms, end_ms, cap),
+                        (wanted[0], start_ms, end_ms, *log_params, cap),
                     )
                 else:
                     rows = await self._db.fetch_all(
                         "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
                         f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(wanted)[0]} "
-                        "AND ts >= ? AND ts < ?) WHERE n <= ? ORDER BY point_id, ts",
-                        (_ids(wanted)[1], start_ms, end_ms, cap),
+                        f"AND ts >= ? AND ts < ?{by_log}) WHERE n <= ? ORDER BY point_id, ts",
+                        (_ids(wanted)[1], start_ms, end_ms, *log_params, cap),
                     )
             self._append(result, rows, remaining)
         return result
@@ -141,9 +149,11 @@ class HistoryReader:
         end_ms: int,
         interval_seconds: int,
         aggregates: Sequence[Aggregate],
+        *,
+        trend_log_id: int | None = None,
     ) -> dict[int, AggregateSeries]:
         """Buckets of `interval_seconds` aligned to the epoch, computed in SQL per partition; a bucket that spans
-        a year boundary is merged from its two partial results."""
+        a year boundary is merged from its two partial results. `trend_log_id` keeps only its samples."""
         check_range(start_ms, end_ms)
         if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
             raise ValidationError("must be a whole number of seconds >= 1", field="intervalSeconds")
@@ -156,10 +166,11 @@ class HistoryReader:
         # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
         clause, ids = _ids(point_ids)
+        by_log, log_params = _trend_log_filter(trend_log_id)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
-            where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ? GROUP BY point_id, bucket"
-            params = (width, ids, start_ms, end_ms)
+            where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
+            params = (width, ids, start_ms, end_ms, *log_params)
             if need_stats:
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
@@ -214,6 +225,13 @@ _COLUMN = {
     Aggregate.FIRST: 5,
     Aggregate.LAST: 7,
 }
+
+
+def _trend_log_filter(trend_log_id: int | None) -> tuple[str, tuple[int, ...]]:
+    """An extra WHERE clause (and its parameter) that keeps the samples one trend log recorded."""
+    if trend_log_id is None:
+        return "", ()
+    return " AND trend_log_id = ?", (trend_log_id,)
 
 
 def _finish(buckets: dict[int, list[Any]], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
