@@ -102,7 +102,12 @@ class Services:
         return await self.collection.collect_now(trend_log_id)
 
     async def trend_log_changed(self, trend_log_id: int) -> None:
+        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
         await self.collection.trend_log_changed(trend_log_id)
+
+    async def devices_changed(self) -> None:
+        """Call after creating, changing or deleting a device: the schedule is compared with the database."""
+        await self.collection.devices_changed()
 
     def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
         """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""

@@ -115,18 +115,25 @@ class Collector:
             await asyncio.gather(*running, return_exceptions=True)
 
     async def sync(self) -> None:
-        """Makes the schedule match the active trend logs in the database."""
-        active = {log.id: log.interval_seconds for log in await self._store.trend_logs.list(is_active=True)}
-        for trend_log_id in set(self.scheduler.intervals()) - set(active):
+        """Makes the schedule match the database: active trend logs of active devices."""
+        devices = {device.device_id for device in await self._store.devices.list(is_active=True)}
+        active = {
+            log.id: log.interval_seconds
+            for log in await self._store.trend_logs.list(is_active=True)
+            if log.device_id in devices
+        }
+        scheduled = self.scheduler.intervals()
+        for trend_log_id in set(scheduled) - set(active):
             self.scheduler.remove(trend_log_id)
         for trend_log_id, interval in active.items():
-            if self.scheduler.intervals().get(trend_log_id) != interval:
+            if scheduled.get(trend_log_id) != interval:
                 self.scheduler.set(trend_log_id, interval)
 
     async def reschedule(self, trend_log_id: int) -> None:
         """What the API calls after creating, changing or deleting a trend log: effective at the next tick."""
         trend_log = await self._store.trend_logs.get(trend_log_id)
-        if trend_log is None or not trend_log.is_active:
+        device = await self._store.devices.get(trend_log.device_id) if trend_log is not None else None
+        if trend_log is None or not trend_log.is_active or device is None or not device.is_active:
             self.scheduler.remove(trend_log_id)
         else:
             self.scheduler.set(trend_log_id, trend_log.interval_seconds)
@@ -220,6 +227,10 @@ class Collector:
         started = time.perf_counter()
         try:
             device = await store.devices.require(device_id)
+            if not (force or device.is_active):
+                self.scheduler.remove(trend_log_id)
+                self._emit(RunEvent("skipped", trend_log_id, device_id, ts_ms, reason="device inactive"))
+                return None
             by_id = await store.points.get_by_ids(trend_log.point_ids)
             points = [by_id[pid] for pid in trend_log.point_ids if pid in by_id and by_id[pid].is_active]
             specs = [spec_for(point) for point in points]

@@ -115,7 +115,7 @@ class CurrentReader:
         for point_id, flight in flights.items():
             if not flight.done():
                 errors[point_id] = DeviceTimeout(
-                    f"the device of point {self._name(point_id)} did not answer within {self.timeout:g} s; "
+                    f"{self._device_of(point_id)} did not answer within {self.timeout:g} s; "
                     "the last known value is served, marked stale"
                 )
             elif (exc := flight.exception()) is not None:
@@ -284,9 +284,9 @@ class CurrentReader:
         if self._flights.get(point_id) is flight:
             del self._flights[point_id]
 
-    def _name(self, point_id: int) -> str:
+    def _device_of(self, point_id: int) -> str:
         ref = self._store.points.directory.ref_of(point_id)
-        return str(ref) if ref is not None else f"#{point_id}"
+        return f"device {ref.device_id}" if ref is not None else "the device"
 
 
 def _retrieve(flight: Flight) -> None:

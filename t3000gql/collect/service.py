@@ -94,6 +94,12 @@ class Collection:
         if self.scheduling:
             await self.collector.reschedule(trend_log_id)
 
+    async def devices_changed(self) -> None:
+        """A device was created, changed or deleted: a deleted one took its trend logs along, a deactivated
+        one is no longer collected. One query compares the whole schedule with the database."""
+        if self.scheduling:
+            await self.collector.sync()
+
     def report(self) -> dict[str, Any]:
         offline = self.health.offline_devices()
         return {
