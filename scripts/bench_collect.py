@@ -11,17 +11,23 @@ collect-scan     100 simulated T3 controllers x 256 points (64 outputs, 64 input
                  gateways), so the simulators' CPU is not the collector's. Floor: bare pymodbus clients (one per
                  simulator, like our links) reading the same register blocks, plus stdlib sqlite3 inserting the
                  same 25,600 rows in one transaction.
-api-cache-miss   the current value of a stale point, answered from the simulator (one device read, through the
-                 write path), p50/p95. Measured at the service level (`Services.read_current`), as the GraphQL
-                 API is not merged on this branch; the HTTP/GraphQL layer adds its own ~1 ms on top. Floor: a
-                 bare pymodbus read of the same two registers.
+api-cache-miss   `current` of a point without a fresh value over HTTP (POST /graphql to `t3000gql serve` in its
+                 own process), answered from the simulator: one device read, stored through the write path.
+                 p50/p95. Each request asks for a point not read before, so every one is a miss with the real
+                 clock. Floor: a bare pymodbus read of the same two registers.
+current-miss-service   the same miss at the service level (`Services.read_current`, no HTTP or GraphQL), with
+                 an injected clock that makes the one point stale before each read.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
+import os
 import re
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -252,8 +258,8 @@ def collect_scan(args: argparse.Namespace) -> Result:
     return in_tmp(run)
 
 
-@scenario("api-cache-miss")
-def api_cache_miss(args: argparse.Namespace) -> Result:
+@scenario("current-miss-service")
+def current_miss_service(args: argparse.Namespace) -> Result:
     """The current value of a stale point, read from the simulator; p50/p95 at the service level."""
 
     async def run(tmp: Path) -> Result:
@@ -300,7 +306,7 @@ def api_cache_miss(args: argparse.Namespace) -> Result:
         result = summary(
             misses,
             floor,
-            level="service (Services.read_current); the GraphQL API is not on this branch yet",
+            level="service (Services.read_current), no HTTP",
             cache_hit_median_ms=round(sorted(hits)[len(hits) // 2], 3),
             device_reads=device_reads,
         )
@@ -308,6 +314,88 @@ def api_cache_miss(args: argparse.Namespace) -> Result:
         return result
 
     return in_tmp(run)
+
+
+@scenario("api-cache-miss")
+def api_cache_miss(args: argparse.Namespace) -> Result:
+    """`current` of a point with no fresh value over HTTP/GraphQL, answered from the simulator: p50/p95.
+
+    The server is `t3000gql serve` in its own process; each request asks for another point never read before
+    (a miss with the real clock, without waiting CACHE_DURATION_SECONDS between requests)."""
+
+    async def run(tmp: Path) -> Result:
+        async with SimulatorProcess([1]) as sim:
+            database_url = f"sqlite:///{tmp}/bench.db"
+            settings = Settings.defaults(database_url=database_url, background_collection_enabled=False)
+            services = await Services.start(settings)
+            try:
+                await register_site(services, [sim])
+            finally:
+                await services.stop()
+            refs = all_points(DEVICE_BASE + 1)
+            iterations = min(len(refs) - 5, max(50, args.repeats * 20))
+            port = free_port()
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "BACKGROUND_COLLECTION_ENABLED": "false",
+                "PORT": str(port),
+            }
+            server = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("t3000gql")),
+                "serve",
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                times = await asyncio.to_thread(http_misses, port, refs[: iterations + 5])
+            finally:
+                server.terminate()
+                await server.wait()
+            floor = await floor_reads(sim.port, iterations)
+        misses = times[5:]
+        result = summary(misses, floor, level="HTTP POST /graphql to `t3000gql serve` in its own process")
+        result["rate_per_s"] = round(1000 / result["median_ms"])
+        return result
+
+    return in_tmp(run)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_misses(port: int, refs: list[PointRef]) -> list[float]:
+    """One keep-alive connection; each request the current value of a point not read before."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    times = []
+    for ref in refs:
+        query = (
+            f"{{ point(deviceId: {ref.device_id}, pointType: {ref.point_type.name}, pointNumber: "
+            f"{ref.point_number}) {{ current {{ value stale source }} }} }}"
+        )
+        body = json.dumps({"query": query})
+        started = time.perf_counter()
+        conn.request("POST", "/graphql", body, {"content-type": "application/json"})
+        answer = json.loads(conn.getresponse().read())
+        times.append((time.perf_counter() - started) * 1000)
+        current = answer["data"]["point"]["current"]
+        assert "errors" not in answer and current["source"] == "on-demand" and not current["stale"], answer
+    conn.close()
+    return times
 
 
 async def floor_reads(port: int, iterations: int) -> list[float]:
@@ -340,8 +428,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", help="comma-separated names (default: all): " + ", ".join(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    import json
-
     for name in args.scenario.split(",") if args.scenario else SCENARIOS:
         print(name, json.dumps(SCENARIOS[name](args)), flush=True)
     return 0
