@@ -1,5 +1,10 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus (and,
-as they land, the collector and the station monitors)."""
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus,
+collection (the collector, current-value reads, the demo site) (and, as they land, the station monitors).
+
+The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
+`write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
+Changes stored by the write path and devices going online or offline are published on the live bus.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from t3000gql.collect.collector import CollectionResult
+from t3000gql.collect.current import CurrentReading
+from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
+from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
+from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.live import LiveBus
@@ -27,12 +37,20 @@ class Services:
     settings: Settings
     store: Store
     live: LiveBus
+    collection: Collection
     clock: Clock
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        demo: bool = False,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+    ) -> Services:
         store = await Store.open(settings, clock=clock)
 
         def take_remote_changes(changes: list[StoredSample]) -> None:
@@ -57,7 +75,16 @@ class Services:
             await store.close()
             raise
         store.writes.add_listener(_publish_to(live))
-        services = cls(settings=settings, store=store, live=live, clock=clock, demo=demo)
+        collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
+        collection.health.add_listener(live.publish_device_status)
+        try:
+            await collection.start()
+        except BaseException:
+            await collection.stop()
+            await live.stop()
+            await store.close()
+            raise
+        services = cls(settings=settings, store=store, live=live, collection=collection, clock=clock, demo=demo)
         services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
         if settings.partition_cleanup_enabled:
             services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
@@ -84,21 +111,33 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.collection.stop()
         await self.live.stop()
         await self.store.close()
 
-    async def read_current(self, point_ids: Sequence[int]) -> dict[int, CurrentValue]:
-        """Current values, cache first: the one place every reader (API, subscriptions) gets them from.
+    # --- collection and current values (what the API calls) --------------------------------------------------
 
-        A point without a cached value is left out; a cached value past CACHE_DURATION_SECONDS is served marked
-        stale. Asking the device on a miss (single flight per point) belongs here too, so it lands once for all.
-        """
-        found: dict[int, CurrentValue] = {}
-        for point_id in point_ids:
-            lookup = self.store.cache.lookup(point_id)
-            if lookup.entry is not None:
-                found[point_id] = _current(lookup.entry, lookup.fresh)
-        return found
+    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        """Current values by point id, cache first; stale or missing ones are read from their device once for
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
+        return await self.collection.read_current(point_ids)
+
+    async def refresh_point(self, ref: PointRef) -> CurrentValue:
+        return await self.collection.refresh_point(ref)
+
+    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
+        return await self.collection.write_point_value(ref, value, user_id=user_id)
+
+    async def collect_now(self, trend_log_id: int) -> CollectionResult:
+        return await self.collection.collect_now(trend_log_id)
+
+    async def trend_log_changed(self, trend_log_id: int) -> None:
+        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
+        await self.collection.trend_log_changed(trend_log_id)
+
+    async def devices_changed(self) -> None:
+        """Call after creating, changing or deleting a device: the schedule is compared with the database."""
+        await self.collection.devices_changed()
 
     def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
         """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""
@@ -123,6 +162,7 @@ class Services:
                 "cacheHitRate": stats.cache_hit_rate,
             },
             "live": live,
+            "collection": self.collection.report(),
         }
 
 

@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
 from t3000gql.api.execution import SubscriptionSafeExecutionContext
@@ -29,7 +30,7 @@ from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
 QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries]
-MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations]
+MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations, CollectionMutations]
 SUBSCRIPTIONS: list[type] = [LiveSubscriptions]
 
 

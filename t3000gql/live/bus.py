@@ -175,7 +175,8 @@ class LiveBus:
         self._wake.set()
 
     def publish_device_status(self, device_id: int, online: bool, at_ms: int) -> None:
-        """Queues a device's reachability change (when `DeviceRepository.set_status` says it changed)."""
+        """Queues a device's reachability change: the collector's `DeviceHealth` listener (wired by `Services`),
+        called when `DeviceRepository.set_status` says `online` changed."""
         if not self._running:
             return
         pending = self._pending_statuses

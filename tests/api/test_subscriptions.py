@@ -26,7 +26,7 @@ from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
 from t3000gql.domain.timeutil import to_datetime
-from t3000gql.live.status import record_device_status
+from t3000gql.errors import DeviceTimeout
 from t3000gql.storage.store import Store
 from tests.api.liveserver import InLoopServer, serve_in_loop
 from tests.api.serve_process import server_process
@@ -186,19 +186,18 @@ async def test_unknown_device_or_point_is_not_found(server: InLoopServer) -> Non
         assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_device_status_changes(server: InLoopServer) -> None:
-    store, live = server.services.store, server.services.live
+async def test_device_status_changes_as_the_collector_records_them(server: InLoopServer) -> None:
+    health, live = server.services.collection.health, server.services.live
     async with GraphQLSocket.open(server.ws_url) as ws:
         await ws.subscribe("s", DEVICE_STATUS, {"deviceId": 2})
         await wait_until(lambda: live.metrics().subscribers == 1, "the subscription")
-        await record_device_status(store.devices, live, 1, online=False, at_ms=T0)  # another device
-        await record_device_status(store.devices, live, 2, online=True, at_ms=T0 + 1)
-        await record_device_status(store.devices, live, 2, online=True, at_ms=T0 + 2)  # no change
-        await record_device_status(store.devices, live, 2, online=False, at_ms=T0 + 3)
-        assert [await ws.next_data("s") for _ in range(2)] == [
-            {"deviceStatus": {"deviceId": 2, "online": True, "timestamp": iso(T0 + 1)}},
-            {"deviceStatus": {"deviceId": 2, "online": False, "timestamp": iso(T0 + 3)}},
-        ]
+        await health.failed(1, DeviceTimeout("no answer"))  # another device
+        await health.succeeded(2)  # first seen: online
+        await health.succeeded(2)  # still online: no change, nothing sent
+        await health.failed(2, DeviceTimeout("no answer"))
+        received = [(await ws.next_data("s"))["deviceStatus"] for _ in range(2)]
+    assert [(r["deviceId"], r["online"]) for r in received] == [(2, True), (2, False)]
+    assert all(r["timestamp"].endswith("+00:00") for r in received)
 
 
 # -- protocol -------------------------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from t3000gql.config import Settings
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample, StoredSample
+from t3000gql.errors import DeviceTimeout
 from t3000gql.live import DeviceStatus
 from t3000gql.live.feeds import device_statuses, point_values
-from t3000gql.live.status import record_device_status
 from t3000gql.services import Services
 from tests.live.helpers import TIMEOUT
 
@@ -133,15 +133,16 @@ async def test_device_status_changes(services: Services) -> None:
         assert await asyncio.wait_for(waiting, TIMEOUT) == DeviceStatus(2, False, T0 + 1)
 
 
-async def test_only_a_change_of_reachability_is_published(services: Services) -> None:
-    devices, live = services.store.devices, services.live
-    async with contextlib.aclosing(device_statuses(live)) as feed:
+async def test_the_collector_publishes_only_a_change_of_reachability(services: Services) -> None:
+    health = services.collection.health
+    async with contextlib.aclosing(device_statuses(services.live)) as feed:
         waiting = asyncio.ensure_future(anext(feed))
         await asyncio.sleep(0)
-        assert await record_device_status(devices, live, 1, online=True, at_ms=T0)  # unknown before: a change
-        assert not await record_device_status(devices, live, 1, online=True, at_ms=T0 + 1)
-        assert await record_device_status(devices, live, 1, online=False, at_ms=T0 + 2)
-        assert await asyncio.wait_for(waiting, TIMEOUT) == DeviceStatus(1, True, T0)
-        assert await next_values(feed, 1) == [DeviceStatus(1, False, T0 + 2)]
-    device = await devices.require(1)
+        await health.succeeded(1)  # unknown before: a change
+        await health.succeeded(1)
+        await health.failed(1, DeviceTimeout("no answer"))
+        first = await asyncio.wait_for(waiting, TIMEOUT)
+        (second,) = await next_values(feed, 1)
+    assert (first.device_id, first.online, second.device_id, second.online) == (1, True, 1, False)
+    device = await services.store.devices.require(1)
     assert device.online is False
