@@ -11,7 +11,7 @@ from t3000gql.domain.inputs import UNSET, DeviceInput, check_device
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ConflictError, NotFoundError, ValidationError
 from t3000gql.storage.database import Database
-from t3000gql.storage.records import Device
+from t3000gql.storage.records import Device, column_value
 
 _FIELDS = (
     "device_name",
@@ -33,14 +33,6 @@ _DEFAULTS: dict[str, Any] = {
     "is_active": True,
     "options": {},
 }
-
-
-def _column_value(name: str, value: Any) -> Any:
-    if name == "options":
-        return json.dumps(value or {}, sort_keys=True)
-    if name == "is_active":
-        return int(bool(value))
-    return value
 
 
 class DeviceRepository:
@@ -123,7 +115,7 @@ class DeviceRepository:
                     assignments = ", ".join(f"{name} = ?" for name in given)
                     await conn.execute(
                         f"UPDATE devices SET {assignments}, updated_at = ? WHERE device_id = ?",
-                        (*(_column_value(n, v) for n, v in given.items()), now, data.device_id),
+                        (*(column_value(n, v) for n, v in given.items()), now, data.device_id),
                     )
             else:
                 for required in ("device_name", "device_type"):
@@ -134,7 +126,7 @@ class DeviceRepository:
                 await conn.execute(
                     f"INSERT INTO devices (device_id, {', '.join(names)}, created_at, updated_at) "
                     f"VALUES (?, {', '.join('?' for _ in names)}, ?, ?)",
-                    (data.device_id, *(_column_value(n, values[n]) for n in names), now, now),
+                    (data.device_id, *(column_value(n, values[n]) for n in names), now, now),
                 )
             async with conn.execute(
                 f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (data.device_id,)

@@ -17,7 +17,7 @@ from t3000gql.domain.points import PointRef, PointType, unit_symbol
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.database import Database
-from t3000gql.storage.records import MonitoringPoint
+from t3000gql.storage.records import MonitoringPoint, column_value
 
 _FIELDS = ("point_name", "description", "unit_code", "data_type", "is_active", "options")
 _DEFAULTS: dict[str, Any] = {
@@ -28,14 +28,6 @@ _DEFAULTS: dict[str, Any] = {
     "is_active": True,
     "options": {},
 }
-
-
-def _column_value(name: str, value: Any) -> Any:
-    if name == "options":
-        return json.dumps(value or {}, sort_keys=True)
-    if name == "is_active":
-        return int(bool(value))
-    return value
 
 
 class PointDirectory:
@@ -235,7 +227,7 @@ class PointRepository:
                         assignments = ", ".join(f"{name} = ?" for name in given)
                         await conn.execute(
                             f"UPDATE monitoring_points SET {assignments}, updated_at = ? WHERE id = ?",
-                            (*(_column_value(n, v) for n, v in given.items()), now, existing[0]),
+                            (*(column_value(n, v) for n, v in given.items()), now, existing[0]),
                         )
                     updated += 1
                 else:
@@ -245,7 +237,7 @@ class PointRepository:
                         "INSERT INTO monitoring_points (device_id, point_type, point_number, "
                         f"{', '.join(names)}, created_at, updated_at) "
                         f"VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?, ?)",
-                        (*row_key, *(_column_value(n, values[n]) for n in names), now, now),
+                        (*row_key, *(column_value(n, values[n]) for n in names), now, now),
                     )
                     inserted += 1
             async with conn.execute(

@@ -9,6 +9,15 @@ from typing import Any
 from t3000gql.domain.points import PointRef, PointType
 
 
+def column_value(name: str, value: Any) -> Any:
+    """A field as its column stores it: options as JSON text, flags as 0/1, the rest as given."""
+    if name == "options":
+        return json.dumps(value or {}, sort_keys=True)
+    if name == "is_active":
+        return int(bool(value))
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     device_id: int
