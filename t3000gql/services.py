@@ -1,5 +1,5 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs (and, as they
-land, the live bus, the collector and the station monitors)."""
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, the station
+service and the live station monitor (and, as they land, the live bus and the collector)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from typing import Any
 
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
+from t3000gql.ingest.readings import ReadingReader
+from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -23,13 +26,36 @@ class Services:
     settings: Settings
     store: Store
     clock: Clock
+    stations: StationService
+    readings: ReadingReader
+    monitor: StationMonitor | None = None
+    """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
         store = await Store.open(settings, clock=clock)
-        services = cls(settings=settings, store=store, clock=clock, demo=demo)
+        stations = StationService(store, reading_limits(settings))
+        services = cls(
+            settings=settings,
+            store=store,
+            clock=clock,
+            stations=stations,
+            readings=ReadingReader(store),
+            demo=demo,
+        )
+        if settings.station_monitor_enabled:
+            # Always started: it replays a spool left by an earlier run even when no station has a URL yet, and
+            # picks up stations that get one later.
+            monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
+            try:
+                await monitor.start()
+            except BaseException:
+                await store.close()
+                raise
+            stations.on_change(monitor.request_refresh)
+            services.monitor = monitor
         services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
         if settings.partition_cleanup_enabled:
             services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
@@ -50,6 +76,8 @@ class Services:
         await self.store.cache.cleanup(self.store.db)
 
     async def stop(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()  # before the store closes: it writes (or spools) what is buffered
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -69,5 +97,14 @@ class Services:
                 "freshPoints": stats.fresh_points,
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
+            },
+            "stationMonitor": None
+            if self.monitor is None
+            else {
+                "stations": len(self.monitor.links()),
+                "connected": sum(link.state == "CONNECTED" for link in self.monitor.links()),
+                "databaseAvailable": self.monitor.stats.database_available,
+                "spooled": self.monitor.stats.spooled,
+                "buffered": self.monitor.buffered,
             },
         }
