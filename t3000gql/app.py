@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from t3000gql.api.metrics import metrics_endpoint
+from t3000gql.api.schema import schema
+from t3000gql.api.view import GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.services import Services
@@ -31,4 +34,11 @@ def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_
         finally:
             await services.stop()
 
-    return Starlette(routes=[Route("/health", health)], lifespan=lifespan)
+    graphql = GraphQLView(schema, settings)
+    routes = [
+        Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
+        Route("/health", health),
+        Route("/metrics", metrics_endpoint(graphql.gate)),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -183,6 +183,14 @@ def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
         return 130
 
 
+@command("export-schema", "print the GraphQL schema (SDL); schema/schema.graphql is this output")
+def export_schema_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.api.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="t3000gql",

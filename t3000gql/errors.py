@@ -10,7 +10,8 @@
     │   └── DatabaseUnavailable     the database cannot take writes now (locked, read-only, disk full)
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
     │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
-    └── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
+    ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
+    └── RequestTimeout              a request ran longer than API_REQUEST_TIMEOUT_SECONDS   -> TIMEOUT
 
 Third-party errors are converted where they enter our code (`raise ... from exc`), so the API maps errors to
 GraphQL codes in one place (`t3000gql.api.errors`).
@@ -93,3 +94,7 @@ class DeviceTimeout(DeviceError):
 
 class LimitExceeded(T3000Error):
     code = "RATE_LIMITED"
+
+
+class RequestTimeout(T3000Error):
+    code = "TIMEOUT"

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from t3000gql.config import Settings
+from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
+from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,28 @@ class Services:
         self._tasks.clear()
         await self.store.close()
 
+    async def read_current(self, point_ids: Sequence[int]) -> dict[int, CurrentValue]:
+        """Current values, cache first: the one place every reader (API, subscriptions) gets them from.
+
+        A point without a cached value is left out; a cached value past CACHE_DURATION_SECONDS is served marked
+        stale. Asking the device on a miss (single flight per point) belongs here too, so it lands once for all.
+        """
+        found: dict[int, CurrentValue] = {}
+        for point_id in point_ids:
+            lookup = self.store.cache.lookup(point_id)
+            if lookup.entry is not None:
+                found[point_id] = _current(lookup.entry, lookup.fresh)
+        return found
+
+    def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
+        """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""
+        cache = self.store.cache
+        return {
+            point_id: _current(entry, cache.is_fresh(entry))
+            for point_id in point_ids
+            if (entry := cache.peek(point_id)) is not None
+        }
+
     async def health(self) -> dict[str, Any]:
         stats = self.store.cache.stats()
         return {
@@ -108,3 +132,7 @@ class Services:
                 "buffered": self.monitor.buffered,
             },
         }
+
+
+def _current(entry: CachedValue, fresh: bool) -> CurrentValue:
+    return CurrentValue(entry.point_id, entry.value, entry.ts_ms, entry.source, stale=not fresh)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class PointType(enum.IntEnum):
@@ -29,9 +29,11 @@ class PointType(enum.IntEnum):
     AR_DATA = 17
 
 
-@dataclass(frozen=True, slots=True)
-class PointRef:
-    """A point by its natural key: the controller's external id, the point type and its 1-based number."""
+class PointRef(NamedTuple):
+    """A point by its natural key: the controller's external id, the point type and its 1-based number.
+
+    A NamedTuple rather than a dataclass: the write path hashes one per sample, and a tuple hashes in C
+    (about 5x faster than a dataclass' generated __hash__)."""
 
     device_id: int
     point_type: PointType

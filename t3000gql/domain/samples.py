@@ -51,6 +51,17 @@ class StoredSample:
     trend_log_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentValue:
+    """The current value of a point as a reader gets it: `stale` when older than CACHE_DURATION_SECONDS."""
+
+    point_id: int
+    value: float
+    ts_ms: int
+    source: str
+    stale: bool
+
+
 def check_value(value: object, *, index: int | None = None, field: str = "value") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError("must be a number", field=field, index=index, value=value)
@@ -73,7 +84,14 @@ def check_timestamp(ts_ms: object, *, index: int | None = None, field: str = "ti
 
 
 def check_samples(samples: Sequence[Sample]) -> None:
-    """Checks value and time of every sample; raises on the first bad one, naming its index."""
+    """Checks value and time of every sample; raises on the first bad one, naming its index.
+
+    The loop is the write path's hottest Python: the common case is decided with type() and comparisons only
+    (`v - v == 0.0` is False for NaN and infinities), the slow checks run only to phrase the error."""
     for index, sample in enumerate(samples):
-        check_value(sample.value, index=index)
-        check_timestamp(sample.ts_ms, index=index)
+        value, ts = sample.value, sample.ts_ms
+        kind = type(value)
+        if not ((kind is float or kind is int) and value - value == 0.0):
+            check_value(value, index=index)
+        if type(ts) is not int or not MIN_TS_MS <= ts < MAX_TS_MS:
+            check_timestamp(ts, index=index)

@@ -21,7 +21,7 @@ import aiosqlite
 
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import Quality, Sample, StoredSample
+from t3000gql.domain.samples import Quality, Sample
 from t3000gql.domain.stations import (
     CHANNELS,
     ENERGY_INDEXES,
@@ -265,7 +265,7 @@ class StationService:
 
         async def in_transaction(conn: aiosqlite.Connection, context: WriteContext) -> None:
             await write_meta(conn, context)
-            outcomes.append(_outcome(prepared, context.changes, flagged))
+            outcomes.append(_outcome(prepared, context, flagged))
             if then is not None:
                 await then(conn, outcomes[-1])
 
@@ -308,12 +308,13 @@ class StationService:
 
 
 def _outcome(
-    prepared: Sequence[PreparedReading], changes: Sequence[StoredSample], flagged: Sequence[FlaggedValue]
+    prepared: Sequence[PreparedReading], context: WriteContext, flagged: Sequence[FlaggedValue]
 ) -> RecordOutcome:
     """A reading counts as imported when it stored a new or changed value, else as a duplicate (also the second
     of two equal readings in one batch). Flags are reported for imported readings only: a duplicate's flag was
     reported when it was first stored."""
-    changed = {(c.point.device_id, c.ts_ms) for c in changes}
+    samples = context.samples
+    changed = {(samples[i].point.device_id, samples[i].ts_ms) for i in context.changed}
     imported: set[int] = set()
     for item in prepared:
         key = (item.station.device_id, item.ts_ms)

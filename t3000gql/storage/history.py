@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, partition_table
 
-_IDS = "point_id IN (SELECT value FROM json_each(?))"
+
+def _ids(point_ids: Sequence[int]) -> tuple[str, int | str]:
+    """The WHERE clause naming the points: `=` for one (the plain primary-key search is the fastest plan),
+    a JSON list otherwise (one parameter however many points)."""
+    if len(point_ids) == 1:
+        return "point_id = ?", point_ids[0]
+    return "point_id IN (SELECT value FROM json_each(?))", json.dumps(list(point_ids))
 
 
 @dataclass(slots=True)
@@ -37,16 +44,6 @@ class AggregateSeries:
     values: dict[Aggregate, list[float]] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Partial:
-    count: int = 0
-    total: float = 0.0
-    low: float = float("inf")
-    high: float = float("-inf")
-    first: tuple[int, float] | None = None
-    last: tuple[int, float] | None = None
-
-
 def check_range(start_ms: int, end_ms: int) -> None:
     if end_ms <= start_ms:
         raise ValidationError("must be later than the start", field="end", value=end_ms)
@@ -58,24 +55,32 @@ class HistoryReader:
         self._partitions = partitions
 
     async def read_range(
-        self, point_ids: Sequence[int], start_ms: int, end_ms: int, *, limit: int | None = None
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int | None = None,
+        trend_log_id: int | None = None,
     ) -> dict[int, Series]:
-        """Raw samples of each point in [start, end), at most `limit` per point."""
+        """Raw samples of each point in [start, end), at most `limit` per point (only those recorded by
+        `trend_log_id` when given)."""
         check_range(start_ms, end_ms)
         if limit is not None and limit < 1:
             raise ValidationError("must be at least 1", field="limit", value=limit)
         result = {pid: Series() for pid in point_ids}
         if not point_ids:
             return result
-        ids = json.dumps(list(point_ids))
+        where, ids = _ids(point_ids)
+        by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             if remaining is None:
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts, value FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? "
+                    f"SELECT point_id, ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} "
                     "ORDER BY point_id, ts",
-                    (ids, start_ms, end_ms),
+                    (ids, start_ms, end_ms, *log_params),
                 )
             else:
                 wanted = [pid for pid, left in remaining.items() if left is not None and left >= 0]
@@ -84,16 +89,16 @@ class HistoryReader:
                 cap = max(remaining[pid] or 0 for pid in wanted) + 1
                 if len(wanted) == 1:
                     rows = await self._db.fetch_all(
-                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? "
+                        f"SELECT point_id, ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ?{by_log} "
                         "ORDER BY ts LIMIT ?",
-                        (wanted[0], start_ms, end_ms, cap),
+                        (wanted[0], start_ms, end_ms, *log_params, cap),
                     )
                 else:
                     rows = await self._db.fetch_all(
                         "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
-                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_IDS} "
-                        "AND ts >= ? AND ts < ?) WHERE n <= ? ORDER BY point_id, ts",
-                        (json.dumps(wanted), start_ms, end_ms, cap),
+                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(wanted)[0]} "
+                        f"AND ts >= ? AND ts < ?{by_log}) WHERE n <= ? ORDER BY point_id, ts",
+                        (_ids(wanted)[1], start_ms, end_ms, *log_params, cap),
                     )
             self._append(result, rows, remaining)
         return result
@@ -104,9 +109,9 @@ class HistoryReader:
             return
         if remaining is None and len(result) == 1:
             series = next(iter(result.values()))
-            _pids, stamps, values = zip(*rows, strict=True)
-            series.timestamps.extend(stamps)
-            series.values.extend(values)
+            # two comprehensions: ~10x faster than zip(*rows) on 100k rows
+            series.timestamps.extend([row[1] for row in rows])
+            series.values.extend([row[2] for row in rows])
             return
         for pid, ts, value in rows:
             series = result[pid]
@@ -126,10 +131,10 @@ class HistoryReader:
     async def count(self, point_ids: Sequence[int], start_ms: int, end_ms: int) -> dict[int, int]:
         check_range(start_ms, end_ms)
         counts = dict.fromkeys(point_ids, 0)
-        ids = json.dumps(list(point_ids))
+        where, ids = _ids(point_ids)
         for year in self._partitions.existing_between(start_ms, end_ms):
             rows = await self._db.fetch_all(
-                f"SELECT point_id, count(*) FROM {partition_table(year)} WHERE {_IDS} AND ts >= ? AND ts < ? "
+                f"SELECT point_id, count(*) FROM {partition_table(year)} WHERE {where} AND ts >= ? AND ts < ? "
                 "GROUP BY point_id",
                 (ids, start_ms, end_ms),
             )
@@ -144,9 +149,11 @@ class HistoryReader:
         end_ms: int,
         interval_seconds: int,
         aggregates: Sequence[Aggregate],
+        *,
+        trend_log_id: int | None = None,
     ) -> dict[int, AggregateSeries]:
         """Buckets of `interval_seconds` aligned to the epoch, computed in SQL per partition; a bucket that spans
-        a year boundary is merged from its two partial results."""
+        a year boundary is merged from its two partial results. `trend_log_id` keeps only its samples."""
         check_range(start_ms, end_ms)
         if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
             raise ValidationError("must be a whole number of seconds >= 1", field="intervalSeconds")
@@ -155,36 +162,42 @@ class HistoryReader:
         width = interval_seconds * 1000
         wanted = set(aggregates)
         need_stats = bool(wanted - {Aggregate.FIRST, Aggregate.LAST})
-        partials: dict[int, dict[int, _Partial]] = {pid: {} for pid in point_ids}
-        ids = json.dumps(list(point_ids))
+        # bucket -> [count, sum, min, max, first_ts, first, last_ts, last], per point; a bucket met in two
+        # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
+        partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
+        clause, ids = _ids(point_ids)
+        by_log, log_params = _trend_log_filter(trend_log_id)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
-            where = f"FROM {table} WHERE {_IDS} AND ts >= ? AND ts < ? GROUP BY point_id, bucket"
-            params = (width, ids, start_ms, end_ms)
+            where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
+            params = (width, ids, start_ms, end_ms, *log_params)
             if need_stats:
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
                     params,
                 )
                 for pid, bucket, n, total, low, high in rows:
-                    part = partials[pid].setdefault(bucket, _Partial())
-                    part.count += n
-                    part.total += total
-                    part.low = min(part.low, low)
-                    part.high = max(part.high, high)
+                    buckets = partials[pid]
+                    part = buckets.get(bucket)
+                    if part is None:
+                        buckets[bucket] = [n, total, low, high, None, None, None, None]
+                    else:
+                        part[0] += n
+                        part[1] += total
+                        part[2] = min(part[2], low)
+                        part[3] = max(part[3], high)
             # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
-            for agg, func in ((Aggregate.FIRST, "min"), (Aggregate.LAST, "max")):
+            for agg, func, slot in ((Aggregate.FIRST, "min", 4), (Aggregate.LAST, "max", 6)):
                 if agg not in wanted:
                     continue
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts / ? AS bucket, value, {func}(ts) {where}", params
                 )
                 for pid, bucket, value, ts in rows:
-                    part = partials[pid].setdefault(bucket, _Partial())
-                    if agg is Aggregate.FIRST and (part.first is None or ts < part.first[0]):
-                        part.first = (ts, value)
-                    if agg is Aggregate.LAST and (part.last is None or ts > part.last[0]):
-                        part.last = (ts, value)
+                    part = partials[pid].setdefault(bucket, [0, 0.0, None, None, None, None, None, None])
+                    current = part[slot]
+                    if current is None or (ts < current if agg is Aggregate.FIRST else ts > current):
+                        part[slot], part[slot + 1] = ts, value
         return {pid: _finish(partials[pid], width, aggregates) for pid in point_ids}
 
     async def latest_at(self, point_ids: Sequence[int], at_ms: int) -> dict[int, tuple[int, float]]:
@@ -195,9 +208,9 @@ class HistoryReader:
             if not todo:
                 break
             rows = await self._db.fetch_all(
-                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {_IDS} AND ts <= ? "
+                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {_ids(todo)[0]} AND ts <= ? "
                 "GROUP BY point_id",
-                (json.dumps(todo), at_ms),
+                (_ids(todo)[1], at_ms),
             )
             for pid, ts, value in rows:
                 found[pid] = (ts, value)
@@ -205,29 +218,32 @@ class HistoryReader:
         return found
 
 
-def _finish(buckets: dict[int, _Partial], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
-    series = AggregateSeries(values={agg: [] for agg in aggregates})
-    for bucket in sorted(buckets):
-        part = buckets[bucket]
-        series.bucket_starts.append(bucket * width)
-        for agg in aggregates:
-            series.values[agg].append(_value(part, agg))
-    return series
+_COLUMN = {
+    Aggregate.SUM: 1,
+    Aggregate.MIN: 2,
+    Aggregate.MAX: 3,
+    Aggregate.FIRST: 5,
+    Aggregate.LAST: 7,
+}
 
 
-def _value(part: _Partial, agg: Aggregate) -> float:
-    if agg is Aggregate.AVG:
-        return part.total / part.count
-    if agg is Aggregate.MIN:
-        return part.low
-    if agg is Aggregate.MAX:
-        return part.high
-    if agg is Aggregate.SUM:
-        return part.total
-    if agg is Aggregate.COUNT:
-        return float(part.count)
-    if agg is Aggregate.FIRST:
-        assert part.first is not None
-        return part.first[1]
-    assert part.last is not None
-    return part.last[1]
+def _trend_log_filter(trend_log_id: int | None) -> tuple[str, tuple[int, ...]]:
+    """An extra WHERE clause (and its parameter) that keeps the samples one trend log recorded."""
+    if trend_log_id is None:
+        return "", ()
+    return " AND trend_log_id = ?", (trend_log_id,)
+
+
+def _finish(buckets: dict[int, list[Any]], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
+    order = sorted(buckets)
+    parts = [buckets[b] for b in order]
+    values: dict[Aggregate, list[float]] = {}
+    for agg in aggregates:
+        if agg is Aggregate.AVG:
+            values[agg] = [p[1] / p[0] for p in parts]
+        elif agg is Aggregate.COUNT:
+            values[agg] = [float(p[0]) for p in parts]
+        else:
+            column = _COLUMN[agg]
+            values[agg] = [p[column] for p in parts]
+    return AggregateSeries(bucket_starts=[b * width for b in order], values=values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -38,15 +39,33 @@ def _column_value(name: str, value: Any) -> Any:
 
 
 class PointDirectory:
-    """PointRef -> point id, for every point that exists."""
+    """PointRef -> point id, for every point that exists; and the records of the points read most recently.
+
+    Reading a point record is the only statement of a cached-value read (`point { current }`), and a statement
+    is a hand-off to a reader thread that costs more than the rest of such a read under load. The records are
+    kept in step like the ids: by this repository's own writes and by deletes (which drop them).
+    """
+
+    RECORDS = 16_384
 
     def __init__(self) -> None:
         self._ids: dict[PointRef, int] = {}
         self._refs: dict[int, PointRef] = {}
+        self._records: OrderedDict[int, MonitoringPoint] = OrderedDict()
 
     def add(self, ref: PointRef, point_id: int) -> None:
         self._ids[ref] = point_id
         self._refs[point_id] = ref
+
+    def remember(self, point: MonitoringPoint) -> None:
+        self.add(point.ref, point.id)
+        self._records[point.id] = point
+        self._records.move_to_end(point.id)
+        if len(self._records) > self.RECORDS:
+            self._records.popitem(last=False)
+
+    def record(self, point_id: int) -> MonitoringPoint | None:
+        return self._records.get(point_id)
 
     def get(self, ref: PointRef) -> int | None:
         return self._ids.get(ref)
@@ -61,6 +80,7 @@ class PointDirectory:
         return gone
 
     def drop(self, point_id: int) -> None:
+        self._records.pop(point_id, None)
         ref = self._refs.pop(point_id, None)
         if ref is not None:
             self._ids.pop(ref, None)
@@ -68,6 +88,7 @@ class PointDirectory:
     def clear(self) -> None:
         self._ids.clear()
         self._refs.clear()
+        self._records.clear()
 
 
 class PointRepository:
@@ -124,12 +145,26 @@ class PointRepository:
         return point
 
     async def get_by_ids(self, point_ids: Sequence[int]) -> dict[int, MonitoringPoint]:
-        rows = await self._db.fetch_all(
-            f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(point_ids)),),
-        )
-        return {row[0]: MonitoringPoint.from_row(row) for row in rows}
+        """Records of the points that exist: remembered ones from memory, the others in one statement."""
+        found: dict[int, MonitoringPoint] = {}
+        missing: list[int] = []
+        for point_id in point_ids:
+            point = self.directory.record(point_id)
+            if point is None:
+                missing.append(point_id)
+            else:
+                found[point_id] = point
+        if missing:
+            rows = await self._db.fetch_all(
+                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),),
+            )
+            for row in rows:
+                point = MonitoringPoint.from_row(row)
+                self.directory.remember(point)
+                found[point.id] = point
+        return found
 
     async def get_many(self, refs: Sequence[PointRef]) -> dict[PointRef, MonitoringPoint]:
         ids = await self.resolve(refs)
@@ -222,7 +257,7 @@ class PointRepository:
         stored = {(row[2], row[3]): MonitoringPoint.from_row(tuple(row)) for row in rows}
         result = [stored[(int(p.point_type), p.point_number)] for p in points]
         for point in result:
-            self.directory.add(point.ref, point.id)
+            self.directory.remember(point)
         return result, inserted, updated
 
     async def delete(self, ref: PointRef) -> int | None:

@@ -71,7 +71,8 @@ def meta_writer(readings: Sequence[tuple[int, int, int]]) -> ExtraWrite:
     takes the new source and flags."""
 
     async def write(conn: aiosqlite.Connection, context: WriteContext) -> None:
-        changed = {(c.point.device_id, c.ts_ms) for c in context.changes}
+        samples = context.samples
+        changed = {(samples[i].point.device_id, samples[i].ts_ms) for i in context.changed}
         await conn.executemany(
             _UPSERT_META,
             [

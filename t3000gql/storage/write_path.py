@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosqlite
 
@@ -22,7 +23,7 @@ from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
 from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.database import Database
-from t3000gql.storage.partitions import PartitionSet, year_of_ms
+from t3000gql.storage.partitions import PartitionSet, year_bounds, year_of_ms
 from t3000gql.storage.points import PointRepository
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _EXISTING = (
     "SELECT i.idx, p.value = i.value FROM temp.incoming AS i "
     "JOIN {table} AS p ON p.point_id = i.point_id AND p.ts = i.ts"
 )
+_INSERT_NEW = "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) VALUES (?, ?, ?, ?, ?, ?)"
 _MERGE = (
     "INSERT INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
     "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM temp.incoming WHERE true "
@@ -80,8 +82,9 @@ class WriteContext:
 
     source_id: int
     now_ms: int
-    changes: Sequence[StoredSample]
-    """Samples that are new or changed a stored value (as in `WriteResult.changes`)."""
+    samples: Sequence[Sample]
+    changed: Sequence[int]
+    """Indexes into `samples` of those that are new or changed a stored value (as `WriteResult.changes`)."""
 
 
 Listener = Callable[[WriteResult], None]
@@ -144,86 +147,75 @@ class WritePath:
             raise ValidationError("must be a name of 1 to 50 characters", field="source", value=source)
         check_samples(samples)
         point_ids = await self._points.resolve(sample.point for sample in samples)
-        for index, sample in enumerate(samples):
-            if sample.point not in point_ids:
-                raise ValidationError(
-                    "is not a known point (create it first)", field="point", index=index, value=str(sample.point)
-                )
+        try:
+            pids = [point_ids[sample.point] for sample in samples]
+        except KeyError:
+            index = next(i for i, s in enumerate(samples) if s.point not in point_ids)
+            raise ValidationError(
+                "is not a known point (create it first)",
+                field="point",
+                index=index,
+                value=str(samples[index].point),
+            ) from None
         if not samples:
             return WriteResult(0, 0, 0, [])
 
         # Last value wins for a repeated (point, time); rows are grouped by the year partition they belong to.
-        latest_index: dict[tuple[int, int], int] = {}
-        for index, sample in enumerate(samples):
-            latest_index[(point_ids[sample.point], sample.ts_ms)] = index
+        latest_index = {
+            (pid, sample.ts_ms): index for index, (pid, sample) in enumerate(zip(pids, samples, strict=True))
+        }
         by_year: dict[int, list[int]] = defaultdict(list)
+        year, year_end = 1970, -1
         for (_pid, ts), index in latest_index.items():
-            by_year[year_of_ms(ts)].append(index)
+            if not year_end > ts >= year_bounds(year)[0]:
+                year = year_of_ms(ts)
+                year_end = year_bounds(year)[1]
+            by_year[year].append(index)
 
         created_years: list[int] = []
         unchanged_idx: set[int] = set()
         existing = 0
         old_values: dict[int, float | None] = {}
         if audit is not None:
-            old_values = {
-                pid: (entry.value if (entry := self._cache.peek(pid)) else None) for pid in point_ids.values()
-            }
+            old_values = {pid: (entry.value if (entry := self._cache.peek(pid)) else None) for pid in set(pids)}
         now = self._clock()
         try:
             async with self._db.writer() as conn:
                 source_id = await self._source_id(conn, source)
-                await conn.execute(_CREATE_STAGING)
                 for year in sorted(by_year):
                     if year not in self._partitions.years:
                         created_years.append(year)
                     table = await self._partitions.ensure(conn, year)
-                    await conn.execute("DELETE FROM temp.incoming")
-                    await conn.executemany(
-                        _STAGE,
-                        [
-                            (
-                                index,
-                                point_ids[(s := samples[index]).point],
-                                s.ts_ms,
-                                float(s.value),
-                                s.trend_log_id,
-                                int(s.quality),
-                                source_id,
-                            )
-                            for index in by_year[year]
-                        ],
-                    )
-                    if year not in created_years:
-                        async with conn.execute(_EXISTING.format(table=table)) as cursor:
-                            for index, same in await cursor.fetchall():
-                                existing += 1
-                                if same:
-                                    unchanged_idx.add(index)
-                    await conn.execute(_MERGE.format(table=table))
-                await conn.execute("DELETE FROM temp.incoming")
+                    rows = [
+                        (
+                            pids[i],
+                            (s := samples[i]).ts_ms,
+                            float(s.value),
+                            s.trend_log_id,
+                            int(s.quality),
+                            source_id,
+                        )
+                        for i in by_year[year]
+                    ]
+                    if await self._insert_new(conn, table, rows):
+                        continue
+                    found, same = await self._merge(conn, table, rows, by_year[year])
+                    existing += found
+                    unchanged_idx.update(same)
 
-                changes = [
-                    StoredSample(
-                        point=s.point,
-                        point_id=point_ids[s.point],
-                        ts_ms=s.ts_ms,
-                        value=float(s.value),
-                        source=source,
-                        trend_log_id=s.trend_log_id,
-                    )
-                    for index in sorted(latest_index.values())
-                    if index not in unchanged_idx
-                    for s in (samples[index],)
-                ]
-                newest: dict[int, StoredSample] = {}
-                for change in changes:
-                    current = newest.get(change.point_id)
-                    if current is None or change.ts_ms >= current.ts_ms:
-                        newest[change.point_id] = change
+                changed = [i for i in sorted(latest_index.values()) if i not in unchanged_idx]
+                newest: dict[int, int] = {}
+                for i in changed:
+                    current = newest.get(pids[i])
+                    if current is None or samples[i].ts_ms >= samples[current].ts_ms:
+                        newest[pids[i]] = i
                 if newest:
                     await conn.executemany(
                         _CACHE_UPSERT,
-                        [(c.point_id, c.value, c.ts_ms, c.source, now) for c in newest.values()],
+                        [
+                            (pid, float(samples[i].value), samples[i].ts_ms, source, now)
+                            for pid, i in newest.items()
+                        ],
                     )
                 if audit is not None:
                     await conn.executemany(
@@ -233,29 +225,29 @@ class WritePath:
                                 now,
                                 audit.operation,
                                 audit.user_id,
-                                c.point.device_id,
-                                int(c.point.point_type),
-                                c.point.point_number,
-                                old_values.get(c.point_id),
-                                c.value,
+                                (ref := samples[i].point).device_id,
+                                int(ref.point_type),
+                                ref.point_number,
+                                old_values.get(pids[i]),
+                                float(samples[i].value),
                                 source,
                             )
-                            for c in changes
+                            for i in changed
                         ],
                     )
                 if extra is not None:
-                    await extra(conn, WriteContext(source_id=source_id, now_ms=now, changes=changes))
+                    await extra(conn, WriteContext(source_id, now, samples, changed))
         except BaseException:
             for year in created_years:  # the CREATE TABLE was rolled back with everything else
                 self._partitions.forget(year)
             raise
         self._source_ids[source] = source_id
-        self._cache.apply(newest.values())
+        self._cache.apply(self._stored(samples, pids, newest.values(), source))
         result = WriteResult(
             inserted=len(latest_index) - existing,
             updated=existing - len(unchanged_idx),
             unchanged=len(unchanged_idx) + (len(samples) - len(latest_index)),
-            changes=changes,
+            changes=self._stored(samples, pids, changed, source) if self._listeners else [],
         )
         for listener in self._listeners:
             try:
@@ -263,3 +255,50 @@ class WritePath:
             except Exception:
                 log.exception("a write listener failed; the write itself is committed")
         return result
+
+    @staticmethod
+    def _stored(
+        samples: Sequence[Sample], pids: list[int], indices: Iterable[int], source: str
+    ) -> list[StoredSample]:
+        return [
+            StoredSample(
+                point=(s := samples[i]).point,
+                point_id=pids[i],
+                ts_ms=s.ts_ms,
+                value=float(s.value),
+                source=source,
+                trend_log_id=s.trend_log_id,
+            )
+            for i in indices
+        ]
+
+    async def _insert_new(self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]]) -> bool:
+        """The common case (new samples, as from a collector): one plain insert. If any row already exists the
+        savepoint is rolled back and False returned, so the caller takes the merge path."""
+        before = conn.total_changes
+        await conn.execute("SAVEPOINT fresh")
+        await conn.executemany(_INSERT_NEW.format(table=table), rows)
+        if conn.total_changes - before == len(rows):
+            await conn.execute("RELEASE fresh")
+            return True
+        await conn.execute("ROLLBACK TO fresh")
+        await conn.execute("RELEASE fresh")
+        return False
+
+    async def _merge(
+        self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]], indices: list[int]
+    ) -> tuple[int, list[int]]:
+        """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal)."""
+        await conn.execute(_CREATE_STAGING)
+        await conn.execute("DELETE FROM temp.incoming")
+        await conn.executemany(_STAGE, [(i, *row) for i, row in zip(indices, rows, strict=True)])
+        found = 0
+        same: list[int] = []
+        async with conn.execute(_EXISTING.format(table=table)) as cursor:
+            for index, equal in await cursor.fetchall():
+                found += 1
+                if equal:
+                    same.append(index)
+        await conn.execute(_MERGE.format(table=table))
+        await conn.execute("DELETE FROM temp.incoming")
+        return found, same

@@ -3,15 +3,21 @@ scripts/ (a real WebSocket server on 127.0.0.1, port 0) and a bounded poll inste
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from station_helpers import station_settings
 
 from t3000gql.config import Settings
 from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.storage.store import Store
+from tests.stations.station_helpers import station_settings
+
+# scripts/station_sim.py is a script, not a package module: tests import it from there.
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
 
 
 @pytest.fixture

@@ -1,18 +1,13 @@
-"""Helpers shared by the station tests (imported as a plain module: tests/ is not a package)."""
+"""Helpers shared by the station tests."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from t3000gql.config import Settings
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from station_helpers import DATA, station_settings, wait_for
 
 from t3000gql.cli import main
 from t3000gql.config import Settings
@@ -23,6 +22,7 @@ from t3000gql.ingest.importer import FileResult, LogImporter
 from t3000gql.ingest.logformat import format_text_line
 from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
+from tests.stations.station_helpers import DATA, station_settings, wait_for
 
 T0 = 1_705_314_600_000
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from station_helpers import station_settings, wait_for
 from station_sim import StationSimulator
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -21,6 +20,7 @@ from t3000gql.ingest.station_client import BACKOFF, CONNECTED
 from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.services import Services
 from t3000gql.storage.store import Store
+from tests.stations.station_helpers import station_settings, wait_for
 
 NAMES = ["ST-A", "ST-B", "ST-C"]
 

@@ -1,0 +1,75 @@
+"""The typed context every resolver gets: the request, the services and this request's DataLoaders."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from t3000gql.api.loaders import Loaders
+from t3000gql.config import Settings
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.timeutil import from_datetime
+from t3000gql.errors import NotFoundError
+from t3000gql.services import Services
+from t3000gql.storage.records import Device, MonitoringPoint
+from t3000gql.storage.store import Store
+
+
+@dataclass
+class Context:
+    services: Services
+    loaders: Loaders
+    request: Request | WebSocket | None = None
+    response: Response | WebSocket | None = None
+    connection_params: dict[str, Any] | None = field(default=None)
+    """The payload of a WebSocket `connection_init` (strawberry sets it)."""
+
+    @classmethod
+    def create(
+        cls,
+        services: Services,
+        request: Request | WebSocket | None = None,
+        response: Response | WebSocket | None = None,
+    ) -> Context:
+        """A context with fresh loaders: one per HTTP request (and per WebSocket connection)."""
+        return cls(services=services, loaders=Loaders(services), request=request, response=response)
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    async def require_device(self, device_id: int) -> Device:
+        """The device, or NOT_FOUND: for fields that answer about a device that must exist."""
+        device = await self.loaders.device.load(device_id)
+        if device is None:
+            raise NotFoundError(f"device {device_id} does not exist")
+        return device
+
+    async def require_point(self, ref: PointRef) -> MonitoringPoint:
+        point = await self.loaders.point_by_ref.load(ref)
+        if point is None:
+            raise NotFoundError(f"point {ref} does not exist")
+        return point
+
+    def now_ms(self) -> int:
+        return self.services.clock()
+
+    def epoch_ms(self, value: datetime) -> int:
+        """Epoch ms of a `DateTime` argument; one without an offset is read in the site's TIMEZONE."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zoneinfo.ZoneInfo(self.settings.timezone))
+        return from_datetime(value)
+
+
+Info: TypeAlias = strawberry.Info[Context]

@@ -1,0 +1,37 @@
+"""Devices: list, look up, create or change, delete."""
+
+from __future__ import annotations
+
+import strawberry
+
+from t3000gql.api.context import Info
+from t3000gql.api.inputs import DeviceInput
+from t3000gql.api.types import Device
+
+
+@strawberry.type
+class DeviceQueries:
+    @strawberry.field(description="Devices by device id, optionally only active ones or one type.")
+    async def devices(
+        self, info: Info, is_active: bool | None = None, device_type: str | None = None
+    ) -> list[Device]:
+        listed = await info.context.store.devices.list(is_active=is_active, device_type=device_type)
+        return [Device.from_record(device) for device in listed]
+
+    @strawberry.field
+    async def device(self, info: Info, device_id: int) -> Device | None:
+        return Device.from_record(await info.context.require_device(device_id))
+
+
+@strawberry.type
+class DeviceMutations:
+    @strawberry.mutation(description="Creates the device (deviceName and deviceType needed) or changes it.")
+    async def upsert_device(self, info: Info, input: DeviceInput) -> Device | None:
+        return Device.from_record(await info.context.store.devices.upsert(input.to_domain()))
+
+    @strawberry.mutation(
+        description="Deletes the device with its points, trend logs, cached values and history. "
+        "False when there was no such device."
+    )
+    async def delete_device(self, info: Info, device_id: int) -> bool | None:
+        return await info.context.store.devices.delete(device_id)

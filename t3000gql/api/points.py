@@ -1,0 +1,66 @@
+"""Monitoring points and their current values: look up, define, delete, write current values."""
+
+from __future__ import annotations
+
+import strawberry
+
+from t3000gql.api.context import Info
+from t3000gql.api.enums import PointType
+from t3000gql.api.inputs import MonitoringPointInput, PointValueInput
+from t3000gql.api.loaders import PointsOf
+from t3000gql.api.types import CacheStats, MonitoringPoint, UpsertPointsResult, WriteCounts
+from t3000gql.domain.points import PointRef
+from t3000gql.storage.write_path import Audit
+
+API_SOURCE = "api"
+
+
+@strawberry.type
+class PointQueries:
+    @strawberry.field(description="One point by device id, type and number.")
+    async def point(
+        self, info: Info, device_id: int, point_type: PointType, point_number: int
+    ) -> MonitoringPoint | None:
+        point = await info.context.require_point(PointRef(device_id, point_type, point_number))
+        return MonitoringPoint.from_record(point)
+
+    @strawberry.field(description="The points of a device, by type and number.")
+    async def monitoring_points(self, info: Info, device_id: int) -> list[MonitoringPoint] | None:
+        await info.context.require_device(device_id)
+        listed = await info.context.loaders.points_of.load(PointsOf(device_id))
+        return [MonitoringPoint.from_record(point) for point in listed]
+
+    @strawberry.field(description="Realtime cache statistics over all points.")
+    def cache_stats(self, info: Info) -> CacheStats:
+        return CacheStats.from_record(info.context.store.cache.stats())
+
+
+@strawberry.type
+class PointMutations:
+    @strawberry.mutation(description="Creates or changes points of a device, all or nothing.")
+    async def upsert_monitoring_points(
+        self, info: Info, device_id: int, points: list[MonitoringPointInput]
+    ) -> UpsertPointsResult | None:
+        given = [point.to_domain(index) for index, point in enumerate(points)]
+        stored, inserted, updated = await info.context.store.points.upsert(device_id, given)
+        return UpsertPointsResult(
+            inserted=inserted, updated=updated, points=[MonitoringPoint.from_record(point) for point in stored]
+        )
+
+    @strawberry.mutation(description="Deletes a point with its history. False when there was no such point.")
+    async def delete_monitoring_point(
+        self, info: Info, device_id: int, point_type: PointType, point_number: int
+    ) -> bool | None:
+        return await info.context.store.points.delete(PointRef(device_id, point_type, point_number)) is not None
+
+    @strawberry.mutation(
+        description="Writes current values of a device's points (history, cache and live updates), all or "
+        "nothing; each change is audited."
+    )
+    async def update_device_data(
+        self, info: Info, device_id: int, values: list[PointValueInput]
+    ) -> WriteCounts | None:
+        await info.context.require_device(device_id)
+        samples = [value.to_sample(info.context, device_id) for value in values]
+        result = await info.context.store.writes.record(samples, API_SOURCE, audit=Audit("update_device_data"))
+        return WriteCounts(inserted=result.inserted, updated=result.updated, unchanged=result.unchanged)

@@ -1,0 +1,59 @@
+"""The GraphQL schema, composed from one class per area.
+
+Mutation fields are nullable: a mutation that fails is null beside its error, and the others of the same
+request still run and answer.
+
+To add an area (stations, subscriptions, collection, ...): write its module beside these with a `...Queries`,
+`...Mutations` or `...Subscriptions` class, import it here and append the class to QUERIES, MUTATIONS or
+SUBSCRIPTIONS. Then run `t3000gql export-schema > schema/schema.graphql` (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from t3000gql.api.devices import DeviceMutations, DeviceQueries
+from t3000gql.api.errors import ErrorCodes
+from t3000gql.api.history import HistoryMutations, HistoryQueries
+from t3000gql.api.limits import document_limits
+from t3000gql.api.points import PointMutations, PointQueries
+from t3000gql.api.scalars import SCALARS
+from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
+
+QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries]
+MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations]
+SUBSCRIPTIONS: list[type] = []
+"""Empty until the first subscription class lands; the schema then gets a Subscription type."""
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing here: `ErrorCodes` logs the errors that deserve it (internal ones, with their traceback)
+        where it gives them their code; NOT_FOUND or BAD_USER_INPUT are answers, not server problems."""
+
+
+def build_schema() -> Schema:
+    subscription: Any = merge_types("Subscription", tuple(SUBSCRIPTIONS)) if SUBSCRIPTIONS else None
+    return Schema(
+        query=merge_types("Query", tuple(QUERIES)),
+        mutation=merge_types("Mutation", tuple(MUTATIONS)),
+        subscription=subscription,
+        extensions=[*document_limits(), ErrorCodes],
+        config=StrawberryConfig(scalar_map=SCALARS),
+    )
+
+
+schema = build_schema()
+
+
+def sdl() -> str:
+    """The schema as SDL, as `t3000gql export-schema` prints it and schema/schema.graphql holds it."""
+    return schema.as_str() + "\n"

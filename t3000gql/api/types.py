@@ -1,0 +1,321 @@
+"""The GraphQL object types over stored things. Each is built from a storage record; nested fields go through
+the request's DataLoaders, so a nested query costs a fixed number of statements, not one per parent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from t3000gql.api.context import Info
+from t3000gql.api.enums import Aggregate, PointType
+from t3000gql.api.history_reads import HistoryArgs
+from t3000gql.api.loaders import HistoryKey, PointsOf
+from t3000gql.api.scalars import FloatColumn, TimestampColumn
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.samples import CurrentValue
+from t3000gql.domain.timeutil import to_datetime
+from t3000gql.storage import records
+from t3000gql.storage.cache import CacheStats as CacheStatsRecord
+from t3000gql.storage.history import Series
+
+
+def _when(ts_ms: int | None) -> datetime | None:
+    return None if ts_ms is None else to_datetime(ts_ms)
+
+
+@strawberry.type(description="A controller (or station), known by its own device id.")
+class Device:
+    device_id: int
+    device_name: str
+    device_type: str
+    ip_address: str | None
+    port: int | None
+    protocol: str = strawberry.field(description="none, modbus, bacnet, simulated or websocket.")
+    modbus_unit_id: int | None
+    bacnet_instance: int | None
+    options: JSON = strawberry.field(description="Protocol settings, e.g. a register map.")
+    is_active: bool
+    online: bool | None = strawberry.field(description="null until the server has tried to reach it.")
+    last_seen: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, device: records.Device) -> Device:
+        return cls(
+            device_id=device.device_id,
+            device_name=device.device_name,
+            device_type=device.device_type,
+            ip_address=device.ip_address,
+            port=device.port,
+            protocol=device.protocol,
+            modbus_unit_id=device.modbus_unit_id,
+            bacnet_instance=device.bacnet_instance,
+            options=JSON(device.options),
+            is_active=device.is_active,
+            online=device.online,
+            last_seen=_when(device.last_seen),
+            created_at=to_datetime(device.created_at),
+            updated_at=to_datetime(device.updated_at),
+        )
+
+    @strawberry.field(description="The device's points, by type and number.")
+    async def points(
+        self, info: Info, point_type: PointType | None = None, is_active: bool | None = None
+    ) -> list[MonitoringPoint]:
+        listed = await info.context.loaders.points_of.load(PointsOf(self.device_id, point_type, is_active))
+        return [MonitoringPoint.from_record(point) for point in listed]
+
+    @strawberry.field(description="One point of the device.")
+    async def point(self, info: Info, point_type: PointType, point_number: int) -> MonitoringPoint | None:
+        point = await info.context.require_point(PointRef(self.device_id, point_type, point_number))
+        return MonitoringPoint.from_record(point)
+
+    @strawberry.field
+    async def trend_logs(self, info: Info) -> list[TrendLog]:
+        return [TrendLog.from_record(log) for log in await info.context.loaders.trend_logs_of.load(self.device_id)]
+
+    @strawberry.field(description="Every cached value of the device with cache statistics (no device reads).")
+    async def data(self, info: Info) -> DeviceData:
+        listed = await info.context.loaders.points_of.load(PointsOf(self.device_id))
+        point_ids = [record.id for record in listed]
+        cached = info.context.services.cached_values(point_ids)
+        values = [
+            PointValue.of(MonitoringPoint.from_record(record), cached[record.id])
+            for record in listed
+            if record.id in cached
+        ]
+        return DeviceData(
+            device_id=self.device_id,
+            points=values,
+            last_updated=_when(max((value.ts_ms for value in values), default=None)),
+            cache_stats=CacheStats.from_record(info.context.store.cache.stats(point_ids)),
+        )
+
+
+@strawberry.type(description="A point of a device: an input, output, variable, ... with its metadata.")
+class MonitoringPoint:
+    point_id: strawberry.Private[int]
+    device_id: int
+    point_type: PointType
+    point_number: int
+    point_name: str | None
+    description: str | None
+    unit_code: int | None = strawberry.field(description="T3000 range code (1 degC, 22 %, 101.. digital).")
+    unit_symbol: str | None
+    data_type: str = strawberry.field(description="REAL, INTEGER or BOOLEAN.")
+    is_active: bool
+    options: JSON
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, point: records.MonitoringPoint) -> MonitoringPoint:
+        return cls(
+            point_id=point.id,
+            device_id=point.device_id,
+            point_type=point.point_type,
+            point_number=point.point_number,
+            point_name=point.point_name,
+            description=point.description,
+            unit_code=point.unit_code,
+            unit_symbol=point.unit_symbol,
+            data_type=point.data_type,
+            is_active=point.is_active,
+            options=JSON(point.options),
+            created_at=to_datetime(point.created_at),
+            updated_at=to_datetime(point.updated_at),
+        )
+
+    @strawberry.field
+    async def device(self, info: Info) -> Device:
+        return Device.from_record(await info.context.require_device(self.device_id))
+
+    @strawberry.field(description="The current value, cache first; null when nothing is known yet.")
+    async def current(self, info: Info) -> PointValue | None:
+        value = await info.context.loaders.current.load(self.point_id)
+        return None if value is None else PointValue.of(self, value)
+
+    @strawberry.field(description="Samples in [start, end), oldest first; buckets when intervalSeconds is given.")
+    async def history(
+        self,
+        info: Info,
+        start: datetime,
+        end: datetime,
+        interval_seconds: int | None = None,
+        aggregate: Aggregate | None = None,
+        trend_log_id: int | None = None,
+        limit: int | None = None,
+    ) -> TimeSeries | None:
+        context = info.context
+        args = HistoryArgs.checked(
+            context.epoch_ms(start),
+            context.epoch_ms(end),
+            interval_seconds=interval_seconds,
+            aggregate=aggregate,
+            trend_log_id=trend_log_id,
+            limit=limit,
+            max_samples=context.settings.api_max_history_samples,
+        )
+        series = await context.loaders.history.load(HistoryKey(self.point_id, args))
+        return TimeSeries.of(self, args, series)
+
+
+@strawberry.type(description="A value of a point at a time, as the cache holds it.")
+class PointValue:
+    point: MonitoringPoint
+    point_type: PointType
+    point_number: int
+    value: float
+    timestamp: datetime
+    stale: bool = strawberry.field(description="Older than CACHE_DURATION_SECONDS.")
+    source: str = strawberry.field(description="Who wrote it: api, collector, t3000, websocket, ...")
+    ts_ms: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, point: MonitoringPoint, current: CurrentValue) -> PointValue:
+        return cls(
+            point=point,
+            point_type=point.point_type,
+            point_number=point.point_number,
+            value=current.value,
+            timestamp=to_datetime(current.ts_ms),
+            stale=current.stale,
+            source=current.source,
+            ts_ms=current.ts_ms,
+        )
+
+
+@strawberry.type(description="The cached values of a device (T3000's DeviceDataResponse).")
+class DeviceData:
+    device_id: int
+    points: list[PointValue]
+    last_updated: datetime | None = strawberry.field(description="The time of the newest value.")
+    cache_stats: CacheStats
+
+
+@strawberry.type
+class CacheStats:
+    total_points: int
+    fresh_points: int
+    stale_points: int
+    cache_hit_rate: float = strawberry.field(description="Share of lookups answered fresh since start (0..1).")
+    hits: int
+    misses: int
+
+    @classmethod
+    def from_record(cls, stats: CacheStatsRecord) -> CacheStats:
+        return cls(
+            total_points=stats.total_points,
+            fresh_points=stats.fresh_points,
+            stale_points=stats.stale_points,
+            cache_hit_rate=stats.cache_hit_rate,
+            hits=stats.hits,
+            misses=stats.misses,
+        )
+
+
+@strawberry.type(description="A trend log (T3000 monitor): which points a device samples and how often.")
+class TrendLog:
+    id: int
+    device_id: int
+    trend_log_name: str
+    interval_seconds: int
+    max_points: int
+    is_active: bool
+    last_collected: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    point_ids: strawberry.Private[tuple[int, ...]]
+
+    @classmethod
+    def from_record(cls, log: records.TrendLog) -> TrendLog:
+        return cls(
+            id=log.id,
+            device_id=log.device_id,
+            trend_log_name=log.trend_log_name,
+            interval_seconds=log.interval_seconds,
+            max_points=log.max_points,
+            is_active=log.is_active,
+            last_collected=_when(log.last_collected),
+            created_at=to_datetime(log.created_at),
+            updated_at=to_datetime(log.updated_at),
+            point_ids=log.point_ids,
+        )
+
+    @strawberry.field
+    async def device(self, info: Info) -> Device:
+        return Device.from_record(await info.context.require_device(self.device_id))
+
+    @strawberry.field(description="The sampled points in slot order.")
+    async def points(self, info: Info) -> list[MonitoringPoint]:
+        found = await info.context.loaders.point_by_id.load_many(self.point_ids)
+        return [MonitoringPoint.from_record(point) for point in found if point is not None]
+
+
+@strawberry.type(description="One sample (or bucket) of a time series.")
+class TimeSeriesSample:
+    timestamp: datetime
+    value: float
+
+
+@strawberry.type(description="A time series as two parallel columns: the fast way to move many samples.")
+class TimeSeriesColumns:
+    timestamps: TimestampColumn
+    values: FloatColumn
+
+
+@strawberry.type(description="Samples of one point in [start, end), oldest first.")
+class TimeSeries:
+    point: MonitoringPoint
+    total_points: int = strawberry.field(description="How many samples (or buckets) this answer holds.")
+    start: datetime
+    end: datetime
+    interval_seconds: int | None = strawberry.field(description="Bucket width; null for raw samples.")
+    aggregate: Aggregate | None
+    truncated: bool = strawberry.field(description="The range holds more than `limit`: continue at nextStart.")
+    next_start: datetime | None = strawberry.field(description="Where the next page starts when truncated.")
+    series: strawberry.Private[Series]
+
+    @classmethod
+    def of(cls, point: MonitoringPoint, args: HistoryArgs, series: Series) -> TimeSeries:
+        return cls(
+            point=point,
+            total_points=len(series.timestamps),
+            start=to_datetime(args.start_ms),
+            end=to_datetime(args.end_ms),
+            interval_seconds=args.interval_seconds,
+            aggregate=args.aggregate,
+            truncated=series.truncated,
+            next_start=_when(series.next_start),
+            series=series,
+        )
+
+    @strawberry.field(description="One object per sample: handy for a few hundred, slow for 100,000.")
+    def points(self) -> list[TimeSeriesSample]:
+        return [
+            TimeSeriesSample(timestamp=to_datetime(ts), value=value)
+            for ts, value in zip(self.series.timestamps, self.series.values, strict=True)
+        ]
+
+    @strawberry.field(description="Epoch-ms timestamps and values as two lists: for charts and bulk reads.")
+    def columns(self) -> TimeSeriesColumns:
+        return TimeSeriesColumns(
+            timestamps=TimestampColumn(self.series.timestamps), values=FloatColumn(self.series.values)
+        )
+
+
+@strawberry.type(description="What a batch write did: samples new to history, and those that changed a value.")
+class WriteCounts:
+    inserted: int
+    updated: int
+    unchanged: int = strawberry.field(description="Already stored with the same value (or repeated).")
+
+
+@strawberry.type
+class UpsertPointsResult:
+    inserted: int
+    updated: int
+    points: list[MonitoringPoint] = strawberry.field(description="The points as stored, in the order given.")

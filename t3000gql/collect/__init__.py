@@ -1,0 +1,1 @@
+"""Collection from controllers: drivers (and, beside them, the scheduler and collector)."""

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from t3000gql.domain.samples import Sample
+from t3000gql.storage.store import Store
+from tests.conftest import FakeClock
+
+from .helpers import add_device, point_id
+
+
+def ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+
+
+async def test_retention_drops_wholly_old_partitions_and_trims_the_boundary_one(
+    store: Store, clock: FakeClock
+) -> None:
+    ref = (await add_device(store))[0]
+    pid = await point_id(store, ref)
+    stamps = [ms(2021, 6, 1), ms(2022, 3, 1), ms(2023, 1, 10), ms(2023, 11, 1), ms(2024, 2, 1), ms(2025, 7, 1)]
+    await store.writes.record([Sample(ref, ts, 1.0) for ts in stamps], "api")
+    assert store.partitions.years == [2021, 2022, 2023, 2024, 2025]
+    clock.now_ms = ms(2026, 6, 1)
+    # DATA_RETENTION_DAYS=1095 by default: the cut-off falls on 2023-06-02
+    report = await store.apply_retention()
+    assert report.dropped_years == [2021, 2022]
+    assert (report.trimmed_year, report.trimmed_rows) == (2023, 1)
+    assert store.partitions.years == [2023, 2024, 2025]
+    tables = {row[0] for row in await store.db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "timeseries_data_2021" not in tables and "timeseries_data_2022" not in tables
+    left = (await store.history.read_range([pid], ms(2020, 1, 1), ms(2027, 1, 1)))[pid]
+    assert left.timestamps == stamps[3:]
