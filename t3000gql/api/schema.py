@@ -24,10 +24,11 @@ from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
+from t3000gql.api.stations import StationMutations, StationQueries
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
-QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries]
-MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations]
+QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries]
+MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations, StationMutations]
 SUBSCRIPTIONS: list[type] = []
 """Empty until the first subscription class lands; the schema then gets a Subscription type."""
 
