@@ -130,10 +130,9 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
 def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from t3000gql.ingest.importer import LogImporter, default_report_path
+    from t3000gql.ingest.importer import LogImporter, default_report_path, open_import_store
     from t3000gql.ingest.progress import RichImportProgress
     from t3000gql.ingest.stations import StationService, reading_limits
-    from t3000gql.storage.store import Store
 
     if args.batch is not None and args.batch < 1:
         raise ConfigError("--batch", str(args.batch), "a number of readings >= 1")
@@ -143,7 +142,7 @@ def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
         raise T3000Error(f"not a file: {', '.join(missing)}")
 
     async def run() -> int:
-        store = await Store.open(settings)
+        store = await open_import_store(settings)
         report_path = Path(args.report) if args.report else default_report_path(store.clock())
         try:
             with report_path.open("w", encoding="utf-8") as report_file, RichImportProgress() as progress:

@@ -12,24 +12,36 @@ log, and one that grew is resumed at its old end. A final line without a newline
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TextIO
 
 import aiosqlite
 
+from t3000gql.config import Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.logformat import LineError, LineParser
 from t3000gql.ingest.stations import RecordOutcome, StationService
 from t3000gql.storage.import_checkpoints import Checkpoint, CheckpointRepository
+from t3000gql.storage.store import Store
 
 SOURCE = "log_migration"
 HEAD_BYTES = 4096
+IMPORT_CACHE_KIB = 16 * 1024
+"""SQLite page cache of the import's connections: appending in time order touches few pages, and the server's
+64 MiB per connection would be most of the import's memory."""
+
+
+async def open_import_store(settings: Settings) -> Store:
+    """The store as the import uses it: two readers (it reads little) and a small page cache."""
+    return await Store.open(replace(settings, database_pool_size=2), cache_kib=IMPORT_CACHE_KIB)
 
 
 class ImportProgress(Protocol):
@@ -116,7 +128,8 @@ class LogImporter:
         self._report = report_file
         self._progress: ImportProgress = progress or _NoProgress()
         self._on_batch = on_batch
-        self._pending: list[tuple[int, str]] = []
+        self._writing: asyncio.Task[None] | None = None
+        """The batch being written while the next one is parsed."""
 
     async def run(self, paths: Sequence[Path]) -> ImportReport:
         report = ImportReport()
@@ -133,11 +146,6 @@ class LogImporter:
         if self._report is not None:
             self._report.write(text + "\n")
             self._report.flush()
-
-    def _invalid(self, result: FileResult, line: int, reason: str) -> None:
-        """Counts a bad line; it is written to the report at the next flush, in line order."""
-        result.invalid += 1
-        self._pending.append((line, f"{result.path}:{line}: invalid: {reason}"))
 
     async def _import_file(self, path: Path) -> FileResult:
         result = FileResult(str(path))
@@ -162,58 +170,87 @@ class LogImporter:
             self._note(f"{path}: resuming after line {checkpoint.line_number}")
         self._progress.start_file(str(path), size, checkpoint.byte_offset)
 
-        offset, line_no = checkpoint.byte_offset, checkpoint.line_number
-        inputs: list[ReadingInput] = []
-        lines: list[int] = []
-        since_flush = 0
+        # Batch k is written by a task while this loop parses batch k+1: SQLite works in its own thread, so
+        # parsing overlaps the write. Batches still commit one after the other, in file order, because batch
+        # k+1 starts only once batch k committed; a failure stops the import at the last committed batch.
+        writing, batch = await self._read(path, result, checkpoint)
+        if writing is not None:
+            await writing  # cancelling this await cancels the write too, and waits for its rollback
+        batch.completed = True
+        await self._flush(result, checkpoint, batch)
+        result.lines_read = batch.line_no - result.resumed_at_line
+        return result
+
+    async def _read(
+        self, path: Path, result: FileResult, checkpoint: Checkpoint
+    ) -> tuple[asyncio.Task[None] | None, _Batch]:
+        """Parses the file from the checkpoint on, handing each full batch to a write task; returns the task
+        still writing and the last, partial batch."""
+        self._writing = None
+        try:
+            return await self._read_lines(path, result, checkpoint)
+        except BaseException:
+            in_flight = self._writing
+            if in_flight is not None and not in_flight.done():
+                # Interrupted while a batch was being written: let it roll back (its checkpoint with it) before
+                # the caller closes the database.
+                in_flight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await in_flight
+            raise
+
+    async def _read_lines(
+        self, path: Path, result: FileResult, checkpoint: Checkpoint
+    ) -> tuple[asyncio.Task[None] | None, _Batch]:
+        batch = _Batch(checkpoint.byte_offset, checkpoint.line_number)
         parse = self._parser.parse
         with path.open("rb") as f:
-            f.seek(offset)
+            f.seek(batch.offset)
             for raw in f:
-                offset += len(raw)
-                line_no += 1
-                since_flush += 1
+                batch.offset += len(raw)
+                batch.line_no += 1
                 try:
                     entry = parse(raw.decode("utf-8"))
                 except (LineError, UnicodeDecodeError) as exc:
-                    self._invalid(result, line_no, str(exc) if isinstance(exc, LineError) else "is not UTF-8")
+                    reason = str(exc) if isinstance(exc, LineError) else "is not UTF-8"
+                    batch.notes.append((batch.line_no, f"{path}:{batch.line_no}: invalid: {reason}"))
+                    batch.parse_invalid += 1
                     continue
                 if entry is None:
-                    result.skipped += 1
+                    batch.skipped += 1
                     continue
-                inputs.append(ReadingInput(entry.ts_ms, entry.values, station=entry.station))
-                lines.append(line_no)
-                if len(inputs) >= self._batch or since_flush >= 4 * self._batch:
-                    await self._flush(result, checkpoint, inputs, lines, offset, line_no, False)
-                    inputs, lines, since_flush = [], [], 0
-        await self._flush(result, checkpoint, inputs, lines, offset, line_no, True)
-        result.lines_read = line_no - result.resumed_at_line
-        return result
+                batch.inputs.append(ReadingInput(entry.ts_ms, entry.values, station=entry.station))
+                batch.lines.append(batch.line_no)
+                if batch.line_no & 255 == 0:
+                    await asyncio.sleep(0)  # let the write in flight send its next statement
+                if len(batch.inputs) >= self._batch or batch.line_no - batch.first_line >= 4 * self._batch:
+                    if self._writing is not None:
+                        await self._writing
+                    self._writing = asyncio.create_task(self._flush(result, checkpoint, batch))
+                    batch = _Batch(batch.offset, batch.line_no)
+        return self._writing, batch
 
-    async def _flush(
-        self,
-        result: FileResult,
-        start: Checkpoint,
-        inputs: list[ReadingInput],
-        lines: list[int],
-        offset: int,
-        line_no: int,
-        completed: bool,
-    ) -> None:
+    async def _flush(self, result: FileResult, start: Checkpoint, batch: _Batch) -> None:
         """Writes one batch and the file's checkpoint in one transaction. `start` is the checkpoint this run
-        began from; the saved totals are its totals plus this run's."""
+        began from; the saved totals are its totals plus this run's (only flushes change `result`, one at a
+        time, so the totals always describe exactly the lines up to the batch's end)."""
+        inputs, lines = batch.inputs, batch.lines
         if self._create_stations:
             await self._service.ensure_stations({r.station for r in inputs if r.station is not None})
         prepared, errors = await self._service.prepare(inputs, skip_invalid=True)
+        notes = batch.notes
         for error in errors:
-            self._invalid(result, lines[error.index or 0], _reason(error))
-        notes, self._pending = self._pending, []
+            notes.append(
+                (lines[error.index or 0], f"{result.path}:{lines[error.index or 0]}: invalid: {_reason(error)}")
+            )
+        result.invalid += batch.parse_invalid + len(errors)
+        result.skipped += batch.skipped
 
         def checkpoint(imported: int, duplicates: int, flagged: int) -> Checkpoint:
             return start.advanced(
-                byte_offset=offset,
-                line_number=line_no,
-                completed=completed,
+                byte_offset=batch.offset,
+                line_number=batch.line_no,
+                completed=batch.completed,
                 imported=start.imported + result.imported + imported,
                 duplicates=start.duplicates + result.duplicates + duplicates,
                 flagged=start.flagged + result.flagged + flagged,
@@ -243,9 +280,28 @@ class LogImporter:
             await self._checkpoints.save(checkpoint(0, 0, 0), self._clock())
         for _line, note in sorted(notes, key=lambda item: item[0]):
             self._note(note)
-        self._progress.advance(offset, len(prepared))
+        self._progress.advance(batch.offset, len(prepared))
         if self._on_batch is not None:
             self._on_batch(result)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Lines read since the last cut: the readings to write, the notes for the report, where the batch ends."""
+
+    offset: int
+    line_no: int
+    first_line: int = -1
+    inputs: list[ReadingInput] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    parse_invalid: int = 0
+    skipped: int = 0
+    completed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.first_line < 0:
+            self.first_line = self.line_no
 
 
 def _reason(error: ValidationError) -> str:

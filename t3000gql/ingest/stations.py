@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiosqlite
 
@@ -33,7 +34,7 @@ from t3000gql.domain.stations import (
     check_reading,
 )
 from t3000gql.errors import NotFoundError, ValidationError
-from t3000gql.storage.power_readings import meta_writer
+from t3000gql.storage.power_readings import save_meta
 from t3000gql.storage.stations import Station
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import WriteContext
@@ -50,11 +51,10 @@ def reading_limits(settings: Settings) -> ReadingLimits:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedReading:
-    """A reading that passed validation, with its station resolved. `index` is its place in the caller's batch."""
+class PreparedReading(NamedTuple):
+    """A reading that passed validation, with its station resolved. `at` is its place in the caller's batch."""
 
-    index: int
+    at: int
     station: Station
     ts_ms: int
     values: ChannelValues
@@ -250,22 +250,46 @@ class StationService:
         for flag in flagged:
             flags_of[flag.index] |= 1 << _POSITION[flag.field]
         samples: list[Sample] = []
-        append = samples.append
+        extend = samples.extend
+        owner: list[int] = []
+        """owner[i]: the position in `prepared` of the reading samples[i] belongs to."""
         meta: list[tuple[int, int, int]] = []
         good, uncertain = Quality.GOOD, Quality.UNCERTAIN
-        for item in prepared:
+        # Samples are built as the tuples they are (Sample is a NamedTuple), skipping its Python-level __new__:
+        # a log import builds ten million of them.
+        new_sample = tuple.__new__
+        for position, item in enumerate(prepared):
             ts = item.ts_ms
-            flags = flags_of.get(item.index, 0)
-            for position, (ref, value) in enumerate(zip(_refs(item.station.device_id), item.values, strict=True)):
-                if value is not None:
-                    append(Sample(ref, ts, value, None, uncertain if flags >> position & 1 else good))
-            meta.append((item.station.device_id, ts, flags))
-        write_meta = meta_writer(meta)
+            device_id = item.station.device_id
+            flags = flags_of.get(item.at, 0)
+            before = len(samples)
+            refs = _refs(device_id)
+            if flags:
+                extend(
+                    [
+                        new_sample(Sample, (ref, ts, value, None, uncertain if flags >> channel & 1 else good))
+                        for channel, (ref, value) in enumerate(zip(refs, item.values, strict=True))
+                        if value is not None
+                    ]
+                )
+            else:
+                extend(
+                    [
+                        new_sample(Sample, (ref, ts, value, None, good))
+                        for ref, value in zip(refs, item.values, strict=True)
+                        if value is not None
+                    ]
+                )
+            owner.extend([position] * (len(samples) - before))
+            meta.append((device_id, ts, flags))
         outcomes: list[RecordOutcome] = []
 
         async def in_transaction(conn: aiosqlite.Connection, context: WriteContext) -> None:
-            await write_meta(conn, context)
-            outcomes.append(_outcome(prepared, context, flagged))
+            changed = [False] * len(prepared)
+            for i in context.changed:
+                changed[owner[i]] = True
+            await save_meta(conn, meta, changed, context)
+            outcomes.append(_outcome(prepared, changed, flagged))
             if then is not None:
                 await then(conn, outcomes[-1])
 
@@ -299,7 +323,7 @@ class StationService:
                     if before is not None and value < before:
                         flagged.append(
                             FlaggedValue(
-                                item.index, item.station.name, item.ts_ms, CHANNELS[pos].field, value, before
+                                item.at, item.station.name, item.ts_ms, CHANNELS[pos].field, value, before
                             )
                         )
                     last[pos] = value
@@ -308,19 +332,12 @@ class StationService:
 
 
 def _outcome(
-    prepared: Sequence[PreparedReading], context: WriteContext, flagged: Sequence[FlaggedValue]
+    prepared: Sequence[PreparedReading], changed: Sequence[bool], flagged: Sequence[FlaggedValue]
 ) -> RecordOutcome:
-    """A reading counts as imported when it stored a new or changed value, else as a duplicate (also the second
-    of two equal readings in one batch). Flags are reported for imported readings only: a duplicate's flag was
-    reported when it was first stored."""
-    samples = context.samples
-    changed = {(samples[i].point.device_id, samples[i].ts_ms) for i in context.changed}
-    imported: set[int] = set()
-    for item in prepared:
-        key = (item.station.device_id, item.ts_ms)
-        if key in changed:
-            imported.add(item.index)
-            changed.discard(key)
+    """A reading counts as imported when it stored a new or changed value, else as a duplicate (also the first
+    of two readings of one station and time in one batch: the last one's values are stored). Flags are reported
+    for imported readings only: a duplicate's flag was reported when it was first stored."""
+    imported = {item.at for item, is_changed in zip(prepared, changed, strict=True) if is_changed}
     return RecordOutcome(
         count=len(prepared),
         imported=len(imported),

@@ -2,7 +2,7 @@
 channel values, which live in the history partitions like every other value.
 
 The index row is written by the write path's `extra` hook in the same transaction as the values (see
-`meta_writer`), so a reading is never visible without its values nor its values without their arrival time.
+`save_meta`), so a reading is never visible without its values nor its values without their arrival time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from t3000gql.domain.stations import CHANNEL_COUNT, ChannelValues
 from t3000gql.errors import ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, partition_table, year_of_ms
-from t3000gql.storage.write_path import ExtraWrite, WriteContext
+from t3000gql.storage.write_path import WriteContext
 
 _UPSERT_META = (
     "INSERT INTO power_readings (device_id, ts, created_at, source_id, flags) VALUES (?, ?, ?, ?, ?) "
@@ -65,23 +65,23 @@ ChannelMap = Mapping[int, tuple[int, int]]
 """point id -> (device id, channel position): how values are pivoted back into readings."""
 
 
-def meta_writer(readings: Sequence[tuple[int, int, int]]) -> ExtraWrite:
-    """A write-path hook that records (device_id, ts, flags) of each reading. A reading that changed no value
-    keeps its stored arrival time and source (a re-import is not a new arrival); one that changed any value
-    takes the new source and flags."""
-
-    async def write(conn: aiosqlite.Connection, context: WriteContext) -> None:
-        samples = context.samples
-        changed = {(samples[i].point.device_id, samples[i].ts_ms) for i in context.changed}
-        await conn.executemany(
-            _UPSERT_META,
-            [
-                (device_id, ts, context.now_ms, context.source_id, flags, (device_id, ts) in changed)
-                for device_id, ts, flags in readings
-            ],
-        )
-
-    return write
+async def save_meta(
+    conn: aiosqlite.Connection,
+    readings: Sequence[tuple[int, int, int]],
+    changed: Sequence[bool],
+    context: WriteContext,
+) -> None:
+    """Records (device_id, ts, flags) of each reading inside the write path's transaction (its `extra` hook).
+    A reading that changed no value keeps its stored arrival time and source (a re-import is not a new
+    arrival); one that changed any value takes the new source and flags."""
+    now, source_id = context.now_ms, context.source_id
+    await conn.executemany(
+        _UPSERT_META,
+        [
+            (device_id, ts, now, source_id, flags, is_changed)
+            for (device_id, ts, flags), is_changed in zip(readings, changed, strict=True)
+        ],
+    )
 
 
 class PowerReadingRepository:

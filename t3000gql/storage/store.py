@@ -43,12 +43,20 @@ class Store:
     import_checkpoints: CheckpointRepository
 
     @classmethod
-    async def open(cls, settings: Settings, *, clock: Clock = system_clock, run_migrations: bool = True) -> Store:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        run_migrations: bool = True,
+        cache_kib: int = 65536,
+    ) -> Store:
         """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids)."""
         db = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,
             busy_timeout_ms=settings.database_busy_timeout_ms,
+            cache_kib=cache_kib,
         )
         await db.connect()
         try:
