@@ -11,14 +11,12 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
+from t3000gql.api.station_inputs import PowerReadingFilter, PowerReadingInput, StationInput
 from t3000gql.api.station_types import (
     PowerReading,
     PowerReadingBucket,
-    PowerReadingFilter,
-    PowerReadingInput,
     RecordPowerReadingsResult,
     Station,
-    StationInput,
     StationMonitorStatus,
 )
 from t3000gql.errors import ValidationError

@@ -170,9 +170,10 @@ class LogImporter:
             self._note(f"{path}: resuming after line {checkpoint.line_number}")
         self._progress.start_file(str(path), size, checkpoint.byte_offset)
 
-        # Batch k is written by a task while this loop parses batch k+1: SQLite works in its own thread, so
-        # parsing overlaps the write. Batches still commit one after the other, in file order, because batch
-        # k+1 starts only once batch k committed; a failure stops the import at the last committed batch.
+        # Batch k is written by a task while this loop parses batch k+1, so parsing overlaps the write's waits
+        # on the disk (commit, WAL checkpoint); CPU work overlaps little, SQLite's thread needs the GIL between
+        # rows. Batches still commit one after the other, in file order: batch k+1 starts only once batch k
+        # committed, and a failure stops the import at the last committed batch.
         writing, batch = await self._read(path, result, checkpoint)
         if writing is not None:
             await writing  # cancelling this await cancels the write too, and waits for its rollback
