@@ -197,6 +197,13 @@ VARIABLES: tuple[Variable, ...] = (
         "How long a failing device is skipped before collection tries it again.",
     ),
     Variable(
+        "COLLECTOR_MAX_CONCURRENT_DEVICES",
+        "collector_max_concurrent_devices",
+        _int(1, 1000),
+        "16",
+        "Devices the collector reads at once; one slow device holds one of these, never the others.",
+    ),
+    Variable(
         "API_REQUEST_TIMEOUT_SECONDS",
         "api_request_timeout_seconds",
         _float(0.001),
@@ -335,6 +342,7 @@ class Settings:
     background_collection_enabled: bool
     default_trend_interval_seconds: int
     collector_error_retry_seconds: int
+    collector_max_concurrent_devices: int
     api_request_timeout_seconds: float
     api_max_concurrent_requests: int
     api_max_history_samples: int

@@ -1,5 +1,10 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs, the station
-service and the live station monitor (and, as they land, the live bus and the collector)."""
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, collection (the
+collector, current-value reads, the demo site), the station service and the live station monitor (and, as
+it lands, the live bus).
+
+The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
+`write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from t3000gql.collect.collector import CollectionResult
+from t3000gql.collect.current import CurrentReading
+from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
+from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
+from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
@@ -27,6 +37,7 @@ RETENTION_PERIOD_SECONDS = 24 * 3600
 class Services:
     settings: Settings
     store: Store
+    collection: Collection
     clock: Clock
     stations: StationService
     readings: ReadingReader
@@ -36,12 +47,27 @@ class Services:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Clock = system_clock, demo: bool = False) -> Services:
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        demo: bool = False,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+    ) -> Services:
         store = await Store.open(settings, clock=clock)
+        collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
+        try:
+            await collection.start()
+        except BaseException:
+            await collection.stop()
+            await store.close()
+            raise
         stations = StationService(store, reading_limits(settings))
         services = cls(
             settings=settings,
             store=store,
+            collection=collection,
             clock=clock,
             stations=stations,
             readings=ReadingReader(store),
@@ -54,6 +80,7 @@ class Services:
             try:
                 await monitor.start()
             except BaseException:
+                await collection.stop()
                 await store.close()
                 raise
             stations.on_change(monitor.request_refresh)
@@ -86,20 +113,32 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.collection.stop()
         await self.store.close()
 
-    async def read_current(self, point_ids: Sequence[int]) -> dict[int, CurrentValue]:
-        """Current values, cache first: the one place every reader (API, subscriptions) gets them from.
+    # --- collection and current values (what the API calls) --------------------------------------------------
 
-        A point without a cached value is left out; a cached value past CACHE_DURATION_SECONDS is served marked
-        stale. Asking the device on a miss (single flight per point) belongs here too, so it lands once for all.
-        """
-        found: dict[int, CurrentValue] = {}
-        for point_id in point_ids:
-            lookup = self.store.cache.lookup(point_id)
-            if lookup.entry is not None:
-                found[point_id] = _current(lookup.entry, lookup.fresh)
-        return found
+    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        """Current values by point id, cache first; stale or missing ones are read from their device once for
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
+        return await self.collection.read_current(point_ids)
+
+    async def refresh_point(self, ref: PointRef) -> CurrentValue:
+        return await self.collection.refresh_point(ref)
+
+    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
+        return await self.collection.write_point_value(ref, value, user_id=user_id)
+
+    async def collect_now(self, trend_log_id: int) -> CollectionResult:
+        return await self.collection.collect_now(trend_log_id)
+
+    async def trend_log_changed(self, trend_log_id: int) -> None:
+        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
+        await self.collection.trend_log_changed(trend_log_id)
+
+    async def devices_changed(self) -> None:
+        """Call after creating, changing or deleting a device: the schedule is compared with the database."""
+        await self.collection.devices_changed()
 
     def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
         """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""
@@ -122,6 +161,7 @@ class Services:
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
             },
+            "collection": self.collection.report(),
             "stationMonitor": None
             if self.monitor is None
             else {

@@ -27,11 +27,15 @@ class DeviceQueries:
 class DeviceMutations:
     @strawberry.mutation(description="Creates the device (deviceName and deviceType needed) or changes it.")
     async def upsert_device(self, info: Info, input: DeviceInput) -> Device | None:
-        return Device.from_record(await info.context.store.devices.upsert(input.to_domain()))
+        device = await info.context.store.devices.upsert(input.to_domain())
+        await info.context.services.devices_changed()  # (de)activated: its trend logs are (un)scheduled
+        return Device.from_record(device)
 
     @strawberry.mutation(
         description="Deletes the device with its points, trend logs, cached values and history. "
         "False when there was no such device."
     )
     async def delete_device(self, info: Info, device_id: int) -> bool | None:
-        return await info.context.store.devices.delete(device_id)
+        deleted = await info.context.store.devices.delete(device_id)
+        await info.context.services.devices_changed()  # its trend logs went with it
+        return deleted

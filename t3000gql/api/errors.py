@@ -106,7 +106,12 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         if not self._streamed:
-            self._code(self.execution_context.result)
+            result = self.execution_context.result
+            reported = getattr(self.execution_context.context, "field_errors", None)
+            if reported and result is not None:
+                # Errors of fields that answered anyway (stale values): beside the data, after the others.
+                result.errors = [*(result.errors or []), *reported]
+            self._code(result)
 
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)

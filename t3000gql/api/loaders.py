@@ -11,18 +11,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
 
 from t3000gql.api.history_reads import HistoryArgs, read_history
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
-from t3000gql.errors import ValidationError
+from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.readings import PowerReading
 from t3000gql.services import Services
 from t3000gql.storage.history import Series
 from t3000gql.storage.records import Device, MonitoringPoint, TrendLog
 from t3000gql.storage.stations import Station
+
+
+class CurrentRead(NamedTuple):
+    """A point's current value (None when nothing is known) and the device error that kept it from being
+    refreshed, if one did: a stale value and a DEVICE_TIMEOUT can come together."""
+
+    value: CurrentValue | None
+    error: T3000Error | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +77,7 @@ class Loaders:
         return DataLoader(self._trend_logs_of)
 
     @cached_property
-    def current(self) -> DataLoader[int, CurrentValue | None]:
+    def current(self) -> DataLoader[int, CurrentRead]:
         return DataLoader(self._current, cache=False)
 
     @cached_property
@@ -112,9 +121,9 @@ class Loaders:
         found = await self._store.trend_logs.list_for_devices(device_ids)
         return [found[device_id] for device_id in device_ids]
 
-    async def _current(self, point_ids: list[int]) -> list[CurrentValue | None]:
-        found = await self._services.read_current(point_ids)
-        return [found.get(point_id) for point_id in point_ids]
+    async def _current(self, point_ids: list[int]) -> list[CurrentRead]:
+        reading = await self._services.read_current(point_ids)
+        return [CurrentRead(reading.values.get(pid), reading.errors.get(pid)) for pid in point_ids]
 
     async def _history(self, keys: list[HistoryKey]) -> Sequence[Series | ValidationError]:
         by_args: dict[HistoryArgs, list[int]] = defaultdict(list)

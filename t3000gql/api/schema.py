@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
 from t3000gql.api.history import HistoryMutations, HistoryQueries
@@ -28,7 +29,14 @@ from t3000gql.api.stations import StationMutations, StationQueries
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
 QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries]
-MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations, StationMutations]
+MUTATIONS: list[type] = [
+    DeviceMutations,
+    PointMutations,
+    TrendLogMutations,
+    HistoryMutations,
+    CollectionMutations,
+    StationMutations,
+]
 SUBSCRIPTIONS: list[type] = []
 """Empty until the first subscription class lands; the schema then gets a Subscription type."""
 

@@ -32,10 +32,12 @@ class TrendLogMutations:
         "by type and number replace its points."
     )
     async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog | None:
-        return TrendLog.from_record(
-            await info.context.store.trend_logs.upsert(device_id, input.to_domain(device_id))
-        )
+        log = await info.context.store.trend_logs.upsert(device_id, input.to_domain(device_id))
+        await info.context.services.trend_log_changed(log.id)  # its schedule follows at the next tick
+        return TrendLog.from_record(log)
 
     @strawberry.mutation(description="Deletes a trend log (its samples stay). False when there was none.")
     async def delete_trend_log(self, info: Info, id: int) -> bool | None:
-        return await info.context.store.trend_logs.delete(id)
+        deleted = await info.context.store.trend_logs.delete(id)
+        await info.context.services.trend_log_changed(id)
+        return deleted

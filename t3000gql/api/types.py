@@ -77,16 +77,20 @@ class Device:
     async def trend_logs(self, info: Info) -> list[TrendLog]:
         return [TrendLog.from_record(log) for log in await info.context.loaders.trend_logs_of.load(self.device_id)]
 
-    @strawberry.field(description="Every cached value of the device with cache statistics (no device reads).")
+    @strawberry.field(
+        description="The current values of the device's points with cache statistics, cache first: stale "
+        "ones are read from the device in one batch (see MonitoringPoint.current for failures)."
+    )
     async def data(self, info: Info) -> DeviceData:
         listed = await info.context.loaders.points_of.load(PointsOf(self.device_id))
         point_ids = [record.id for record in listed]
-        cached = info.context.services.cached_values(point_ids)
-        values = [
-            PointValue.of(MonitoringPoint.from_record(record), cached[record.id])
-            for record in listed
-            if record.id in cached
-        ]
+        reads = await info.context.loaders.current.load_many(point_ids)
+        values = []
+        for record, (value, error) in zip(listed, reads, strict=True):
+            if error is not None:
+                info.context.report(info, error)
+            if value is not None:
+                values.append(PointValue.of(MonitoringPoint.from_record(record), value))
         return DeviceData(
             device_id=self.device_id,
             points=values,
@@ -133,9 +137,18 @@ class MonitoringPoint:
     async def device(self, info: Info) -> Device:
         return Device.from_record(await info.context.require_device(self.device_id))
 
-    @strawberry.field(description="The current value, cache first; null when nothing is known yet.")
+    @strawberry.field(
+        description="The current value, cache first: a stale or missing one is read from the device (once for "
+        "all readers, waiting at most T3000_INTERFACE_TIMEOUT). If the device fails, the last value comes back "
+        "with stale: true and the response's errors hold the DEVICE_TIMEOUT / DEVICE_ERROR for this field; "
+        "null when nothing is known yet."
+    )
     async def current(self, info: Info) -> PointValue | None:
-        value = await info.context.loaders.current.load(self.point_id)
+        value, error = await info.context.loaders.current.load(self.point_id)
+        if error is not None:
+            if value is None:
+                raise error
+            info.context.report(info, error)
         return None if value is None else PointValue.of(self, value)
 
     @strawberry.field(description="Samples in [start, end), oldest first; buckets when intervalSeconds is given.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from t3000gql.domain.inputs import UNSET, DeviceInput, check_device
@@ -47,10 +48,25 @@ class DeviceRepository:
         self._db = db
         self._clock = clock
         self._on_delete = on_delete
+        self._remembered: dict[int, Device] = {}
+        """Records this repository read or wrote, kept in step by its own writes: a current-value read needs
+        the device's protocol for every stale point, and asking SQLite each time would put a statement on the
+        cache-hit path. (Devices are few: thousands at most.)"""
+
+    def remembered(self, device_id: int) -> Device | None:
+        """The record from memory, without a statement; None when it was not read yet (or does not exist)."""
+        return self._remembered.get(device_id)
+
+    def _remember(self, device: Device) -> Device:
+        self._remembered[device.device_id] = device
+        return device
 
     async def get(self, device_id: int) -> Device | None:
+        known = self._remembered.get(device_id)
+        if known is not None:
+            return known
         row = await self._db.fetch_one(f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (device_id,))
-        return Device.from_row(row) if row else None
+        return self._remember(Device.from_row(row)) if row else None
 
     async def require(self, device_id: int) -> Device:
         device = await self.get(device_id)
@@ -59,11 +75,16 @@ class DeviceRepository:
         return device
 
     async def get_many(self, device_ids: Sequence[int]) -> dict[int, Device]:
-        rows = await self._db.fetch_all(
-            f"SELECT {Device.COLUMNS} FROM devices WHERE device_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(device_ids)),),
-        )
-        return {row[0]: Device.from_row(row) for row in rows}
+        found = {i: known for i in device_ids if (known := self._remembered.get(i)) is not None}
+        missing = [i for i in device_ids if i not in found]
+        if missing:
+            rows = await self._db.fetch_all(
+                f"SELECT {Device.COLUMNS} FROM devices WHERE device_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),),
+            )
+            for row in rows:
+                found[row[0]] = self._remember(Device.from_row(row))
+        return found
 
     async def list(self, *, is_active: bool | None = None, device_type: str | None = None) -> list[Device]:
         clauses: list[str] = []
@@ -76,7 +97,7 @@ class DeviceRepository:
             params.append(device_type)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._db.fetch_all(f"SELECT {Device.COLUMNS} FROM devices{where} ORDER BY device_id", params)
-        return [Device.from_row(row) for row in rows]
+        return [self._remember(Device.from_row(row)) for row in rows]
 
     async def create(self, data: DeviceInput) -> Device:
         check_device(data)
@@ -120,19 +141,21 @@ class DeviceRepository:
             ) as cursor:
                 row = await cursor.fetchone()
         assert row is not None
-        return Device.from_row(tuple(row))
+        return self._remember(Device.from_row(tuple(row)))
 
     async def delete(self, device_id: int) -> bool:
         """Deletes the device with its points, trend logs, cached values and history (foreign keys cascade)."""
         async with self._db.writer() as conn:
             cursor = await conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
             deleted = cursor.rowcount > 0
+        self._remembered.pop(device_id, None)
         if deleted and self._on_delete is not None:
             self._on_delete(device_id)
         return deleted
 
     async def set_status(self, device_id: int, *, online: bool, seen_at: int | None = None) -> bool:
         """Records reachability; returns True when `online` changed (so a caller can publish the change)."""
+        seen_ms = seen_at if seen_at is not None else self._clock()
         async with self._db.writer() as conn:
             async with conn.execute("SELECT online FROM devices WHERE device_id = ?", (device_id,)) as cursor:
                 row = await cursor.fetchone()
@@ -142,10 +165,15 @@ class DeviceRepository:
             if online:
                 await conn.execute(
                     "UPDATE devices SET online = 1, last_seen = ? WHERE device_id = ?",
-                    (seen_at if seen_at is not None else self._clock(), device_id),
+                    (seen_ms, device_id),
                 )
             elif changed:
                 await conn.execute("UPDATE devices SET online = 0 WHERE device_id = ?", (device_id,))
+        known = self._remembered.get(device_id)
+        if known is not None:
+            self._remembered[device_id] = replace(
+                known, online=online, last_seen=seen_ms if online else known.last_seen
+            )
         return changed
 
 

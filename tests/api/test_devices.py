@@ -20,7 +20,7 @@ def test_devices_lists_every_device_in_id_order(client: GraphQLClient) -> None:
         "deviceType": "T3-BB",
         "ipAddress": "192.168.1.10",
         "port": 502,
-        "protocol": "modbus",
+        "protocol": "none",
         "modbusUnitId": 1,
         "bacnetInstance": None,
         "options": {},

@@ -42,12 +42,28 @@ def _rng(seed: int, ref: PointRef, salt: str) -> random.Random:
     return random.Random(f"{seed}:{ref.device_id}:{int(ref.point_type)}:{ref.point_number}:{salt}")
 
 
-def _analog_shape(seed: int, ref: PointRef) -> _Shape:
+INPUT_KINDS = ("temperature", "temperature", "humidity", "co2", "pressure")
+
+
+def _shape_draws(seed: int, ref: PointRef) -> tuple[random.Random, float, float, str]:
+    """The first draws of a point's shape, in a fixed order: phase, ripple period, and (inputs) the kind."""
     rng = _rng(seed, ref, "shape")
     phase = rng.uniform(0, 2 * math.pi)
     ripple_period = rng.uniform(600, 3600)
+    kind = rng.choice(INPUT_KINDS) if ref.point_type == PointType.INPUT else "position"
+    return rng, phase, ripple_period, kind
+
+
+def input_kind(seed: int, ref: PointRef) -> str:
+    """What a simulated INPUT measures: "temperature" (degC), "humidity" (%RH), "co2" (ppm) or "pressure" (Pa).
+
+    The demo site names and gives units to its inputs from this, so a point called a temperature shows one."""
+    return _shape_draws(seed, ref)[3]
+
+
+def _analog_shape(seed: int, ref: PointRef) -> _Shape:
+    rng, phase, ripple_period, kind = _shape_draws(seed, ref)
     if ref.point_type == PointType.INPUT:
-        kind = rng.choice(("temperature", "temperature", "humidity", "co2", "pressure"))
         if kind == "temperature":  # degC: a room or a duct
             base = rng.uniform(19, 24)
             return _Shape(base, rng.uniform(1, 3), 0.3, ripple_period, phase, 0.05, -40, 120)

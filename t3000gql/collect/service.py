@@ -1,0 +1,115 @@
+"""The collection side of the server as one object: drivers, device health, collector, current-value reads and
+(with `--demo`) the demo site. `Services` starts it in the lifespan and calls it; the API calls `Services`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from t3000gql.collect.access import DeviceAccess
+from t3000gql.collect.collector import CollectionResult, Collector
+from t3000gql.collect.current import CurrentReader, CurrentReading
+from t3000gql.collect.demo import DemoSite
+from t3000gql.collect.drivers import DriverManager
+from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
+from t3000gql.collect.health import DeviceHealth, StatusListener
+from t3000gql.collect.metrics import CollectionMetrics
+from t3000gql.domain.points import PointRef
+from t3000gql.domain.samples import CurrentValue
+from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import T3000Error
+from t3000gql.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Collection:
+    def __init__(
+        self, store: Store, *, clock: Clock, backoff_base: float = DEFAULT_BACKOFF_BASE, demo: bool = False
+    ) -> None:
+        settings = store.settings
+        self.store = store
+        self.scheduling = settings.background_collection_enabled
+        self.access = DeviceAccess(DriverManager(settings, backoff_base=backoff_base))
+        self.health = DeviceHealth(store.devices, clock, settings.collector_error_retry_seconds)
+        self.metrics = CollectionMetrics(clock)
+        self.collector = Collector(
+            store,
+            self.access,
+            self.health,
+            self.metrics,
+            clock=clock,
+            max_concurrent_devices=settings.collector_max_concurrent_devices,
+        )
+        self.reader = CurrentReader(
+            store, self.access, self.health, clock=clock, timeout=settings.t3000_interface_timeout
+        )
+        self.demo = DemoSite(store) if demo else None
+
+    async def start(self) -> None:
+        """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false).
+        Inside the running loop: aiocron binds the loop it is created in."""
+        if self.demo is not None:
+            await self.demo.start()
+        if self.scheduling:
+            await self.collector.start()
+        else:
+            log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+        if self.demo is not None:
+            # A first sample of everything at once, so the demo shows values before its first boundary.
+            for trend_log in await self.store.trend_logs.list(is_active=True):
+                try:
+                    await self.collector.collect_now(trend_log.id)
+                except T3000Error as exc:
+                    log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
+
+    async def stop(self) -> None:
+        await self.collector.stop()
+        await self.reader.close()
+        await self.access.close()
+        if self.demo is not None:
+            await self.demo.stop()
+
+    def on_status_change(self, listener: StatusListener) -> None:
+        """`listener(device_id, online, at_ms)` after a device went online or offline (the live bus's hook)."""
+        self.health.add_listener(listener)
+
+    # --- what Services exposes to the API --------------------------------------------------------------------
+
+    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        return await self.reader.read_current(point_ids)
+
+    async def refresh_point(self, ref: PointRef) -> CurrentValue:
+        return await self.reader.refresh_point(ref)
+
+    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
+        return await self.reader.write_point_value(ref, value, user_id=user_id)
+
+    async def collect_now(self, trend_log_id: int) -> CollectionResult:
+        return await self.collector.collect_now(trend_log_id)
+
+    async def trend_log_changed(self, trend_log_id: int) -> None:
+        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
+        if self.scheduling:
+            await self.collector.reschedule(trend_log_id)
+
+    async def devices_changed(self) -> None:
+        """A device was created, changed or deleted: a deleted one took its trend logs along, a deactivated
+        one is no longer collected. One query compares the whole schedule with the database."""
+        if self.scheduling:
+            await self.collector.sync()
+
+    def report(self) -> dict[str, Any]:
+        offline = self.health.offline_devices()
+        return {
+            "scheduling": self.scheduling,
+            "scheduledTrendLogs": len(self.collector.scheduler.intervals()),
+            "running": self.collector.running_count,
+            "onDemandDeviceReads": self.reader.device_reads,
+            "failingDevices": {
+                str(device_id): {"failures": state.failures, "lastError": state.last_error}
+                for device_id, state in sorted(offline.items())
+            },
+            **self.metrics.report(),
+        }
