@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from t3000gql import __version__
 from t3000gql.config import Settings
-from t3000gql.errors import ConfigError, T3000Error
+from t3000gql.errors import ConfigError, StorageError, T3000Error
 
 Command = Callable[[argparse.Namespace, Settings], int]
 COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
@@ -180,6 +180,8 @@ def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 130
+    except StorageError as exc:
+        raise StorageError(f"{exc}; run the same command again to continue where it stopped") from exc
 
 
 @command("export-schema", "print the GraphQL schema (SDL); schema/schema.graphql is this output")
