@@ -103,6 +103,13 @@ def _text(name: str, raw: str) -> str:
     return value
 
 
+def _channel_prefix(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 100 or not all(ch.isascii() and (ch.isalnum() or ch in "_.:-") for ch in value):
+        raise ConfigError(name, raw, "1 to 100 letters, digits or _ . : -")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Variable:
     name: str
@@ -241,6 +248,21 @@ VARIABLES: tuple[Variable, ...] = (
         "Live bus: `memory://` in one process, `redis://host:6379` to share across processes.",
     ),
     Variable(
+        "BROADCAST_CHANNEL_PREFIX",
+        "broadcast_channel_prefix",
+        _channel_prefix,
+        "t3000gql",
+        "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one "
+        "Redis its own prefix.",
+    ),
+    Variable(
+        "LIVE_QUEUE_SIZE",
+        "live_queue_size",
+        _int(1, 1_000_000),
+        "1000",
+        "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
+    ),
+    Variable(
         "STATION_MONITOR_ENABLED",
         "station_monitor_enabled",
         _bool,
@@ -350,6 +372,8 @@ class Settings:
     port: int
     timezone: str
     broadcast_url: str
+    broadcast_channel_prefix: str
+    live_queue_size: int
     database_busy_timeout_ms: int
     station_monitor_enabled: bool
     station_flush_readings: int

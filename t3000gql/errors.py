@@ -11,7 +11,8 @@
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
     │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
     ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
-    └── RequestTimeout              a request ran longer than API_REQUEST_TIMEOUT_SECONDS   -> TIMEOUT
+    ├── RequestTimeout              a request ran longer than API_REQUEST_TIMEOUT_SECONDS   -> TIMEOUT
+    └── LiveBusError                the live bus cannot reach its broker (BROADCAST_URL)    -> INTERNAL
 
 Third-party errors are converted where they enter our code (`raise ... from exc`), so the API maps errors to
 GraphQL codes in one place (`t3000gql.api.errors`).
@@ -98,3 +99,7 @@ class LimitExceeded(T3000Error):
 
 class RequestTimeout(T3000Error):
     code = "TIMEOUT"
+
+
+class LiveBusError(T3000Error):
+    """The live bus cannot connect to or hear back from its broker (Redis, PostgreSQL)."""

@@ -1,9 +1,10 @@
-"""Everything the server runs, started and stopped together: the store and its periodic jobs, collection (the
-collector, current-value reads, the demo site), the station service and the live station monitor (and, as
-it lands, the live bus).
+"""Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus,
+collection (the collector, current-value reads, the demo site), the station service and the live station
+monitor.
 
 The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
 `write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
+Changes stored by the write path and devices going online or offline are published on the live bus.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from t3000gql.collect.collector import CollectionResult
@@ -21,13 +22,15 @@ from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import CurrentValue
+from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
+from t3000gql.live import LiveBus
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
+from t3000gql.storage.write_path import WriteResult
 
 log = logging.getLogger(__name__)
 RETENTION_PERIOD_SECONDS = 24 * 3600
@@ -37,6 +40,7 @@ RETENTION_PERIOD_SECONDS = 24 * 3600
 class Services:
     settings: Settings
     store: Store
+    live: LiveBus
     collection: Collection
     clock: Clock
     stations: StationService
@@ -56,17 +60,43 @@ class Services:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
     ) -> Services:
         store = await Store.open(settings, clock=clock)
+
+        def take_remote_changes(changes: list[StoredSample]) -> None:
+            # Another process wrote these: keep this process's cache in step (by point, as ids are local).
+            directory = store.points.directory
+            known = [
+                replace(change, point_id=point_id)
+                for change in changes
+                if (point_id := directory.get(change.point)) is not None
+            ]
+            store.cache.apply(known)
+
+        live = LiveBus(
+            settings.broadcast_url,
+            prefix=settings.broadcast_channel_prefix,
+            queue_size=settings.live_queue_size,
+            on_remote_changes=take_remote_changes,
+        )
+        try:
+            await live.start()
+        except BaseException:
+            await store.close()
+            raise
+        store.writes.add_listener(_publish_to(live))
         collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
+        collection.health.add_listener(live.publish_device_status)
         try:
             await collection.start()
         except BaseException:
             await collection.stop()
+            await live.stop()
             await store.close()
             raise
         stations = StationService(store, reading_limits(settings))
         services = cls(
             settings=settings,
             store=store,
+            live=live,
             collection=collection,
             clock=clock,
             stations=stations,
@@ -81,6 +111,7 @@ class Services:
                 await monitor.start()
             except BaseException:
                 await collection.stop()
+                await live.stop()
                 await store.close()
                 raise
             stations.on_change(monitor.request_refresh)
@@ -114,6 +145,7 @@ class Services:
                 await task
         self._tasks.clear()
         await self.collection.stop()
+        await self.live.stop()
         await self.store.close()
 
     # --- collection and current values (what the API calls) --------------------------------------------------
@@ -151,8 +183,9 @@ class Services:
 
     async def health(self) -> dict[str, Any]:
         stats = self.store.cache.stats()
+        live = self.live.metrics_dict()
         return {
-            "status": "ok",
+            "status": "ok" if live["connected"] else "degraded",
             "database": self.store.db.path,
             "partitions": self.store.partitions.years,
             "cache": {
@@ -161,6 +194,7 @@ class Services:
                 "stalePoints": stats.stale_points,
                 "cacheHitRate": stats.cache_hit_rate,
             },
+            "live": live,
             "collection": self.collection.report(),
             "stationMonitor": None
             if self.monitor is None
@@ -172,6 +206,13 @@ class Services:
                 "buffered": self.monitor.buffered,
             },
         }
+
+
+def _publish_to(live: LiveBus) -> Callable[[WriteResult], None]:
+    def publish(result: WriteResult) -> None:
+        live.publish_changes(result.changes)
+
+    return publish
 
 
 def _current(entry: CachedValue, fresh: bool) -> CurrentValue:

@@ -1,4 +1,4 @@
-"""Shared fixtures: real SQLite files under tmp_path, a fake clock, and a check for local services."""
+"""Shared fixtures: real SQLite files under tmp_path, a fake clock, and checks for local services (Redis)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 from t3000gql.config import Settings
 from t3000gql.storage.store import Store
 
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
 NOW_MS = 1_790_000_000_000  # 2026-09-21T...Z: a fixed "now" so nothing depends on the machine's clock
 
 
@@ -39,6 +41,13 @@ def require_service(host: str, port: int, name: str) -> None:
     if os.environ.get("T3000GQL_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " and T3000GQL_REQUIRE_SERVICES=1")
     pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The local Redis as a BROADCAST_URL (skips, or fails under T3000GQL_REQUIRE_SERVICES=1, when absent)."""
+    require_service(REDIS_HOST, REDIS_PORT, "Redis")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}"
 
 
 @pytest.fixture

@@ -21,11 +21,13 @@ from strawberry.types import ExecutionContext
 from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
+from t3000gql.api.execution import SubscriptionSafeExecutionContext
 from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
 from t3000gql.api.stations import StationMutations, StationQueries
+from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
 QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries]
@@ -37,8 +39,7 @@ MUTATIONS: list[type] = [
     CollectionMutations,
     StationMutations,
 ]
-SUBSCRIPTIONS: list[type] = []
-"""Empty until the first subscription class lands; the schema then gets a Subscription type."""
+SUBSCRIPTIONS: list[type] = [LiveSubscriptions]
 
 
 class Schema(strawberry.Schema):
@@ -57,6 +58,7 @@ def build_schema() -> Schema:
         subscription=subscription,
         extensions=[*document_limits(), ErrorCodes],
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=SubscriptionSafeExecutionContext,
     )
 
 

@@ -29,6 +29,12 @@ from strawberry.types import ExecutionResult
 from t3000gql.api.context import Context
 from t3000gql.api.errors import HTTP_CODES, request_error
 from t3000gql.api.limits import RequestGate
+from t3000gql.api.websocket import (
+    CONNECTION_INIT_TIMEOUT,
+    KEEP_ALIVE_SECONDS,
+    LegacyWSHandler,
+    TransportWSHandler,
+)
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
@@ -79,12 +85,17 @@ def negotiate(accept: str | None) -> str | None:
 
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, schema: BaseSchema, settings: Settings) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            keep_alive=True,
+            keep_alive_interval=KEEP_ALIVE_SECONDS,
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         )
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
 

@@ -70,6 +70,10 @@ class RealtimeCache:
         """The cached value without counting (for snapshots and internal use)."""
         return self._entries.get(point_id)
 
+    def entries(self) -> list[CachedValue]:
+        """Every cached value (a copy, not counted): what a subscription's first snapshot is made of."""
+        return list(self._entries.values())
+
     def apply(self, changes: Iterable[StoredSample]) -> None:
         """Takes committed samples; an older sample never replaces a newer cached one."""
         entries = self._entries
