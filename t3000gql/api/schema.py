@@ -26,7 +26,7 @@ from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
-from t3000gql.api.stations import StationMutations, StationQueries
+from t3000gql.api.stations import StationMutations, StationQueries, StationSubscriptions
 from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
@@ -39,7 +39,7 @@ MUTATIONS: list[type] = [
     CollectionMutations,
     StationMutations,
 ]
-SUBSCRIPTIONS: list[type] = [LiveSubscriptions]
+SUBSCRIPTIONS: list[type] = [LiveSubscriptions, StationSubscriptions]
 
 
 class Schema(strawberry.Schema):

@@ -1,11 +1,13 @@
 """Power stations (seed 004): stations, readings (rows, latest, buckets), recording readings, the monitor.
 
 Resolvers are a few lines each: the station service writes (through the one write path), the reading reader
-reads. There is no `powerReadings` subscription yet: the live bus is not in main (see docs/stations.md).
+reads, and the `powerReadings` subscription follows the live bus.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
@@ -20,6 +22,7 @@ from t3000gql.api.station_types import (
     StationMonitorStatus,
 )
 from t3000gql.errors import ValidationError
+from t3000gql.ingest.readings import new_readings
 from t3000gql.storage.stations import Station as StationRecord
 
 MANUAL_SOURCE = "manual"
@@ -154,3 +157,21 @@ class StationMutations:
         given = [reading.to_domain(info.context) for reading in inputs]
         outcome = await info.context.services.stations.record(given, source)
         return RecordPowerReadingsResult.from_outcome(outcome)
+
+
+@strawberry.type
+class StationSubscriptions:
+    @strawberry.subscription(
+        description="Each reading of a station (by name or deviceId) as it is stored, whoever wrote it (live "
+        "monitor, import, API); a corrected reading comes again with its new values. A client that reads too "
+        "slowly gets the latest readings instead of every one."
+    )
+    async def power_readings(
+        self, info: Info, station_name: str | None = None, station_id: int | None = None
+    ) -> AsyncGenerator[PowerReading, None]:
+        context = info.context
+        station = await _station(info, station_name, None, station_id)
+        feed = new_readings(context.services.live, context.services.readings, station)
+        async with contextlib.aclosing(feed):  # leaving early unregisters from the bus at once
+            async for reading in feed:
+                yield PowerReading.from_reading(reading)

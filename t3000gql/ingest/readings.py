@@ -6,12 +6,13 @@ from the shared history read path over the station's channel points, so they cos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from t3000gql.domain.samples import Aggregate
 from t3000gql.domain.stations import CHANNEL_FIELDS, ChannelValues, channel_refs
 from t3000gql.errors import ValidationError
+from t3000gql.live.bus import LiveBus
 from t3000gql.storage.history import Series
 from t3000gql.storage.power_readings import ReadingQuery, StoredReading
 from t3000gql.storage.stations import Station
@@ -125,6 +126,11 @@ class ReadingReader:
         )
         return {reading.station.device_id: reading for reading in _readings(list(found.values()), stations)}
 
+    async def at(self, station: Station, stamps: Sequence[int]) -> list[PowerReading]:
+        """The station's readings at exactly these timestamps (what the live feed asks for), oldest first."""
+        found = await self.store.power_readings.at(station.device_id, stamps, await self._channel_map([station]))
+        return _readings(found, [station])
+
     async def series(
         self, station: Station, start_ms: int, end_ms: int, *, limit: int | None = None
     ) -> dict[str, Series]:
@@ -175,3 +181,25 @@ def _readings(found: Sequence[StoredReading], stations: Sequence[Station]) -> li
         for r in found
         if r.device_id in by_id
     ]
+
+
+async def new_readings(
+    live: LiveBus, reader: ReadingReader, station: Station
+) -> AsyncGenerator[PowerReading, None]:
+    """Each reading of the station as it is stored (new, or changed), until the caller stops or the bus stops.
+
+    The bus carries point values, not readings: a wake-up collects the timestamps of every change waiting for the
+    station's points and reads those readings whole (values, createdAt, source). The changes of one reading can
+    arrive in two wake-ups; a reading equal to one just sent is not sent again. A client that reads too slowly
+    gets the latest values the bus kept for it (see t3000gql.live), so it may miss intermediate readings.
+    """
+    last_sent: dict[int, ChannelValues] = {}
+    with live.watch_points(device_ids=[station.device_id]) as subscriber:
+        async for change in subscriber:
+            stamps = dict.fromkeys([change.ts_ms, *(c.ts_ms for c in subscriber.drain())])
+            sent: dict[int, ChannelValues] = {}
+            for reading in await reader.at(station, list(stamps)):
+                if last_sent.get(reading.ts_ms) != reading.values:
+                    yield reading
+                sent[reading.ts_ms] = reading.values
+            last_sent = sent

@@ -118,6 +118,16 @@ class PowerReadingRepository:
         )
         return {reading.device_id: reading for reading in await self._with_values(rows, channels)}
 
+    async def at(self, device_id: int, stamps: Sequence[int], channels: ChannelMap) -> list[StoredReading]:
+        """The station's readings at exactly these timestamps (those that exist), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM power_readings AS r "
+            "JOIN data_sources AS s ON s.id = r.source_id "
+            "WHERE r.device_id = ? AND r.ts IN (SELECT value FROM json_each(?)) ORDER BY r.ts",
+            (device_id, json.dumps(list(stamps))),
+        )
+        return await self._with_values(rows, channels)
+
     async def _with_values(self, rows: Sequence[Sequence[Any]], channels: ChannelMap) -> list[StoredReading]:
         by_device: dict[int, list[int]] = defaultdict(list)
         for pid, (device_id, _position) in channels.items():
