@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from t3000gql import __version__
 from t3000gql.config import Settings
-from t3000gql.errors import ConfigError, T3000Error
+from t3000gql.errors import ConfigError, StorageError, T3000Error
 
 Command = Callable[[argparse.Namespace, Settings], int]
 COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
@@ -104,6 +104,84 @@ def retention_command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files (text or JSON lines, see docs)")
+    parser.add_argument(
+        "--create-stations",
+        action="store_true",
+        help="create stations the logs name that do not exist yet (else their lines are reported invalid)",
+    )
+    parser.add_argument(
+        "--rescan",
+        action="store_true",
+        help="read files from the start even if a checkpoint says they were imported (stores nothing twice)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="where invalid and flagged lines are listed (default: ./import-report-*.txt)",
+    )
+    parser.add_argument("--batch", type=int, help="readings per transaction (default: IMPORT_BATCH_READINGS)")
+
+
+@command("import-logs", "import the old station monitor's log files (resumable, idempotent)", _import_arguments)
+def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from t3000gql.ingest.importer import LogImporter, default_report_path, open_import_store
+    from t3000gql.ingest.progress import RichImportProgress
+    from t3000gql.ingest.stations import StationService, reading_limits
+
+    if args.batch is not None and args.batch < 1:
+        raise ConfigError("--batch", str(args.batch), "a number of readings >= 1")
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise T3000Error(f"not a file: {', '.join(missing)}")
+
+    async def run() -> int:
+        store = await open_import_store(settings)
+        report_path = Path(args.report) if args.report else default_report_path(store.clock())
+        try:
+            with report_path.open("w", encoding="utf-8") as report_file, RichImportProgress() as progress:
+                importer = LogImporter(
+                    StationService(store, reading_limits(settings)),
+                    batch_readings=args.batch or settings.import_batch_readings,
+                    timezone=settings.timezone,
+                    create_stations=args.create_stations,
+                    rescan=args.rescan,
+                    report_file=report_file,
+                    progress=progress,
+                )
+                report = await importer.run(paths)
+        finally:
+            await store.close()
+        for result in report.files:
+            state = (
+                "already imported"
+                if result.already_done
+                else (f"resumed after line {result.resumed_at_line}" if result.resumed_at_line else "read")
+            )
+            print(
+                f"{result.path}: {state}; {result.lines_read} lines, {result.imported} imported, "
+                f"{result.duplicates} duplicates, {result.invalid} invalid, {result.flagged} flagged"
+            )
+        print(report.summary())
+        print(f"report: {report_path}")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        print(
+            "t3000gql: import interrupted; run the same command again to continue where it stopped",
+            file=sys.stderr,
+        )
+        return 130
+    except StorageError as exc:
+        raise StorageError(f"{exc}; run the same command again to continue where it stopped") from exc
 
 
 @command("export-schema", "print the GraphQL schema (SDL); schema/schema.graphql is this output")

@@ -48,6 +48,21 @@ def _float(minimum: float) -> Parser:
     return parse
 
 
+def _number(name: str, raw: str) -> float:
+    """Any finite number, negative too (a station's power range may include export)."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, "a finite number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(name, raw, "a finite number")
+    return value
+
+
+def _optional_text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -114,6 +129,13 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "DATABASE_POOL_SIZE", "database_pool_size", _int(1, 64), "10", "Reader connections (one writer besides)."
+    ),
+    Variable(
+        "DATABASE_BUSY_TIMEOUT_MS",
+        "database_busy_timeout_ms",
+        _int(0, 600_000),
+        "5000",
+        "How long a write waits for a lock held by another process before the database counts as unavailable.",
     ),
     Variable(
         "CACHE_DURATION_SECONDS",
@@ -240,6 +262,91 @@ VARIABLES: tuple[Variable, ...] = (
         "1000",
         "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
     ),
+    Variable(
+        "STATION_MONITOR_ENABLED",
+        "station_monitor_enabled",
+        _bool,
+        "true",
+        "Connect to every station that has a WebSocket URL and record its readings while the server runs.",
+    ),
+    Variable(
+        "STATION_FLUSH_READINGS",
+        "station_flush_readings",
+        _int(1, 100_000),
+        "500",
+        "The station monitor writes its buffer once this many readings are waiting…",
+    ),
+    Variable(
+        "STATION_FLUSH_INTERVAL_MS",
+        "station_flush_interval_ms",
+        _int(1, 60_000),
+        "250",
+        "…or this many milliseconds after the oldest waiting reading arrived, whichever comes first.",
+    ),
+    Variable(
+        "STATION_RECONNECT_MIN_MS",
+        "station_reconnect_min_ms",
+        _int(1, 3_600_000),
+        "500",
+        "First wait before reconnecting to a station; doubles after each failed attempt…",
+    ),
+    Variable(
+        "STATION_RECONNECT_MAX_MS",
+        "station_reconnect_max_ms",
+        _int(1, 3_600_000),
+        "30000",
+        "…up to this many milliseconds.",
+    ),
+    Variable(
+        "STATION_SPOOL_PATH",
+        "station_spool_path",
+        _optional_text,
+        "",
+        "Append-only file for readings that arrive while the database cannot take writes; empty: the database "
+        "file's path plus `.station-spool`.",
+    ),
+    Variable(
+        "STATION_RETRY_INTERVAL_MS",
+        "station_retry_interval_ms",
+        _int(1, 3_600_000),
+        "1000",
+        "While readings are spooled, how often the monitor tries the database again.",
+    ),
+    Variable(
+        "STATION_POWER_MIN_W",
+        "station_power_min_w",
+        _number,
+        "0",
+        "Smallest accepted activePower value (W); smaller readings are rejected.",
+    ),
+    Variable(
+        "STATION_POWER_MAX_W",
+        "station_power_max_w",
+        _number,
+        "10000000",
+        "Largest accepted activePower value (W).",
+    ),
+    Variable(
+        "STATION_ENERGY_MIN_KWH",
+        "station_energy_min_kwh",
+        _number,
+        "0",
+        "Smallest accepted muxPower energy counter (kWh).",
+    ),
+    Variable(
+        "STATION_ENERGY_MAX_KWH",
+        "station_energy_max_kwh",
+        _number,
+        "1000000000",
+        "Largest accepted muxPower energy counter (kWh).",
+    ),
+    Variable(
+        "IMPORT_BATCH_READINGS",
+        "import_batch_readings",
+        _int(1, 1_000_000),
+        "5000",
+        "Readings written (and checkpointed) per transaction by `t3000gql import-logs`.",
+    ),
 )
 
 
@@ -267,6 +374,19 @@ class Settings:
     broadcast_url: str
     broadcast_channel_prefix: str
     live_queue_size: int
+    database_busy_timeout_ms: int
+    station_monitor_enabled: bool
+    station_flush_readings: int
+    station_flush_interval_ms: int
+    station_reconnect_min_ms: int
+    station_reconnect_max_ms: int
+    station_spool_path: str
+    station_retry_interval_ms: int
+    station_power_min_w: float
+    station_power_max_w: float
+    station_energy_min_kwh: float
+    station_energy_max_kwh: float
+    import_batch_readings: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -280,7 +400,20 @@ class Settings:
         for variable in VARIABLES:
             raw = merged.get(variable.name, variable.default)
             values[variable.field] = variable.parse(variable.name, raw)
-        return cls(**values)
+        settings = cls(**values)
+        settings.check_ranges()
+        return settings
+
+    def check_ranges(self) -> None:
+        """Rules that tie two variables together (each variable alone was checked by its parser)."""
+        for low, high in (
+            ("STATION_POWER_MIN_W", "STATION_POWER_MAX_W"),
+            ("STATION_ENERGY_MIN_KWH", "STATION_ENERGY_MAX_KWH"),
+            ("STATION_RECONNECT_MIN_MS", "STATION_RECONNECT_MAX_MS"),
+        ):
+            low_value, high_value = getattr(self, low.lower()), getattr(self, high.lower())
+            if low_value > high_value:
+                raise ConfigError(high, str(high_value), f"a value >= {low}={low_value}")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

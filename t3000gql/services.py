@@ -1,5 +1,6 @@
 """Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus,
-collection (the collector, current-value reads, the demo site) (and, as they land, the station monitors).
+collection (the collector, current-value reads, the demo site), the station service and the live station
+monitor.
 
 The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
 `write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
@@ -23,6 +24,9 @@ from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
+from t3000gql.ingest.readings import ReadingReader
+from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.live import LiveBus
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
@@ -39,6 +43,10 @@ class Services:
     live: LiveBus
     collection: Collection
     clock: Clock
+    stations: StationService
+    readings: ReadingReader
+    monitor: StationMonitor | None = None
+    """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -84,7 +92,30 @@ class Services:
             await live.stop()
             await store.close()
             raise
-        services = cls(settings=settings, store=store, live=live, collection=collection, clock=clock, demo=demo)
+        stations = StationService(store, reading_limits(settings))
+        services = cls(
+            settings=settings,
+            store=store,
+            live=live,
+            collection=collection,
+            clock=clock,
+            stations=stations,
+            readings=ReadingReader(store),
+            demo=demo,
+        )
+        if settings.station_monitor_enabled:
+            # Always started: it replays a spool left by an earlier run even when no station has a URL yet, and
+            # picks up stations that get one later.
+            monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
+            try:
+                await monitor.start()
+            except BaseException:
+                await collection.stop()
+                await live.stop()
+                await store.close()
+                raise
+            stations.on_change(monitor.request_refresh)
+            services.monitor = monitor
         services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
         if settings.partition_cleanup_enabled:
             services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
@@ -105,6 +136,8 @@ class Services:
         await self.store.cache.cleanup(self.store.db)
 
     async def stop(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()  # before the store closes: it writes (or spools) what is buffered
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -163,6 +196,15 @@ class Services:
             },
             "live": live,
             "collection": self.collection.report(),
+            "stationMonitor": None
+            if self.monitor is None
+            else {
+                "stations": len(self.monitor.links()),
+                "connected": sum(link.state == "CONNECTED" for link in self.monitor.links()),
+                "databaseAvailable": self.monitor.stats.database_available,
+                "spooled": self.monitor.stats.spooled,
+                "buffered": self.monitor.buffered,
+            },
         }
 
 

@@ -19,9 +19,11 @@ from t3000gql.api.history_reads import HistoryArgs, read_history
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.errors import T3000Error, ValidationError
+from t3000gql.ingest.readings import PowerReading
 from t3000gql.services import Services
 from t3000gql.storage.history import Series
 from t3000gql.storage.records import Device, MonitoringPoint, TrendLog
+from t3000gql.storage.stations import Station
 
 
 class CurrentRead(NamedTuple):
@@ -81,6 +83,14 @@ class Loaders:
     @cached_property
     def history(self) -> DataLoader[HistoryKey, Series]:
         return DataLoader(self._history)
+
+    @cached_property
+    def latest_reading(self) -> DataLoader[Station, PowerReading | None]:
+        return DataLoader(self._latest_readings)
+
+    async def _latest_readings(self, stations: list[Station]) -> list[PowerReading | None]:
+        found = await self._services.readings.latest(stations)
+        return [found.get(station.device_id) for station in stations]
 
     async def _devices(self, device_ids: list[int]) -> list[Device | None]:
         found = await self._store.devices.get_many(device_ids)

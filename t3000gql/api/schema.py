@@ -26,12 +26,20 @@ from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
+from t3000gql.api.stations import StationMutations, StationQueries, StationSubscriptions
 from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
-QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries]
-MUTATIONS: list[type] = [DeviceMutations, PointMutations, TrendLogMutations, HistoryMutations, CollectionMutations]
-SUBSCRIPTIONS: list[type] = [LiveSubscriptions]
+QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries]
+MUTATIONS: list[type] = [
+    DeviceMutations,
+    PointMutations,
+    TrendLogMutations,
+    HistoryMutations,
+    CollectionMutations,
+    StationMutations,
+]
+SUBSCRIPTIONS: list[type] = [LiveSubscriptions, StationSubscriptions]
 
 
 class Schema(strawberry.Schema):

@@ -29,10 +29,8 @@ log = logging.getLogger(__name__)
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-65536",
 )
 
 # sqlite3 error texts that mean "cannot write now, try later" rather than "this write is wrong".
@@ -67,10 +65,16 @@ def storage_error(exc: BaseException, action: str) -> StorageError:
 class Database:
     """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 4, busy_timeout_ms: int = 5000, cache_kib: int = 65536
+    ) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self.pool_size = pool_size
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self.cache_kib = int(cache_kib)
+        """SQLite's page cache per connection: a long-running server reads faster with a big one; a batch job
+        (the log import) keeps its memory down with a small one."""
         self._database = databases.Database(url)
         self._holders: list[databases.core.Connection] = []
         self._writer: aiosqlite.Connection | None = None
@@ -103,6 +107,8 @@ class Database:
         raw: aiosqlite.Connection = holder.raw_connection
         for pragma in PRAGMAS:
             await raw.execute(pragma)
+        await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
+        await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
         return raw
 
     async def disconnect(self) -> None:

@@ -12,6 +12,8 @@ from t3000gql.storage.partitions import PartitionSet, partition_table, year_boun
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
+# Tables that describe history rows by time (not partitioned): trimmed at the same cut-off, same transaction.
+TIME_INDEXED_TABLES = ("power_readings",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ async def apply_retention(db: Database, partitions: PartitionSet, clock: Clock, 
             elif start < cutoff:
                 cursor = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
                 trimmed_year, trimmed = year, cursor.rowcount
+        for table in TIME_INDEXED_TABLES:
+            await conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
     for year in dropped:
         partitions.forget(year)
     if dropped or trimmed:

@@ -12,10 +12,13 @@ from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.database import Database
 from t3000gql.storage.devices import DeviceRepository
 from t3000gql.storage.history import HistoryReader
+from t3000gql.storage.import_checkpoints import CheckpointRepository
 from t3000gql.storage.migrations import migrate
 from t3000gql.storage.partitions import PartitionSet
 from t3000gql.storage.points import PointRepository
+from t3000gql.storage.power_readings import PowerReadingRepository
 from t3000gql.storage.retention import RetentionReport, apply_retention
+from t3000gql.storage.stations import StationRepository
 from t3000gql.storage.trend_logs import TrendLogRepository
 from t3000gql.storage.write_path import WritePath
 
@@ -35,11 +38,26 @@ class Store:
     writes: WritePath
     history: HistoryReader
     audit: AuditLog
+    stations: StationRepository
+    power_readings: PowerReadingRepository
+    import_checkpoints: CheckpointRepository
 
     @classmethod
-    async def open(cls, settings: Settings, *, clock: Clock = system_clock, run_migrations: bool = True) -> Store:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        run_migrations: bool = True,
+        cache_kib: int = 65536,
+    ) -> Store:
         """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids)."""
-        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            busy_timeout_ms=settings.database_busy_timeout_ms,
+            cache_kib=cache_kib,
+        )
         await db.connect()
         try:
             if run_migrations:
@@ -65,6 +83,9 @@ class Store:
                 writes=WritePath(db, points, cache, partitions, clock),
                 history=HistoryReader(db, partitions),
                 audit=AuditLog(db),
+                stations=StationRepository(db, points, clock),
+                power_readings=PowerReadingRepository(db, partitions),
+                import_checkpoints=CheckpointRepository(db),
             )
             await cache.load(db)
             await points.load_directory()

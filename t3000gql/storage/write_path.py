@@ -2,13 +2,17 @@
 
 Every value goes through `WritePath.record`, whatever its source (API, collector, station monitor, log import).
 Listeners (the live bus) are called only after the commit, so nobody ever sees a value that was rolled back.
+
+A caller that keeps rows *about* the values (a station reading's arrival time and source, an import checkpoint)
+passes an `extra` hook: it runs on the writer connection inside the same transaction, after the values are
+merged, so those rows commit or roll back together with the values. Values themselves are written here only.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +76,19 @@ class WriteResult:
     """Samples that are new or changed a stored value, in the order given: what the live bus publishes."""
 
 
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What an `extra` hook is told inside the write transaction."""
+
+    source_id: int
+    now_ms: int
+    samples: Sequence[Sample]
+    changed: Sequence[int]
+    """Indexes into `samples` of those that are new or changed a stored value (as `WriteResult.changes`)."""
+
+
 Listener = Callable[[WriteResult], None]
+ExtraWrite = Callable[[aiosqlite.Connection, WriteContext], Awaitable[None]]
 
 
 class WritePath:
@@ -114,10 +130,18 @@ class WritePath:
             sid = int(row[0])
         return sid
 
-    async def record(self, samples: Sequence[Sample], source: str, *, audit: Audit | None = None) -> WriteResult:
+    async def record(
+        self,
+        samples: Sequence[Sample],
+        source: str,
+        *,
+        audit: Audit | None = None,
+        extra: ExtraWrite | None = None,
+    ) -> WriteResult:
         """Stores a batch all or nothing. A bad sample raises ValidationError naming its index; nothing is written.
 
         The same point and time twice (in the batch or against stored history) keeps one row: the last value.
+        `extra` runs in the same transaction after the values (not at all for an empty batch).
         """
         if not source or len(source) > 50:
             raise ValidationError("must be a name of 1 to 50 characters", field="source", value=source)
@@ -211,6 +235,8 @@ class WritePath:
                             for i in changed
                         ],
                     )
+                if extra is not None:
+                    await extra(conn, WriteContext(source_id, now, samples, changed))
         except BaseException:
             for year in created_years:  # the CREATE TABLE was rolled back with everything else
                 self._partitions.forget(year)

@@ -1,0 +1,207 @@
+"""Power readings: the `power_readings` index (when and from where each reading arrived) and the pivot of the
+channel values, which live in the history partitions like every other value.
+
+The index row is written by the write path's `extra` hook in the same transaction as the values (see
+`save_meta`), so a reading is never visible without its values nor its values without their arrival time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from t3000gql.domain.stations import CHANNEL_COUNT, ChannelValues
+from t3000gql.errors import ValidationError
+from t3000gql.storage.database import Database
+from t3000gql.storage.partitions import PartitionSet, partition_table, year_of_ms
+from t3000gql.storage.write_path import WriteContext
+
+_UPSERT_META = (
+    "INSERT INTO power_readings (device_id, ts, created_at, source_id, flags) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (device_id, ts) DO UPDATE SET source_id = excluded.source_id, flags = excluded.flags WHERE ?"
+)
+# One exact primary-key lookup per (point, time) pair, for a page of readings in one statement per partition.
+_VALUES = (
+    "SELECT p.point_id, p.ts, p.value FROM json_each(?) AS k "
+    "JOIN {table} AS p ON p.point_id = k.value ->> 0 AND p.ts = k.value ->> 1"
+)
+_PREVIOUS = (
+    "SELECT k.key, (SELECT value FROM {table} WHERE point_id = k.value ->> 0 AND ts < k.value ->> 1 "
+    "ORDER BY ts DESC LIMIT 1) FROM json_each(?) AS k"
+)
+ORDER_COLUMNS = {"timestamp": "r.ts", "created_at": "r.created_at"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    device_id: int
+    ts_ms: int
+    created_at: int
+    source: str
+    flags: int
+    """Bit i set: channel i was stored with quality UNCERTAIN (an energy counter that went backwards)."""
+    values: ChannelValues
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingQuery:
+    """A page of readings: stations (None = all), half-open time range, order and paging."""
+
+    device_ids: tuple[int, ...] | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    limit: int = 100
+    offset: int = 0
+    order_by: str = "timestamp"
+    descending: bool = False
+
+
+ChannelMap = Mapping[int, tuple[int, int]]
+"""point id -> (device id, channel position): how values are pivoted back into readings."""
+
+
+async def save_meta(
+    conn: aiosqlite.Connection,
+    readings: Sequence[tuple[int, int, int]],
+    changed: Sequence[bool],
+    context: WriteContext,
+) -> None:
+    """Records (device_id, ts, flags) of each reading inside the write path's transaction (its `extra` hook).
+    A reading that changed no value keeps its stored arrival time and source (a re-import is not a new
+    arrival); one that changed any value takes the new source and flags."""
+    now, source_id = context.now_ms, context.source_id
+    await conn.executemany(
+        _UPSERT_META,
+        [
+            (device_id, ts, now, source_id, flags, is_changed)
+            for (device_id, ts, flags), is_changed in zip(readings, changed, strict=True)
+        ],
+    )
+
+
+class PowerReadingRepository:
+    def __init__(self, db: Database, partitions: PartitionSet) -> None:
+        self._db = db
+        self._partitions = partitions
+
+    async def find(self, query: ReadingQuery, channels: ChannelMap) -> list[StoredReading]:
+        check_query(query)
+        where, params = _where(query)
+        order = ORDER_COLUMNS[query.order_by]
+        direction = "DESC" if query.descending else "ASC"
+        rows = await self._db.fetch_all(
+            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM power_readings AS r "
+            f"JOIN data_sources AS s ON s.id = r.source_id{where} "
+            f"ORDER BY {order} {direction}, r.device_id {direction}, r.ts {direction} LIMIT ? OFFSET ?",
+            (*params, query.limit, query.offset),
+        )
+        return await self._with_values(rows, channels)
+
+    async def count(self, query: ReadingQuery) -> int:
+        where, params = _where(query)
+        row = await self._db.fetch_one(f"SELECT count(*) FROM power_readings AS r{where}", params)
+        return int(row[0]) if row else 0
+
+    async def latest(self, device_ids: Sequence[int], channels: ChannelMap) -> dict[int, StoredReading]:
+        """The newest reading (by timestamp) of each station that has one."""
+        rows = await self._db.fetch_all(
+            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM json_each(?) AS k "
+            "JOIN power_readings AS r ON r.device_id = k.value AND r.ts = "
+            "(SELECT max(ts) FROM power_readings WHERE device_id = k.value) "
+            "JOIN data_sources AS s ON s.id = r.source_id",
+            (json.dumps(list(device_ids)),),
+        )
+        return {reading.device_id: reading for reading in await self._with_values(rows, channels)}
+
+    async def at(self, device_id: int, stamps: Sequence[int], channels: ChannelMap) -> list[StoredReading]:
+        """The station's readings at exactly these timestamps (those that exist), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM power_readings AS r "
+            "JOIN data_sources AS s ON s.id = r.source_id "
+            "WHERE r.device_id = ? AND r.ts IN (SELECT value FROM json_each(?)) ORDER BY r.ts",
+            (device_id, json.dumps(list(stamps))),
+        )
+        return await self._with_values(rows, channels)
+
+    async def _with_values(self, rows: Sequence[Sequence[Any]], channels: ChannelMap) -> list[StoredReading]:
+        by_device: dict[int, list[int]] = defaultdict(list)
+        for pid, (device_id, _position) in channels.items():
+            by_device[device_id].append(pid)
+        pairs_by_year: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for row in rows:
+            device_id, ts = row[0], row[1]
+            pairs_by_year[year_of_ms(ts)].extend((pid, ts) for pid in by_device.get(device_id, ()))
+        values: dict[tuple[int, int], list[float | None]] = {}
+        for year, pairs in pairs_by_year.items():
+            if year not in self._partitions.years:
+                continue
+            found = await self._db.fetch_all(
+                _VALUES.format(table=partition_table(year)), (json.dumps(pairs, separators=(",", ":")),)
+            )
+            for pid, ts, value in found:
+                device_id, position = channels[pid]
+                slot = values.setdefault((device_id, ts), [None] * CHANNEL_COUNT)
+                slot[position] = value
+        empty: ChannelValues = (None,) * CHANNEL_COUNT
+        return [
+            StoredReading(
+                device_id=row[0],
+                ts_ms=row[1],
+                created_at=row[2],
+                source=row[3],
+                flags=row[4],
+                values=tuple(v) if (v := values.get((row[0], row[1]))) is not None else empty,
+            )
+            for row in rows
+        ]
+
+    async def previous_values(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], float]:
+        """For each (point_id, before_ts): the value of that point's newest sample strictly before `before_ts`.
+        One statement per partition (newest first) for all the pairs still unanswered."""
+        result: dict[tuple[int, int], float] = {}
+        todo = list(dict.fromkeys(wanted))
+        if not todo:
+            return result
+        newest = max(ts for _pid, ts in todo)
+        for year in reversed(self._partitions.existing_between(0, newest)):
+            rows = await self._db.fetch_all(
+                _PREVIOUS.format(table=partition_table(year)), (json.dumps(todo, separators=(",", ":")),)
+            )
+            for key, value in rows:
+                if value is not None:
+                    result[todo[key]] = value
+            todo = [pair for pair in todo if pair not in result]
+            if not todo:
+                break
+        return result
+
+
+def check_query(query: ReadingQuery) -> None:
+    if not 1 <= query.limit <= 100_000:
+        raise ValidationError("must be from 1 to 100000", field="limit", value=query.limit)
+    if query.offset < 0:
+        raise ValidationError("must be 0 or more", field="offset", value=query.offset)
+    if query.order_by not in ORDER_COLUMNS:
+        raise ValidationError("must be TIMESTAMP or CREATED_AT", field="orderBy", value=query.order_by)
+    if query.start_ms is not None and query.end_ms is not None and query.end_ms <= query.start_ms:
+        raise ValidationError("must be later than startDate", field="endDate", value=query.end_ms)
+
+
+def _where(query: ReadingQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.device_ids is not None:
+        clauses.append("r.device_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(query.device_ids)))
+    if query.start_ms is not None:
+        clauses.append("r.ts >= ?")
+        params.append(query.start_ms)
+    if query.end_ms is not None:
+        clauses.append("r.ts < ?")
+        params.append(query.end_ms)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else "", params)
