@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import aiosqlite
@@ -161,16 +162,12 @@ class WritePath:
             return WriteResult(0, 0, 0, [])
 
         # Last value wins for a repeated (point, time); rows are grouped by the year partition they belong to.
-        latest_index = {
-            (pid, sample.ts_ms): index for index, (pid, sample) in enumerate(zip(pids, samples, strict=True))
-        }
-        by_year: dict[int, list[int]] = defaultdict(list)
-        year, year_end = 1970, -1
-        for (_pid, ts), index in latest_index.items():
-            if not year_end > ts >= year_bounds(year)[0]:
-                year = year_of_ms(ts)
-                year_end = year_bounds(year)[1]
-            by_year[year].append(index)
+        # Built with zip/dict in C: this is per-sample work on the hottest path (bulk imports).
+        count = len(samples)
+        stamps = [sample.ts_ms for sample in samples]
+        latest_index = dict(zip(zip(pids, stamps, strict=True), range(count), strict=True))
+        all_distinct = len(latest_index) == count
+        by_year = self._group_by_year(stamps, range(count) if all_distinct else list(latest_index.values()))
 
         created_years: list[int] = []
         unchanged_idx: set[int] = set()
@@ -186,29 +183,20 @@ class WritePath:
                     if year not in self._partitions.years:
                         created_years.append(year)
                     table = await self._partitions.ensure(conn, year)
-                    rows = [
-                        (
-                            pids[i],
-                            (s := samples[i]).ts_ms,
-                            float(s.value),
-                            s.trend_log_id,
-                            int(s.quality),
-                            source_id,
-                        )
-                        for i in by_year[year]
-                    ]
+                    rows = self._rows(samples, pids, stamps, by_year[year], source_id)
                     if await self._insert_new(conn, table, rows):
                         continue
                     found, same = await self._merge(conn, table, rows, by_year[year])
                     existing += found
                     unchanged_idx.update(same)
 
-                changed = [i for i in sorted(latest_index.values()) if i not in unchanged_idx]
-                newest: dict[int, int] = {}
-                for i in changed:
-                    current = newest.get(pids[i])
-                    if current is None or samples[i].ts_ms >= samples[current].ts_ms:
-                        newest[pids[i]] = i
+                if all_distinct and not unchanged_idx:
+                    changed: list[int] = list(range(count))
+                else:
+                    changed = [i for i in sorted(latest_index.values()) if i not in unchanged_idx]
+                # the newest changed sample of each point: in time order, the last one written per point wins
+                by_time = sorted(changed, key=stamps.__getitem__)
+                newest = dict(zip([pids[i] for i in by_time], by_time, strict=True))
                 if newest:
                     await conn.executemany(
                         _CACHE_UPSERT,
@@ -257,6 +245,44 @@ class WritePath:
         return result
 
     @staticmethod
+    def _group_by_year(stamps: list[int], indices: Sequence[int]) -> Mapping[int, Sequence[int]]:
+        """Sample indices per year partition (most batches lie within one year: one check, no loop)."""
+        chosen = stamps if len(indices) == len(stamps) else [stamps[i] for i in indices]
+        first, last = year_of_ms(min(chosen)), year_of_ms(max(chosen))
+        if first == last:
+            return {first: indices}
+        by_year: dict[int, list[int]] = defaultdict(list)
+        year, year_start, year_end = first, *year_bounds(first)
+        for index in indices:
+            ts = stamps[index]
+            if not year_start <= ts < year_end:
+                year = year_of_ms(ts)
+                year_start, year_end = year_bounds(year)
+            by_year[year].append(index)
+        return by_year
+
+    @staticmethod
+    def _rows(
+        samples: Sequence[Sample], pids: list[int], stamps: list[int], indices: Sequence[int], source_id: int
+    ) -> list[tuple[Any, ...]]:
+        if isinstance(indices, range) and len(indices) == len(samples):  # the whole batch, in order
+            return list(
+                zip(
+                    pids,
+                    stamps,
+                    [float(s.value) for s in samples],
+                    [s.trend_log_id for s in samples],
+                    [int(s.quality) for s in samples],
+                    repeat(source_id),
+                    strict=False,  # repeat() is endless
+                )
+            )
+        return [
+            (pids[i], stamps[i], float((s := samples[i]).value), s.trend_log_id, int(s.quality), source_id)
+            for i in indices
+        ]
+
+    @staticmethod
     def _stored(
         samples: Sequence[Sample], pids: list[int], indices: Iterable[int], source: str
     ) -> list[StoredSample]:
@@ -286,7 +312,7 @@ class WritePath:
         return False
 
     async def _merge(
-        self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]], indices: list[int]
+        self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
     ) -> tuple[int, list[int]]:
         """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal)."""
         await conn.execute(_CREATE_STAGING)
