@@ -207,10 +207,11 @@ class HistoryReader:
         for year in reversed(self._partitions.existing_between(0, at_ms + 1)):
             if not todo:
                 break
+            where, ids = _ids(todo)
             rows = await self._db.fetch_all(
-                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {_ids(todo)[0]} AND ts <= ? "
+                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {where} AND ts <= ? "
                 "GROUP BY point_id",
-                (_ids(todo)[1], at_ms),
+                (ids, at_ms),
             )
             for pid, ts, value in rows:
                 found[pid] = (ts, value)

@@ -74,7 +74,8 @@ class WriteResult:
     updated: int
     unchanged: int
     changes: list[StoredSample] = field(repr=False)
-    """Samples that are new or changed a stored value, in the order given: what the live bus publishes."""
+    """Samples that are new or changed a stored value, in the order given: what the live bus publishes.
+    Built only while a listener is registered (empty otherwise): bulk writers without one skip the cost."""
 
 
 @dataclass(frozen=True, slots=True)
