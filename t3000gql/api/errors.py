@@ -1,6 +1,7 @@
 """The one place where errors become GraphQL errors with `extensions.code`.
 
-    our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value
+    our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value;
+                                    DeviceOffline (DEVICE_OFFLINE) adds retryAt, when the device is tried again
     a syntax error, too many tokens GRAPHQL_PARSE_FAILED
     failed validation, too deep,    GRAPHQL_VALIDATION_FAILED
       too many aliases
@@ -21,7 +22,9 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from t3000gql.errors import T3000Error, ValidationError
+from t3000gql.api.scalars import serialize_datetime
+from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import DeviceOffline, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
                     if value is not None
                 }
             )
+        elif isinstance(original, DeviceOffline):
+            extensions["retryAt"] = serialize_datetime(to_datetime(original.retry_at_ms))
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif validation_failed:
@@ -106,12 +111,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         if not self._streamed:
-            result = self.execution_context.result
-            reported = getattr(self.execution_context.context, "field_errors", None)
-            if reported and result is not None:
-                # Errors of fields that answered anyway (stale values): beside the data, after the others.
-                result.errors = [*(result.errors or []), *reported]
-            self._code(result)
+            self._code(self.execution_context.result)
 
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
