@@ -6,6 +6,7 @@ The fake clock makes values fresh or stale without waiting; device reads are cou
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -199,9 +200,24 @@ def _fields(settings: Settings) -> dict[str, object]:
     return {f.name: getattr(settings, f.name) for f in fields(settings)}
 
 
+@pytest.fixture
+async def patient(collect_settings: Settings, clock: FakeClock) -> AsyncIterator[Collection]:
+    """Collection whose readers wait up to 2 s: a bulk read split to find a lacking register takes a few requests,
+    milliseconds each, which a loaded test machine must not turn into a reader's timeout."""
+    settings = Settings.defaults(**{**_fields(collect_settings), "t3000_interface_timeout_ms": 2000})
+    store = await Store.open(settings, clock=clock)
+    collection = Collection(store, clock=clock, backoff_base=0.01)
+    try:
+        yield collection
+    finally:
+        await collection.stop()
+        await store.close()
+
+
 async def test_one_point_the_device_lacks_leaves_the_others_of_the_batch_read(
-    collection: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
+    patient: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
 ) -> None:
+    collection = patient
     store = collection.store
     refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.INPUT, n) for n in (1, 2, 3)])
     await store.writes.record([Sample(refs[1], clock() - 120_000, 5.0)], "test")  # an old value of INPUT 2
@@ -222,8 +238,9 @@ async def test_one_point_the_device_lacks_leaves_the_others_of_the_batch_read(
 
 
 async def test_a_refused_write_leaves_the_device_online(
-    collection: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
+    patient: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
 ) -> None:
+    collection = patient
     store = collection.store
     refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, 8), (PointType.INPUT, 2)])
     t3_sim.refuse_writes(1, PointType.VARIABLE, 8)
