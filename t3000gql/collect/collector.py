@@ -273,10 +273,11 @@ class Collector:
             # The trend log's configuration is wrong, not the device: it stays online.
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
             return None
-        order = {point.ref: index for index, point in enumerate(points)}
+        values = result.values
         samples = [
-            Sample(ref, ts_ms, value, trend_log_id=trend_log_id)
-            for ref, value in sorted(result.values.items(), key=lambda item: order[item[0]])
+            Sample(point.ref, ts_ms, values[point.ref], trend_log_id=trend_log_id)
+            for point in points
+            if point.ref in values
         ]
         try:
             if samples:
@@ -288,9 +289,11 @@ class Collector:
         if result.no_answer is not None:  # the values it gave before falling silent are stored all the same
             self._failed(trend_log_id, device_id, ts_ms, started, result.no_answer, raise_it=force)
             return None
+        errors = result.errors
         failed = tuple(
-            PointFault(ref, self._health.fault_of(device_id, ref, error))
-            for ref, error in sorted(result.errors.items(), key=lambda item: order.get(item[0], len(order)))
+            PointFault(point.ref, self._health.fault_of(device_id, point.ref, errors[point.ref]))
+            for point in points
+            if point.ref in errors
         )
         latency_ms = (time.perf_counter() - started) * 1000
         self.metrics.record(

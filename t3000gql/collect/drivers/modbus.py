@@ -241,7 +241,13 @@ def plan_reads(
     Gaps are not bridged: a register between two points may not exist on a generic device, and reading it
     would fail the whole block with "illegal data address".
     """
-    mapped = [(point, register_map_for(point)) for point in points]
+    return plan_blocks([(point, register_map_for(point)) for point in points], max_registers, max_points)
+
+
+def plan_blocks(
+    mapped: Sequence[tuple[PointSpec, RegisterMap]], max_registers: int, max_points: int
+) -> list[ReadBlock]:
+    """`plan_reads` of points whose register maps are known already."""
     blocks: list[ReadBlock] = []
     for function in FUNCTION_CODES:
         ordered = sorted(
@@ -285,26 +291,25 @@ class ModbusDriver(Driver):
 
     async def read_points(self, points: Sequence[PointSpec]) -> ReadResult:
         result = ReadResult()
-        asked: list[PointSpec] = []
+        asked: list[tuple[PointSpec, RegisterMap]] = []
+        lacking = self._lacking
         for point in points:
-            known = self._lacking.get(point.ref)
-            if known is not None and known[0] == point:
-                result.errors[point.ref] = known[1]  # found before: not asked again
-                continue
-            self._lacking.pop(point.ref, None)  # the point changed since: ask again
+            if lacking:
+                known = lacking.get(point.ref)
+                if known is not None and known[0] == point:
+                    result.errors[point.ref] = known[1]  # found before: not asked again
+                    continue
+                lacking.pop(point.ref, None)  # the point changed since: ask again
             try:
-                register_map_for(point)
+                asked.append((point, register_map_for(point)))
             except ValidationError as exc:  # not a point a T3 has: that point fails, before any I/O
                 result.errors[point.ref] = exc
-                continue
-            asked.append(point)
-        blocks = plan_reads(asked, max_points=self.bulk_size)
         requests = self.link.requests_sent
         try:
-            for block in blocks:
+            for block in plan_blocks(asked, MAX_REGISTERS_PER_READ, self.bulk_size):
                 await self._read_block(block, result)
         except DeviceTimeout as exc:
-            result.stop(asked, exc)
+            result.stop([point for point, _ in asked], exc)
         log.debug(
             "read %s of %s points from unit %s at %s in %s requests",
             len(result.values),
