@@ -59,7 +59,7 @@ async def test_names_and_uuids_are_unique(service: StationService) -> None:
         await service.create_station(StationInput(name="TV-1"))
     with pytest.raises(ConflictError, match="uuid 'u-1'"):
         await service.create_station(StationInput(name="TV-2", uuid="u-1"))
-    with pytest.raises(ValidationError, match="deviceId"):
+    with pytest.raises(ValidationError, match="device_id"):
         await service.create_station(StationInput(name="TV-3", device_id=17))
 
 
