@@ -292,9 +292,9 @@ def current_miss_service(args: argparse.Namespace) -> Result:
                 misses, hits = [], []
                 for i in range(iterations + 5):
                     now[0] += stale_after + 1000  # the cached value is stale now
-                    took = await atimed(lambda: services.read_current([point_id]))
-                    reading = await services.read_current([point_id])  # fresh now: a cache hit
-                    hit = await atimed(lambda: services.read_current([point_id]))
+                    took = await atimed(lambda: services.collection.read_current([point_id]))
+                    reading = await services.collection.read_current([point_id])  # fresh now: a cache hit
+                    hit = await atimed(lambda: services.collection.read_current([point_id]))
                     assert not reading.values[point_id].stale and not reading.errors, reading
                     if i >= 5:
                         misses.append(took)
