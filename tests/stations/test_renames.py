@@ -11,11 +11,13 @@ The import (`import-logs --create-stations`) only creates stations, never rename
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from station_sim import StationSimulator
 
 from tests.api.conftest import GraphQLClient, open_client
 from tests.stations.station_helpers import station_settings
@@ -173,3 +175,24 @@ def test_a_station_deleted_as_a_device_is_gone_for_readings_too(client: GraphQLC
     assert client.data("{ stations { name } }")["stations"] == []
     error = client.error(RECORD, {"inputs": [{"station": "TV-1", "timestamp": T0, "activePower1": 1.0}]})
     assert error["message"] == "item 0, field 'station': is not a known station"
+
+
+def test_the_monitor_stops_following_a_station_deleted_as_a_device(client: GraphQLClient) -> None:
+    simulator = StationSimulator(["LIVE-1"], rate_hz=50)
+    client.run(simulator.start)  # on the app's event loop, like the monitor
+    try:
+        created = client.data(CREATE, {"input": {"name": "LIVE-1", "websocketUrl": simulator.url("LIVE-1")}})
+        device_id = created["createStation"]["deviceId"]
+        connected_is(client, 1)
+        assert client.data("mutation ($id: Int!) { deleteDevice(deviceId: $id) }", {"id": device_id})
+        connected_is(client, 0)
+    finally:
+        client.run(simulator.stop)
+
+
+def connected_is(client: GraphQLClient, count: int, within: float = 15.0) -> None:
+    """Polls /health until the monitor has `count` connected stations (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + within
+    while (monitor := client.http.get("/health").json()["stationMonitor"])["connected"] != count:
+        assert time.monotonic() < deadline, monitor
+        time.sleep(0.01)
