@@ -1,6 +1,6 @@
 """Collection through the API: collect a trend log now, refresh a point from its device, write a point's value
-to its device. Each is a line or two around a `Services` method; device failures come back as DEVICE_TIMEOUT
-or DEVICE_ERROR errors (the mutation field is then null)."""
+to its device. Each is a line or two around the collection service (`services.collection`); device failures
+come back as DEVICE_TIMEOUT or DEVICE_ERROR errors (the mutation field is then null)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Power stations (seed 004): stations, readings (rows, latest, buckets), recording readings, the monitor.
 
-Resolvers are a few lines each: the station service writes (through the one write path), the reading reader
-reads, and the `powerReadings` subscription follows the live bus.
+Resolvers are a few lines each: the registry service changes stations, the station service records readings
+(through the one write path), the reading reader reads them, and the `powerReadings` subscription follows the
+live bus.
 """
 
 from __future__ import annotations
