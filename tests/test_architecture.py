@@ -158,3 +158,15 @@ def test_comments_cite_files_of_this_repository() -> None:
             if not (ROOT / m.group(0)).is_file()
         ]
     assert offenders == []
+
+
+def test_lower_layers_name_fields_in_the_domains_words() -> None:
+    """Below the API a field is named as the domain names it (`device_name`); only the API speaks camelCase."""
+    camel = re.compile(r'(?:\bfield=|\bcheck_\w+\([^,()]+,\s*)f?"([a-z]+[A-Z][\w.{}]*)"')
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match.group(1)}"
+        for path in modules()
+        if "api" not in path.relative_to(PACKAGE).parts
+        for match in camel.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

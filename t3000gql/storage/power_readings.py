@@ -194,9 +194,11 @@ def check_query(query: ReadingQuery) -> None:
     if query.offset < 0:
         raise ValidationError("must be 0 or more", field="offset", value=query.offset)
     if query.order_by not in ORDER_COLUMNS:
-        raise ValidationError("must be TIMESTAMP or CREATED_AT", field="orderBy", value=query.order_by)
+        raise ValidationError("must be TIMESTAMP or CREATED_AT", field="order_by", value=query.order_by)
     if query.start_ms is not None and query.end_ms is not None and query.end_ms <= query.start_ms:
-        raise ValidationError("must be later than startDate", field="endDate", value=query.end_ms)
+        raise ValidationError(
+            "must be later than start_date", field="end_date", value=query.end_ms, mentions=("start_date",)
+        )
 
 
 def _where(query: ReadingQuery) -> tuple[str, list[Any]]:

@@ -64,3 +64,10 @@ def test_clients_see_argument_names(empty_client: GraphQLClient) -> None:
     device = empty_client.error('mutation { upsertDevice(input: {deviceId: 9, deviceName: "x"}) { deviceId } }')
     assert device["message"] == "field 'deviceType': is required to create a device"
     assert device["extensions"] == {"code": "BAD_USER_INPUT", "field": "deviceType"}
+    reversed_range = empty_client.error(
+        '{ powerReadings(filter: {startDate: "2025-01-02T00:00:00Z", endDate: "2025-01-01T00:00:00Z"}) '
+        "{ timestamp } }"
+    )
+    assert reversed_range["message"] == "field 'endDate': must be later than startDate"
+    both = empty_client.error('{ powerReadings(filter: {stationId: 1, stationName: "x"}) { timestamp } }')
+    assert both["message"] == "field 'filter': give stationId or stationName, not both"

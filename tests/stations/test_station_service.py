@@ -179,7 +179,7 @@ async def test_reading_queries_filter_order_page_latest(service: StationService,
     assert await reader.readings(ReadingFilter(station_name="nobody")) == []
     latest = await reader.latest([a, b])
     assert (latest[a.device_id].ts_ms, latest[b.device_id].values[0]) == (T0 + 4000, 7.0)
-    with pytest.raises(ValidationError, match="orderBy"):
+    with pytest.raises(ValidationError, match="order_by"):
         await reader.readings(ReadingFilter(order_by="value"))
 
 
