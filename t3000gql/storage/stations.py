@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from t3000gql.domain.inputs import UNSET, DeviceInput, PointInput
+from t3000gql.domain.inputs import UNSET, DeviceInput, PointInput, check_device
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.stations import (
     CHANNELS,
@@ -138,6 +138,8 @@ class StationRepository:
 
     async def _save(self, data: StationInput, *, must_be_new: bool) -> Station:
         check_station(data)
+        if data.ip_address is not UNSET:  # the device owner checks it again; here before the write lock
+            check_device(DeviceInput(STATION_ID_FIRST, ip_address=data.ip_address))
         now = self._clock()
         async with transaction(self._db) as tx:
             existing = await self._find_for_save(tx, data)
