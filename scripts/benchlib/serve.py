@@ -46,9 +46,12 @@ class Server:
     process: subprocess.Popen[str]
     port: int
     pid: int
+    controlled: bool = False
 
     def command(self, **command: Any) -> dict[str, Any]:
         """Sends one JSON command to the server's control handler and returns its reply."""
+        if not self.controlled:
+            raise RuntimeError("this server was started without control=: it takes no commands")
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
@@ -103,7 +106,7 @@ def serve(
         if not line:
             raise RuntimeError(f"the {app} server process ended (status {process.wait()}) before it listened")
         hello = json.loads(line)
-        server = Server(process, int(hello["port"]), int(hello["pid"]))
+        server = Server(process, int(hello["port"]), int(hello["pid"]), controlled=control is not None)
         _wait_healthy(server, ready_within_s)
         yield server
     finally:

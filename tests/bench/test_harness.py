@@ -145,6 +145,11 @@ def test_serve_starts_the_app_on_a_free_port_and_stops_exactly_it(tmp_path: Path
     assert (tmp_path / "serve.db").is_file()
 
 
+def test_serve_reports_a_server_that_cannot_start(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="ended"), serve(settings={"DATABASE_URL": "mysql://127.0.0.1/x"}):
+        pass
+
+
 def test_postgresql_databases_are_created_per_scenario_and_dropped(tmp_path: Path) -> None:
     require_service("127.0.0.1", 5432, "PostgreSQL")
     import asyncpg
