@@ -7,10 +7,10 @@
     python scripts/bench.py --area live --broadcast-url redis://127.0.0.1:6379
     python scripts/bench.py --quick                      # a smoke run: 3 repeats, shorter loads
 
-Prints one table: median, p95 and p99, the floor, the ratio, a rate, what was lost, and the goal met or MISSED;
-below each row the scenario's other figures. `--json FILE` writes {"run": {...}, "scenarios": {NAME: {"area",
-"goal", "goal_met", "median_ms", "p95_ms", "p99_ms", "floor_ms", "ratio", "rate_per_s", "lost", "peak_rss_mb",
-...}}}, rewritten after each scenario. The scenarios live in scripts/benchlib/scenarios/ (one module per area);
+Prints one table: median, p95 and p99, the floor, the ratio, a rate, what was lost, the peak RSS and the goal
+met or MISSED; below each row the scenario's other figures. `--json FILE` writes {"run": {...}, "scenarios":
+{NAME: {"area", "goal", "goal_met", "median_ms", "p95_ms", "p99_ms", "floor_ms", "ratio", "rate_per_s", "lost",
+"peak_rss_mb", ...}}}, rewritten after each scenario. The scenarios live in scripts/benchlib/scenarios/ (one module per area);
 scripts/benchlib/__init__.py says how to add one. Timings belong here, never in a test's assertion.
 
 Environment: BENCH_LIVE_DEFLATE=0 turns WebSocket compression off in the live scenarios' server process;

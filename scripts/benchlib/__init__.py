@@ -20,6 +20,10 @@ Adding a scenario is one function in the module of its area:
         ...
         return measured(times_ms, floor_times_ms, rate_per_s=...)
 
+A scenario declares `backends=("sqlite", "postgresql")` to run under `--database postgresql://…` too (it gets
+each database from `ctx.database_url(name)` and picks its floor by `ctx.backend`); a server it measures comes
+from `serve.serve(settings={"DATABASE_URL": …})`; its goal may name any key of its result, extras included.
+
 Children (server, simulators) are started with `module_command()`, which puts this package and the repository on
 their import path, so they import `benchlib` and `t3000gql` as the parent does.
 """
