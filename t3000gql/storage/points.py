@@ -213,16 +213,16 @@ class PointRepository:
         async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
             if await cursor.fetchone() is None:
                 raise NotFoundError(f"device {device_id} does not exist")
+        async with conn.execute(
+            "SELECT point_type, point_number, id FROM monitoring_points WHERE device_id = ?", (device_id,)
+        ) as cursor:
+            existing_ids = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
         for data in points:
             given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
             if "unit_code" in given:
                 given["unit_symbol"] = unit_symbol(given["unit_code"])
             row_key = (device_id, int(data.point_type), data.point_number)
-            async with conn.execute(
-                "SELECT id FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ?",
-                row_key,
-            ) as cursor:
-                existing = await cursor.fetchone()
+            existing = existing_ids.get(row_key[1:])
             if existing is not None:
                 if keep_existing:
                     continue
@@ -230,7 +230,7 @@ class PointRepository:
                     assignments = ", ".join(f"{name} = ?" for name in given)
                     await conn.execute(
                         f"UPDATE monitoring_points SET {assignments}, updated_at = ? WHERE id = ?",
-                        (*(column_value(n, v) for n, v in given.items()), now, existing[0]),
+                        (*(column_value(n, v) for n, v in given.items()), now, existing),
                     )
                 updated += 1
             else:
