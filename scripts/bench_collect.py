@@ -399,7 +399,7 @@ def http_misses(port: int, refs: list[PointRef], hits: list[float]) -> list[floa
         answer = json.loads(conn.getresponse().read())
         times.append((time.perf_counter() - started) * 1000)
         current = answer["data"]["point"]["current"]
-        assert "errors" not in answer and current["source"] == "on-demand" and not current["stale"], answer
+        assert "errors" not in answer and current["source"] == "ON_DEMAND" and not current["stale"], answer
         started = time.perf_counter()
         conn.request("POST", "/graphql", body, {"content-type": "application/json"})
         conn.getresponse().read()
