@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from t3000gql.api.schema import schema
 from tests.api.conftest import NOW, LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +171,25 @@ def test_apollo_client_snippet_runs_against_the_server(live_server: LiveServer, 
     )
     assert done.returncode == 0, done.stderr
     assert '"cacheKey":"MonitoringPoint:TW9uaXRvcmluZ1BvaW50OjEwMDE6SU5QVVQ6MQ=="' in done.stdout, done.stdout
+
+
+def test_the_urql_snippet_names_every_object_type_without_an_id() -> None:
+    """Graphcache must be told which types are values (no id); the list in the doc follows the schema."""
+    urql = next(
+        m["code"]
+        for m in re.finditer(r"```js\n(?P<code>.*?)\n```", DOC.read_text(), re.DOTALL)
+        if "@urql" in m["code"]
+    )
+    listed = re.search(r"const VALUES = \[(?P<names>.*?)\];", urql, re.DOTALL)
+    assert listed is not None
+    introspected = schema.execute_sync("{ __schema { types { name kind fields { name } } } }")
+    assert introspected.data is not None
+    without_id = {
+        kind["name"]
+        for kind in introspected.data["__schema"]["types"]
+        if kind["kind"] == "OBJECT"
+        and not kind["name"].startswith("__")
+        and kind["name"] not in ("Query", "Mutation", "Subscription")
+        and all(field["name"] != "id" for field in kind["fields"])
+    }
+    assert set(re.findall(r'"(\w+)"', listed["names"])) == without_id
