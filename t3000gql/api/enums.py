@@ -52,7 +52,10 @@ class DataSource(enum.Enum):
     API_WRITE = strawberry.enum_value("api-write", description="Written to the device by writePointValue.")
     COLLECTOR = strawberry.enum_value("collector", description="Sampled from a controller by a trend log.")
     ON_DEMAND = strawberry.enum_value("on-demand", description="Read from the device on demand (a stale value).")
-    T3000 = strawberry.enum_value("t3000", description="Read from a controller by T3000 itself.")
+    T3000 = strawberry.enum_value(
+        "t3000",
+        description="Read from a controller on demand, under T3000's name for it (this server writes ON_DEMAND).",
+    )
     WEBSOCKET = strawberry.enum_value("websocket", description="Received from a power station monitor.")
     LOG_MIGRATION = strawberry.enum_value("log_migration", description="Imported from a monitor log file.")
     MANUAL = strawberry.enum_value("manual", description="Entered by a person.")
