@@ -17,14 +17,14 @@ class TrendLogQueries:
         return [TrendLog.from_record(log) for log in await info.context.loaders.trend_logs_of.load(device_id)]
 
     @strawberry.field
-    async def trend_log(self, info: Info, id: int) -> TrendLog | None:
-        return TrendLog.from_record(await info.context.registry.trend_log(id))
+    async def trend_log(self, info: Info, trend_log_id: int) -> TrendLog | None:
+        return TrendLog.from_record(await info.context.registry.trend_log(trend_log_id))
 
 
 @strawberry.type
 class TrendLogMutations:
     @strawberry.mutation(
-        description="Creates a trend log (input without id; trendLogName needed) or changes one; points given "
+        description="Creates a trend log (input without trendLogId; trendLogName needed) or changes one; points given "
         "by type and number replace its points."
     )
     async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog | None:
@@ -33,5 +33,5 @@ class TrendLogMutations:
         )
 
     @strawberry.mutation(description="Deletes a trend log (its samples stay). False when there was none.")
-    async def delete_trend_log(self, info: Info, id: int) -> bool | None:
-        return await info.context.registry.delete_trend_log(id)
+    async def delete_trend_log(self, info: Info, trend_log_id: int) -> bool | None:
+        return await info.context.registry.delete_trend_log(trend_log_id)

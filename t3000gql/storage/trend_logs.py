@@ -122,7 +122,9 @@ class TrendLogRepository:
                     raise NotFoundError(f"trend log {log_id} does not exist")
                 if row[0] != device_id:
                     raise ValidationError(
-                        f"belongs to device {row[0]}, not to device {device_id}", field="id", value=log_id
+                        f"belongs to device {row[0]}, not to device {device_id}",
+                        field="trend_log_id",
+                        value=log_id,
                     )
                 changes = {
                     name: getattr(data, name)

@@ -56,8 +56,7 @@ def test_clients_see_argument_names(empty_client: GraphQLClient) -> None:
     assert unknown["message"] == "item 0, field 'stationId': is not a known station (give station or stationId)"
     assert unknown["extensions"] == {"code": "BAD_USER_INPUT", "field": "stationId", "index": 0, "value": 5}
     channel = empty_client.error(
-        'mutation { createStation(input: {name: "TV-1", channelNames: [{field: "muxPower1", name: " "}]}) '
-        "{ name } }"
+        'mutation { createStation(input: {name: "TV-1", channelNames: [{field: muxPower1, name: " "}]}) { name } }'
     )
     assert channel["extensions"] == {"code": "BAD_USER_INPUT", "field": "channelNames.muxPower1", "value": " "}
     assert channel["message"] == "field 'channelNames.muxPower1': must be a non-empty text"
@@ -71,3 +70,14 @@ def test_clients_see_argument_names(empty_client: GraphQLClient) -> None:
     assert reversed_range["message"] == "field 'endDate': must be later than startDate"
     both = empty_client.error('{ powerReadings(filter: {stationId: 1, stationName: "x"}) { timestamp } }')
     assert both["message"] == "field 'filter': give stationId or stationName, not both"
+
+
+def test_a_trend_log_of_another_device_is_named_by_its_argument(client: GraphQLClient) -> None:
+    log_id = client.data("{ trendLogs(deviceId: 1001) { trendLogId } }")["trendLogs"][0]["trendLogId"]
+    error = client.error(
+        "mutation ($id: Int!) { upsertTrendLog(deviceId: 1002, input: {trendLogId: $id, maxPoints: 5}) "
+        "{ trendLogId } }",
+        {"id": log_id},
+    )
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "trendLogId", "value": log_id}
+    assert error["message"] == "field 'trendLogId': belongs to device 1001, not to device 1002"

@@ -109,7 +109,7 @@ Rename = Callable[[GraphQLClient, int], None]
 def by_station_mutation(client: GraphQLClient, device_id: int) -> None:
     client.data(
         'mutation ($id: Int!) { upsertStation(input: {deviceId: $id, name: "TV-2", '
-        'channelNames: [{field: "muxPower1", name: "TV5 HD"}]}) { name } }',
+        'channelNames: [{field: muxPower1, name: "TV5 HD"}]}) { name } }',
         {"id": device_id},
     )
 
@@ -161,7 +161,7 @@ def test_a_refused_station_change_leaves_every_record_as_it_was(client: GraphQLC
     read_back(client, device_id, "TV-1")
     error = client.error(
         'mutation ($id: Int!) { upsertStation(input: {deviceId: $id, name: "TV-2", ipAddress: "not an address!", '
-        'channelNames: [{field: "muxPower1", name: "TV5 HD"}]}) { name } }',
+        'channelNames: [{field: muxPower1, name: "TV5 HD"}]}) { name } }',
         {"id": device_id},
     )
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "ipAddress", "value": "not an address!"}

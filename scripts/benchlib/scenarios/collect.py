@@ -315,7 +315,7 @@ def http_misses(port: int, refs: list[PointRef], hits: list[float]) -> list[floa
         answer = json.loads(conn.getresponse().read())
         times.append((time.perf_counter() - started) * 1000)
         current = ((answer.get("data") or {}).get("point") or {}).get("current")
-        if "errors" in answer or not current or current["source"] != "on-demand" or current["stale"]:
+        if "errors" in answer or not current or current["source"] != "ON_DEMAND" or current["stale"]:
             raise RuntimeError(f"not a fresh on-demand read: {answer}")
         started = time.perf_counter()
         conn.request("POST", "/graphql", body, {"content-type": "application/json"})
