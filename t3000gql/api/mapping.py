@@ -1,6 +1,9 @@
 """Object types filled from the records they show: each field copied from the record's attribute of the same
 name, the others given. A type then lists only what it shows differently (times as DateTime, enums), instead
-of copying every field by hand."""
+of copying every field by hand.
+
+It costs about a microsecond more per object than a hand-written constructor call, so the types built once per
+row of a large answer (Device, MonitoringPoint, TrendLog in api/types.py) keep theirs."""
 
 from __future__ import annotations
 
