@@ -1,7 +1,8 @@
 """Collection through the API: collect a trend log now, refresh a point from its device, write a point's value
-to its device. Each is a line or two around a `Services` method. A device that does not answer is a
-DEVICE_TIMEOUT error and one that refuses is a DEVICE_ERROR naming its reason (the mutation field is then null);
-a collection run the device answered lists the points it gave no value for in `failedPoints` instead."""
+to its device. Each is a line or two around the collection service (`services.collection`). A device that
+does not answer is a DEVICE_TIMEOUT error and one that refuses is a DEVICE_ERROR naming its reason (the mutation
+field is then null); a collection run the device answered lists the points it gave no value for in
+`failedPoints` instead."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import strawberry
 from t3000gql.api.context import Info
 from t3000gql.api.enums import PointType
 from t3000gql.api.faults import PointFailure
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.types import MonitoringPoint, PointValue
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import to_datetime
@@ -38,12 +40,11 @@ class CollectionMutations:
         "does not answer; points it answers with an error for are listed in failedPoints."
     )
     async def collect_now(self, info: Info, trend_log_id: int) -> CollectionRun | None:
-        result = await info.context.services.collect_now(trend_log_id)
-        return CollectionRun(
-            trend_log_id=result.trend_log_id,
-            device_id=result.device_id,
+        result = await info.context.services.collection.collect_now(trend_log_id)
+        return from_attributes(
+            CollectionRun,
+            result,
             timestamp=to_datetime(result.ts_ms),
-            samples=result.samples,
             failed_points=[PointFailure.of(failure) for failure in result.failed_points],
         )
 
@@ -56,7 +57,7 @@ class CollectionMutations:
     ) -> PointValue | None:
         ref = PointRef(device_id, point_type, point_number)
         point = await info.context.require_point(ref)
-        value = await info.context.services.refresh_point(ref)
+        value = await info.context.services.collection.refresh_point(ref)
         return PointValue.of(MonitoringPoint.from_record(point), value)
 
     @strawberry.mutation(
@@ -71,5 +72,5 @@ class CollectionMutations:
     ) -> PointValue | None:
         ref = PointRef(device_id, point_type, point_number)
         point = await info.context.require_point(ref)
-        written = await info.context.services.write_point_value(ref, value)  # user_id: when auth lands
+        written = await info.context.services.collection.write_point_value(ref, value)  # user_id: when auth lands
         return PointValue.of(MonitoringPoint.from_record(point), written)

@@ -11,7 +11,7 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
-from t3000gql.api.enums import PointType
+from t3000gql.api.enums import DataSource, PointType
 from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.inputs import PointRefInput
 from t3000gql.domain.samples import StoredSample
@@ -30,7 +30,7 @@ class LivePointValue:
     point_number: int
     value: float
     timestamp: datetime
-    source: str = strawberry.field(description="Who wrote it: collector, api, a station, an import, ...")
+    source: DataSource = strawberry.field(description="Who wrote it.")
 
     @classmethod
     def of(cls, sample: StoredSample) -> LivePointValue:
@@ -41,7 +41,7 @@ class LivePointValue:
             point_number=point.point_number,
             value=sample.value,
             timestamp=to_datetime(sample.ts_ms),
-            source=sample.source,
+            source=DataSource.of(sample.source),
         )
 
 

@@ -92,7 +92,7 @@ def define_device(client: GraphQLClient, protocol: str, port: int, points: list[
     unit = "modbusUnitId: 1" if protocol == "modbus" else f"bacnetInstance: {DEVICE}"
     client.data(
         f"""mutation {{
-          upsertDevice(input: {{deviceId: {DEVICE}, deviceName: "site", deviceType: "T3-BB", protocol: "{protocol}",
+          upsertDevice(input: {{deviceId: {DEVICE}, deviceName: "site", deviceType: "T3-BB", protocol: {protocol.upper()},
             ipAddress: "127.0.0.1", port: {port}, {unit}}}) {{ deviceId }}
           upsertMonitoringPoints(deviceId: {DEVICE}, points: [{listed}]) {{ inserted }}
         }}"""
@@ -161,7 +161,7 @@ def test_a_refused_write_is_a_device_error_and_the_other_points_are_still_read(s
     assert "errors" not in body and body["data"]["point"]["current"] == {
         "value": 19.25,
         "stale": False,
-        "source": "on-demand",
+        "source": "ON_DEMAND",
     }
     assert site.device_reads == reads + 1
     assert site.online() is True
@@ -221,8 +221,8 @@ def test_a_mixed_modbus_block_stores_its_good_registers_and_remembers_the_bad_on
     points = ", ".join(f"{{pointType: VARIABLE, pointNumber: {n}}}" for n in range(1, 9))
     log_id = client.data(
         f"""mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{trendLogName: "vars", intervalSeconds: 60,
-            points: [{points}]}}) {{ id }} }}"""
-    )["upsertTrendLog"]["id"]
+            points: [{points}]}}) {{ trendLogId }} }}"""
+    )["upsertTrendLog"]["trendLogId"]
     collect = f"mutation {{ collectNow(trendLogId: {log_id}) {{ samples failedPoints {{ pointNumber error {{ code message }} }} }} }}"
     requests = site.sim.requests[3]
 
@@ -371,7 +371,7 @@ async def test_device_status_shows_failing_points_beside_online(settings: Settin
         points = ", ".join(f"{{pointType: INPUT, pointNumber: {n}}}" for n in (1, 2, 3))
         await post(
             f"""mutation {{ upsertDevice(input: {{deviceId: {DEVICE}, deviceName: "ws", deviceType: "T3-BB",
-                protocol: "modbus", ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
+                protocol: MODBUS, ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
               upsertMonitoringPoints(deviceId: {DEVICE}, points: [{points}]) {{ inserted }} }}"""
         )
         async with GraphQLSocket.open(server.ws_url) as ws:
