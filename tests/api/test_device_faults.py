@@ -248,6 +248,20 @@ def test_a_mixed_modbus_block_stores_its_good_registers_and_remembers_the_bad_on
     site.call(site.sim.restore_point, 1, PointType.VARIABLE, 3)  # added on the device: nothing here knows yet
     site.clock.advance(60)
     assert client.data(collect)["collectNow"]["samples"] == 7
+    # The device edited (its options): the finding goes with its old driver, VARIABLE 3 is asked and found.
+    client.data(
+        f'mutation {{ upsertDevice(input: {{deviceId: {DEVICE}, options: {{site: "B"}}}}) {{ deviceId }} }}'
+    )
+    site.clock.advance(60)
+    run = client.data(collect)["collectNow"]
+    assert (run["samples"], run["failedPoints"]) == (8, [])
+
+    site.lack(PointType.VARIABLE, 3)  # gone again: found again, and remembered again
+    site.clock.advance(60)
+    assert client.data(collect)["collectNow"]["samples"] == 7
+    site.call(site.sim.restore_point, 1, PointType.VARIABLE, 3)
+    site.clock.advance(60)
+    assert client.data(collect)["collectNow"]["samples"] == 7
     # The point edited (any change to it): the driver asks for it again, and finds it.
     client.data(
         f"mutation {{ upsertMonitoringPoints(deviceId: {DEVICE}, points: [{{pointType: VARIABLE, pointNumber: 3, "
