@@ -40,8 +40,11 @@ CACHE = "cache"
 DEVICE = "t3000"
 DATABASE = "database"
 
-DeviceId = Annotated[I32, Path(description="The controller's device id.")]
-PointNumber = Annotated[I32, Path(description="The point's number (1-based, as T3000 numbers them).")]
+DeviceId = Annotated[I32, Path(description="The controller's device id.", examples=[1001])]
+PointNumber = Annotated[
+    I32, Path(description="The point's number (1-based, as T3000 numbers them).", examples=[1])
+]
+PointTypeParam = Annotated[PointTypePath, Path(examples=["INPUT", 1])]
 
 routes = router()
 
@@ -79,7 +82,7 @@ async def get_device_data(device_id: DeviceId, services: Viewer) -> Response:
     summary="One point's current value: cache first, read from the device on a miss",
 )
 async def get_point_data(
-    device_id: DeviceId, point_type: Annotated[PointTypePath, Path()], point_number: PointNumber, services: Viewer
+    device_id: DeviceId, point_type: PointTypeParam, point_number: PointNumber, services: Viewer
 ) -> Response:
     ref = PointRef(device_id, point_type, point_number)
     point = await require_point(services, ref)

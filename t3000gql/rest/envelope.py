@@ -162,6 +162,8 @@ def _detail(field: str | None, index: int | None, value: Any, message: str) -> d
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)  # JSON has no such bound, orjson (and most clients) do
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, bytes):

@@ -27,6 +27,8 @@ MAX_UNIX_SECONDS = 4_102_444_800
 I32 = Annotated[int, Field(ge=I32_MIN, le=I32_MAX)]
 UnixSeconds = Annotated[int, Field(ge=0, lt=MAX_UNIX_SECONDS, description="Unix time in seconds (UTC).")]
 Flag = Literal[0, 1]
+FlagIn = Annotated[int, Field(ge=0, le=1, description="1 (yes) or 0 (no), as seed 000's i32 flags.")]
+"""A flag as a request gives it: 0 or 1, a JSON number (strict: `true` is not 1 here)."""
 
 POINT_TYPE_NAMES = [member.name for member in PointType]
 _POINT_TYPE_HELP = (
@@ -241,12 +243,42 @@ class DataPointIn(_Input):
 
 
 class DeviceDataBatch(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": 1001,
+                    "data_points": [
+                        {"point_type": "INPUT", "point_number": 1, "value": 21.5, "timestamp": 1735776000},
+                        {"point_type": 2, "point_number": 1, "value": 20.0},
+                    ],
+                }
+            ]
+        }
+    )
+
     device_id: I32 = Field(description="Must be the device of the URL.")
     data_points: list[DataPointIn]
 
 
 class TimeSeriesDataIn(_Input):
     """One history sample (seed 000's `TimeSeriesData`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": 1001,
+                    "point_type": 1,
+                    "point_number": 2,
+                    "value": 18.5,
+                    "timestamp": 1735776000,
+                    "data_type": "REAL",
+                    "trend_log_id": 1,
+                }
+            ]
+        }
+    )
 
     id: I32 | None = Field(default=None, description="Ignored.")
     device_id: I32
@@ -263,6 +295,14 @@ class TimeSeriesDataIn(_Input):
 class TrendLogIn(_Input):
     """A trend log to create (no `id`) or change (`id`); fields left out or null keep their stored value."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"device_id": 1001, "trend_log_name": "AHU temps", "interval_seconds": 900, "is_active": 1}
+            ]
+        }
+    )
+
     id: I32 | None = None
     device_id: I32 | None = Field(default=None, description="When given, must be the device of the URL.")
     trend_log_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -270,7 +310,7 @@ class TrendLogIn(_Input):
         default=None, description="Sampling interval; DEFAULT_TREND_INTERVAL_SECONDS when a new log has none."
     )
     max_points: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
-    is_active: Flag | None = None
+    is_active: FlagIn | None = None
     last_collected: int | None = Field(default=None, description="Ignored: the collector keeps it.")
     created_at: int | None = Field(default=None, description="Ignored.")
     updated_at: int | None = Field(default=None, description="Ignored.")

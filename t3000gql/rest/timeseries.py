@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Path, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from t3000gql.api.history_reads import HistoryArgs, read_history
@@ -19,7 +19,7 @@ from t3000gql.domain.samples import Aggregate, Sample
 from t3000gql.errors import ValidationError
 from t3000gql.rest import envelope, wire
 from t3000gql.rest.access import Ingest, Viewer
-from t3000gql.rest.device_data import API_SOURCE, DATABASE, DeviceId, PointNumber
+from t3000gql.rest.device_data import API_SOURCE, DATABASE, DeviceId, PointNumber, PointTypeParam
 from t3000gql.rest.lookups import require_point
 from t3000gql.rest.models import (
     I32,
@@ -28,7 +28,6 @@ from t3000gql.rest.models import (
     AggregateName,
     ApiResponse,
     BatchResult,
-    PointTypePath,
     TimeSeriesDataIn,
     TimeSeriesResponse,
 )
@@ -47,10 +46,10 @@ routes = router()
 )
 async def get_timeseries_data(
     device_id: DeviceId,
-    point_type: Annotated[PointTypePath, Path()],
+    point_type: PointTypeParam,
     point_number: PointNumber,
-    start_time: Annotated[TimeQuery, Query(description="Unix seconds, inclusive.")],
-    end_time: Annotated[TimeQuery, Query(description="Unix seconds, exclusive.")],
+    start_time: Annotated[TimeQuery, Query(description="Unix seconds, inclusive.", examples=[1735603200])],
+    end_time: Annotated[TimeQuery, Query(description="Unix seconds, exclusive.", examples=[1735689600])],
     services: Viewer,
     interval_seconds: Annotated[int | None, Query(ge=1, le=I32_MAX, description="Bucket width.")] = None,
     trend_log_id: Annotated[I32 | None, Query(description="Only the samples this trend log recorded.")] = None,
