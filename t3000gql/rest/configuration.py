@@ -1,6 +1,6 @@
 """Configuration (seed 000's "configuration management"): a device's trend logs and monitoring points, and a
-trend log created or changed. A change goes through the trend-log repository and then tells collection, as
-GraphQL's upsertTrendLog does, so the collector's schedule follows at its next tick."""
+trend log created or changed. A change goes through the registry service, as GraphQL's upsertTrendLog does: it
+writes, reschedules the collector and publishes the change."""
 
 from __future__ import annotations
 
@@ -53,8 +53,12 @@ async def update_trend_log(
         max_points=UNSET if trend_log.max_points is None else trend_log.max_points,
         is_active=UNSET if trend_log.is_active is None else bool(trend_log.is_active),
     )
-    stored = await services.store.trend_logs.upsert(device_id, given)
-    await services.trend_log_changed(stored.id)
+    try:
+        stored = await services.registry.upsert_trend_log(device_id, given)
+    except ValidationError as exc:
+        if exc.field != "trend_log_id":
+            raise
+        raise ValidationError(exc.reason, field="id", index=exc.index, value=exc.value) from exc  # the seed's name
     return envelope.ok(wire.trend_log(stored), DATABASE, services.clock())
 
 

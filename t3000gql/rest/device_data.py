@@ -1,7 +1,7 @@
 """Current values (seed 000's "device data operations"): a device's cached data, one point cache-first with the
 device read on a miss, and a batch of current values written through the one write path.
 
-Reads go through `Services.read_current`, the single-flight read GraphQL's `current` and `data` use: a fresh
+Reads go through `services.collection.read_current`, the single-flight read GraphQL's `current` and `data` use: a fresh
 value comes from the cache; a stale or missing one is read from the device once for all waiting readers. When the
 device does not answer, the route answers 504 (or 502 for a device error) with the stale values in `data`.
 """
@@ -136,7 +136,7 @@ async def _current(
     one of them was read from the device for this request, else `cache`."""
     ids = [point.id for point in points]
     fresh_before = {pid for pid, value in services.cached_values(ids).items() if not value.stale}
-    reading = await services.read_current(ids)
+    reading = await services.collection.read_current(ids)
     error = next(iter(reading.errors.values()), None)
     read_now = any(pid not in fresh_before and not value.stale for pid, value in reading.values.items())
     return reading.values, error, DEVICE if read_now else CACHE

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from t3000gql.api.enums import DataSource
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointType
 from tests.api.conftest import DAY_START, NOW, GraphQLClient, open_client, seed, seed_file
@@ -57,7 +58,7 @@ def as_data_point(p: dict[str, Any]) -> dict[str, Any]:
         "unit_symbol": p["point"]["unitSymbol"],
         "description": p["point"]["description"],
         "is_fresh": 0 if p["stale"] else 1,
-        "source": p["source"],
+        "source": DataSource[p["source"]].value,  # GraphQL's enum of the stored name
     }
 
 
@@ -160,12 +161,12 @@ def test_storing_a_timeseries_batch(rest: RestClient, twin: RestClient) -> None:
 
 def graphql_trend_logs(client: GraphQLClient) -> list[dict[str, Any]]:
     logs = client.data(
-        "{ trendLogs(deviceId: 1001) { id deviceId trendLogName intervalSeconds maxPoints isActive lastCollected "
+        "{ trendLogs(deviceId: 1001) { trendLogId deviceId trendLogName intervalSeconds maxPoints isActive lastCollected "
         "createdAt updatedAt } }"
     )["trendLogs"]
     return [
         {
-            "id": log["id"],
+            "id": log["trendLogId"],
             "device_id": log["deviceId"],
             "trend_log_name": log["trendLogName"],
             "interval_seconds": log["intervalSeconds"],

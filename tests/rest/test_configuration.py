@@ -91,7 +91,7 @@ def test_a_posted_trend_log_is_created_then_changed_and_scheduled(rest: RestClie
     assert scheduler.intervals()[2] == 60
     rest.post("/api/trend-logs/1001", {"id": 2, "is_active": 0}, TrendLog)
     assert 2 not in scheduler.intervals()
-    assert rest.graphql.data("{ trendLog(id: 2) { isActive intervalSeconds } }")["trendLog"] == {
+    assert rest.graphql.data("{ trendLog(trendLogId: 2) { isActive intervalSeconds } }")["trendLog"] == {
         "isActive": False,
         "intervalSeconds": 60,
     }

@@ -147,7 +147,7 @@ def test_posted_values_are_written_and_answer_the_count(rest: RestClient) -> Non
     assert rest.graphql.data(GRAPHQL_CURRENT % ("INPUT", 1))["point"]["current"] == {
         "value": 22.5,
         "timestamp": "2025-01-02T00:00:29.000+00:00",
-        "source": "api",
+        "source": "API",
     }
     # no timestamp: the server's now
     assert rest.graphql.data(GRAPHQL_CURRENT % ("VARIABLE", 1))["point"]["current"]["timestamp"] == (

@@ -50,7 +50,7 @@ def site(settings: Settings) -> Iterator[Site]:
             client.data(
                 f"""mutation {{
                   upsertDevice(input: {{deviceId: {DEVICE}, deviceName: "T3 sim", deviceType: "T3-BB",
-                    protocol: "modbus", ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
+                    protocol: MODBUS, ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
                   upsertMonitoringPoints(deviceId: {DEVICE}, points: [{points}]) {{ inserted }}
                 }}"""
             )

@@ -46,7 +46,7 @@ async def test_values_posted_over_rest_reach_graphql_subscribers(server: InLoopS
                 "pointNumber": 1,
                 "value": 26.5,
                 "timestamp": datetime.fromtimestamp(T_S, tz=UTC).isoformat(timespec="milliseconds"),
-                "source": "api",
+                "source": "API",
             }
         }
         stored = await http.post(

@@ -101,3 +101,24 @@ def test_the_docs_page_uses_the_servers_own_assets(rest: RestClient) -> None:
     assert "/api/openapi.json" in links
     for link in links:
         assert rest.http.get(link).status_code == 200, link
+
+
+def test_rest_changes_the_registry_only_through_the_registry_service() -> None:
+    from tests.test_architecture import PACKAGE, REGISTRY_WRITE
+
+    offenders = [
+        f"{path.name}: {match.group(0)}"
+        for path in sorted((PACKAGE / "rest").glob("*.py"))
+        for match in REGISTRY_WRITE.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_the_rest_module_map_lists_every_module() -> None:
+    import ast
+
+    from tests.test_architecture import PACKAGE
+
+    docstring = ast.get_docstring(ast.parse((PACKAGE / "rest" / "__init__.py").read_text())) or ""
+    mapped = set(re.findall(r"^\s*(\w+\.py)\s", docstring, re.MULTILINE))
+    assert mapped == {path.name for path in (PACKAGE / "rest").glob("*.py")} - {"__init__.py"}
