@@ -8,6 +8,7 @@ request, through `RestApi`, from the Starlette application's state that the life
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -45,9 +46,8 @@ def rest_app() -> FastAPI:
         app.include_router(router)
 
     async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
         edge: Edge = request.scope[EDGE]
-        return http_failure(exc, edge.services.clock())
+        return http_failure(cast(HTTPException, exc), edge.services.clock())  # registered for HTTPException only
 
     app.add_exception_handler(HTTPException, refused)
     generated = document(app, ROUTERS)

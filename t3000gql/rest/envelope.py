@@ -99,23 +99,22 @@ def failure(
 def for_error(exc: BaseException, now_ms: int, *, data: Any = None, source: str = ERROR_SOURCE) -> Response:
     """The answer to an exception raised while serving a route; `data` is what can still be served (the stale
     value of a device that did not answer)."""
-    for kind, status in STATUS:
-        if isinstance(exc, kind):
-            assert isinstance(exc, T3000Error)
-            details = None
-            if isinstance(exc, ValidationError):
-                field = None if exc.field is None else snake(exc.field)
-                details = [_detail(field, exc.index, exc.value, snake(exc.reason))]
-            return failure(
-                status,
-                snake(str(exc)),
-                now_ms,
-                code=exc.code,
-                data=data,
-                source=source,
-                details=details,
-                headers={"Retry-After": RETRY_AFTER[status]} if status in RETRY_AFTER else None,
-            )
+    status = next((status for kind, status in STATUS if isinstance(exc, kind)), None)
+    if isinstance(exc, T3000Error) and status is not None:
+        details = None
+        if isinstance(exc, ValidationError):
+            field = None if exc.field is None else snake(exc.field)
+            details = [_detail(field, exc.index, exc.value, snake(exc.reason))]
+        return failure(
+            status,
+            snake(str(exc)),
+            now_ms,
+            code=exc.code,
+            data=data,
+            source=source,
+            details=details,
+            headers={"Retry-After": RETRY_AFTER[status]} if status in RETRY_AFTER else None,
+        )
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s in a REST request", reference, exc_info=exc)
     return failure(
