@@ -26,6 +26,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from t3000gql.api.context import Context
+from t3000gql.lifecycle import cancel_and_wait
 
 KEEP_ALIVE_SECONDS = 15.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
@@ -82,11 +83,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"type": "ping"})
 
     async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
-            self._pinger = None
+        pinger, self._pinger = self._pinger, None
+        await cancel_and_wait(pinger)
         await super().shutdown()
 
 
