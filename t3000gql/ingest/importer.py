@@ -23,7 +23,7 @@ from typing import Protocol, TextIO
 
 import aiosqlite
 
-from t3000gql.config import Settings
+from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.logformat import LineError, LineParser
@@ -111,7 +111,7 @@ class LogImporter:
         service: StationService,
         *,
         batch_readings: int,
-        timezone: str = "UTC",
+        timezone: str = DEFAULTS.timezone,
         create_stations: bool = False,
         rescan: bool = False,
         report_file: TextIO | None = None,
