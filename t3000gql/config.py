@@ -242,6 +242,12 @@ class Settings:
         "1000000",
         "Largest number of samples one history request may return.",
     )
+    api_persisted_query_cache_size: int = variable(
+        "API_PERSISTED_QUERY_CACHE_SIZE",
+        integer(0, 1_000_000),
+        "1000",
+        "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
+    )
     host: str = variable(
         "HOST",
         NON_EMPTY_TEXT,

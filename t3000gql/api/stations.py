@@ -13,6 +13,7 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
+from t3000gql.api.enums import DataSource
 from t3000gql.api.station_inputs import PowerReadingFilter, PowerReadingInput, StationInput
 from t3000gql.api.station_types import (
     PowerReading,
@@ -25,7 +26,6 @@ from t3000gql.errors import ValidationError
 from t3000gql.ingest.readings import new_readings
 from t3000gql.storage.stations import Station as StationRecord
 
-MANUAL_SOURCE = "manual"
 MAX_READINGS_PER_REQUEST = 10_000
 
 
@@ -135,9 +135,9 @@ class StationMutations:
 
     @strawberry.mutation(description="Records one reading (see recordPowerReadings).")
     async def record_power_reading(
-        self, info: Info, input: PowerReadingInput, source: str = MANUAL_SOURCE
+        self, info: Info, input: PowerReadingInput, source: DataSource = DataSource.MANUAL
     ) -> RecordPowerReadingsResult | None:
-        outcome = await info.context.services.stations.record([input.to_domain(info.context)], source)
+        outcome = await info.context.services.stations.record([input.to_domain(info.context)], source.stored())
         return RecordPowerReadingsResult.from_outcome(outcome)
 
     @strawberry.mutation(
@@ -146,7 +146,7 @@ class StationMutations:
         "counter lower than its previous value is stored with quality UNCERTAIN and listed in `flagged`."
     )
     async def record_power_readings(
-        self, info: Info, inputs: list[PowerReadingInput], source: str = MANUAL_SOURCE
+        self, info: Info, inputs: list[PowerReadingInput], source: DataSource = DataSource.MANUAL
     ) -> RecordPowerReadingsResult | None:
         if len(inputs) > MAX_READINGS_PER_REQUEST:
             raise ValidationError(
@@ -155,7 +155,7 @@ class StationMutations:
                 value=len(inputs),
             )
         given = [reading.to_domain(info.context) for reading in inputs]
-        outcome = await info.context.services.stations.record(given, source)
+        outcome = await info.context.services.stations.record(given, source.stored())
         return RecordPowerReadingsResult.from_outcome(outcome)
 
 

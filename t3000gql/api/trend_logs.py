@@ -18,17 +18,17 @@ class TrendLogQueries:
         return [TrendLog.from_record(log) for log in await info.context.loaders.trend_logs_of.load(device_id)]
 
     @strawberry.field
-    async def trend_log(self, info: Info, id: int) -> TrendLog | None:
-        log = await info.context.store.trend_logs.get(id)
+    async def trend_log(self, info: Info, trend_log_id: int) -> TrendLog | None:
+        log = await info.context.store.trend_logs.get(trend_log_id)
         if log is None:
-            raise NotFoundError(f"trend log {id} does not exist")
+            raise NotFoundError(f"trend log {trend_log_id} does not exist")
         return TrendLog.from_record(log)
 
 
 @strawberry.type
 class TrendLogMutations:
     @strawberry.mutation(
-        description="Creates a trend log (input without id; trendLogName needed) or changes one; points given "
+        description="Creates a trend log (input without trendLogId; trendLogName needed) or changes one; points given "
         "by type and number replace its points."
     )
     async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog | None:
@@ -37,7 +37,7 @@ class TrendLogMutations:
         return TrendLog.from_record(log)
 
     @strawberry.mutation(description="Deletes a trend log (its samples stay). False when there was none.")
-    async def delete_trend_log(self, info: Info, id: int) -> bool | None:
-        deleted = await info.context.store.trend_logs.delete(id)
-        await info.context.services.trend_log_changed(id)
+    async def delete_trend_log(self, info: Info, trend_log_id: int) -> bool | None:
+        deleted = await info.context.store.trend_logs.delete(trend_log_id)
+        await info.context.services.trend_log_changed(trend_log_id)
         return deleted

@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -35,6 +36,7 @@ WRITTEN_AGAINST = "0.341.2"
 __all__ = [
     "BaseGraphQLTransportWSHandler",
     "BaseGraphQLWSHandler",
+    "BaseRequestProtocol",
     "ConnectionInitMessage",
     "InvalidOperationTypeError",
     "OperationMessage",
