@@ -16,6 +16,7 @@ from strawberry import relay
 from t3000gql.api import ids
 from t3000gql.api.context import Info
 from t3000gql.api.enums import ChannelField, ChannelUnit, DataSource, PointType
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.api.types import Device, TimeSeriesColumns
 from t3000gql.domain import stations as domain
@@ -54,15 +55,11 @@ class StationConnection:
 
     @classmethod
     def from_link(cls, link: StationLink) -> StationConnection:
-        return cls(
-            url=link.url,
+        return from_attributes(
+            cls,
+            link,
             state=StationConnectionState(link.state),
             since=to_datetime(link.since_ms),
-            last_error=link.last_error,
-            failures=link.failures,
-            connects=link.connects,
-            received=link.received,
-            rejected=link.rejected,
             last_reading_at=_when(link.last_reading_ms),
             retry_at=_when(link.retry_at_ms),
         )
@@ -270,14 +267,7 @@ class FlaggedValue:
 
     @classmethod
     def from_record(cls, flag: FlaggedRecord) -> FlaggedValue:
-        return cls(
-            index=flag.index,
-            station=flag.station,
-            timestamp=to_datetime(flag.ts_ms),
-            field=ChannelField(flag.field),
-            value=flag.value,
-            previous=flag.previous,
-        )
+        return from_attributes(cls, flag, timestamp=to_datetime(flag.ts_ms), field=ChannelField(flag.field))
 
 
 @strawberry.type(description="What recording readings did.")
@@ -289,12 +279,7 @@ class RecordPowerReadingsResult:
 
     @classmethod
     def from_outcome(cls, outcome: RecordOutcome) -> RecordPowerReadingsResult:
-        return cls(
-            count=outcome.count,
-            imported=outcome.imported,
-            duplicates=outcome.duplicates,
-            flagged=[FlaggedValue.from_record(flag) for flag in outcome.flagged],
-        )
+        return from_attributes(cls, outcome, flagged=[FlaggedValue.from_record(flag) for flag in outcome.flagged])
 
 
 @strawberry.type(description="The live station monitor as a whole.")

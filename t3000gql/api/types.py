@@ -14,6 +14,7 @@ from t3000gql.api.context import Info
 from t3000gql.api.enums import Aggregate, DataSource, DeviceProtocol, PointDataType, PointType
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
@@ -230,14 +231,7 @@ class CacheStats:
 
     @classmethod
     def from_record(cls, stats: CacheStatsRecord) -> CacheStats:
-        return cls(
-            total_points=stats.total_points,
-            fresh_points=stats.fresh_points,
-            stale_points=stats.stale_points,
-            cache_hit_rate=stats.cache_hit_rate,
-            hits=stats.hits,
-            misses=stats.misses,
-        )
+        return from_attributes(cls, stats)
 
 
 @strawberry.type(description="A trend log (T3000 monitor): which points a device samples and how often.")

@@ -1,10 +1,10 @@
 """Connections to the SQLite file: one writer, a pool of readers.
 
 `databases` opens SQLite connections for us; we keep them for the life of the process because its SQLite
-backend would otherwise open a new connection (a thread and a file handle, ~0.5 ms) per query and forget the
-per-connection PRAGMAs. Each is acquired through `t3000gql.compat.databases` (the per-task trick that gives
-distinct connections). Hot paths use the raw aiosqlite connection that `databases` hands out, whose
-`executemany` runs at SQLite speed.
+backend has no pool: it would otherwise open a new connection (a thread and a file handle, ~0.5 ms measured)
+per query and forget the per-connection PRAGMAs (synchronous, busy_timeout, foreign_keys). Each is acquired
+through `t3000gql.compat.databases` (the per-task trick that gives distinct connections). Hot paths use the raw
+aiosqlite connection that `databases` hands out, whose `executemany` runs at SQLite speed.
 
 Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock
 keeps them from failing with SQLITE_BUSY). In WAL mode readers never wait for the writer.

@@ -165,3 +165,22 @@ def test_monitored_station_feeds_readings_into_the_api(client: GraphQLClient) ->
         assert {r["source"] for r in sources["powerReadings"]} == {"WEBSOCKET"}
     finally:
         client.run(simulator.stop)
+
+
+def test_station_monitor_status_when_the_monitor_is_off(tmp_path: Path) -> None:
+    with open_client(station_settings(tmp_path, station_monitor_enabled=False)) as client:
+        status = client.data(
+            "{ stationMonitor { enabled databaseAvailable buffered received written duplicates rejected spooled "
+            "replayed } }"
+        )["stationMonitor"]
+    assert status == {
+        "enabled": False,
+        "databaseAvailable": True,
+        "buffered": 0,
+        "received": 0,
+        "written": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "spooled": 0,
+        "replayed": 0,
+    }

@@ -8,8 +8,8 @@ collect-scan     100 simulated T3 controllers x 256 points (64 outputs, 64 input
 api-cache-miss   `current` of a point without a fresh value over HTTP (the app in its own process), answered from
                  the simulator: one device read, stored through the write path. Each request asks for a point not
                  read before, so every one is a miss with the real clock.
-current-miss-service   the same miss at the service level (`Services.read_current`, no HTTP or GraphQL), with an
-                 injected clock that makes the one point stale before each read.
+current-miss-service   the same miss at the service level (`services.collection.read_current`, no HTTP or
+                 GraphQL), with an injected clock that makes the one point stale before each read.
 """
 
 from __future__ import annotations
@@ -245,9 +245,9 @@ async def current_miss_service(ctx: Context) -> Result:
             misses, hits = [], []
             for i in range(iterations + 5):
                 now[0] += stale_after + 1000  # the cached value is stale now
-                took = await atimed(lambda: services.read_current([point_id]))
-                reading = await services.read_current([point_id])  # fresh now: a cache hit
-                hit = await atimed(lambda: services.read_current([point_id]))
+                took = await atimed(lambda: services.collection.read_current([point_id]))
+                reading = await services.collection.read_current([point_id])  # fresh now: a cache hit
+                hit = await atimed(lambda: services.collection.read_current([point_id]))
                 if reading.values[point_id].stale or reading.errors:
                     raise RuntimeError(f"the read after a miss is not fresh: {reading}")
                 if i >= 5:
@@ -261,7 +261,7 @@ async def current_miss_service(ctx: Context) -> Result:
         misses,
         floor,
         rate_per_s=per_second(1, median(misses)),
-        level="service (Services.read_current), no HTTP",
+        level="service (services.collection.read_current), no HTTP",
         cache_hit_median_ms=round(median(hits), 3),
         device_reads=device_reads,
     )
