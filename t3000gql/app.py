@@ -17,6 +17,7 @@ from t3000gql.api.view import GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.lifecycle import LifecycleHook
+from t3000gql.rest import rest_routes
 from t3000gql.services import Services
 
 
@@ -42,5 +43,6 @@ def create_app(
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate)),
+        *rest_routes(graphql.gate),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
