@@ -10,6 +10,7 @@ errors become HTTP answers (seed 000's error-recovery table):
     DeviceError (the controller answered with an error)                        502  DEVICE_ERROR
     DatabaseUnavailable                                                        503  DATABASE_UNAVAILABLE
     DeviceTimeout                                                              504  DEVICE_TIMEOUT, stale data
+    DeviceOffline (skipped after not answering; nothing was sent)              504  DEVICE_OFFLINE, stale data
     RequestTimeout (API_REQUEST_TIMEOUT_SECONDS)                               504  TIMEOUT
     anything else                                                              500  INTERNAL, a reference only
 
@@ -33,6 +34,7 @@ from t3000gql.errors import (
     ConflictError,
     DatabaseUnavailable,
     DeviceError,
+    DeviceOffline,
     DeviceTimeout,
     LimitExceeded,
     NotFoundError,
@@ -52,11 +54,12 @@ STATUS: tuple[tuple[type[T3000Error], int], ...] = (
     (NotFoundError, 404),
     (LimitExceeded, 429),
     (DeviceTimeout, 504),
+    (DeviceOffline, 504),
     (DeviceError, 502),
     (DatabaseUnavailable, 503),
     (RequestTimeout, 504),
 )
-"""Our errors by HTTP status, most specific first (DeviceTimeout is a DeviceError)."""
+"""Our errors by HTTP status, most specific first (DeviceTimeout and DeviceOffline are DeviceErrors)."""
 
 HTTP_CODES = {
     400: "BAD_USER_INPUT",

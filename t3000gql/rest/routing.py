@@ -32,8 +32,9 @@ _DESCRIPTIONS = {
     500: "An internal error; `error` holds a reference to the server log and nothing else.",
     502: "The device answered with an error (DEVICE_ERROR); `data` holds the last known value, if any.",
     503: "The database cannot take writes now (DATABASE_UNAVAILABLE): retry after `Retry-After` s.",
-    504: "The device did not answer within T3000_INTERFACE_TIMEOUT (DEVICE_TIMEOUT; `data` holds the last known "
-    "value, marked stale, if there is one), or the request ran longer than API_REQUEST_TIMEOUT_SECONDS (TIMEOUT).",
+    504: "The device did not answer within T3000_INTERFACE_TIMEOUT (DEVICE_TIMEOUT), or is skipped after not "
+    "answering until COLLECTOR_ERROR_RETRY_SECONDS have passed (DEVICE_OFFLINE, nothing sent); `data` holds the last "
+    "known value, marked stale, if there is one. Or the request ran longer than API_REQUEST_TIMEOUT_SECONDS (TIMEOUT).",
 }
 ALWAYS = (400, 429, 500, 503, 504)
 """Any route can meet bad path or query parameters, the request gate, an internal error, a database that refuses,

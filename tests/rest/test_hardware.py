@@ -4,6 +4,7 @@ with an error gives 502. The same reads GraphQL's `current` makes (tests/api/tes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -129,3 +130,32 @@ def test_a_device_that_answers_with_an_error_gives_502(site: Site) -> None:
     answer = site.rest.get(f"/api/device/{DEVICE}/point/OUTPUT/1", stale=DataPoint)
     assert (answer.status, answer.body["code"]) == (502, "DEVICE_ERROR")
     assert (answer.data["value"], answer.data["is_fresh"]) == (1.0, 0)
+
+
+def _wait_until_offline(site: Site, timeout_s: float = 10.0) -> None:
+    """The first reader gives up after T3000_INTERFACE_TIMEOUT while the driver goes on retrying; the device is
+    offline once those retries end. /health says when (a bounded wait on a public condition, not a sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        device = site.rest.http.get("/health").json()["collection"]["devices"].get(str(DEVICE))
+        if device is not None and not device["online"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"device {DEVICE} was not marked offline within {timeout_s} s")
+
+
+def test_a_device_being_skipped_after_silence_gives_504_device_offline_with_the_stale_value(site: Site) -> None:
+    site.store_old_value(PointType.INPUT, 2, 7.5)
+    site.sim.pause()
+    try:
+        first = site.rest.get(f"/api/device/{DEVICE}/point/INPUT/2", stale=DataPoint)
+        assert (first.status, first.body["code"]) == (504, "DEVICE_TIMEOUT")
+        _wait_until_offline(site)
+        requests = site.sim.request_count
+        again = site.rest.get(f"/api/device/{DEVICE}/point/INPUT/2", stale=DataPoint)
+    finally:
+        site.sim.resume()
+    assert (again.status, again.body["code"], again.body["source"]) == (504, "DEVICE_OFFLINE", "cache")
+    assert "tried again" in again.body["error"]
+    assert (again.data["value"], again.data["is_fresh"]) == (7.5, 0)
+    assert site.sim.request_count == requests  # nothing was sent while the device is skipped
