@@ -10,7 +10,6 @@ instead of its text gets its text in `parse_http_body` (api/persisted_queries.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -18,13 +17,10 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException, parse_content_type
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from strawberry.http.base import BaseRequestProtocol
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -38,23 +34,13 @@ from t3000gql.api.websocket import (
     LegacyWSHandler,
     TransportWSHandler,
 )
+from t3000gql.compat.strawberry import BaseRequestProtocol, InvalidOperationTypeError, TextWebSocketAdapter
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 _LIMIT_STATUS = {LimitExceeded: 429, RequestTimeout: 504}
-
-
-class _TextWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends text frames: `encode_json` gives bytes (for HTTP), which strawberry would send as binary frames,
-    and browser GraphQL WebSocket clients parse text only."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(self.view.encode_json_string(message))
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
 
 
 class _MethodNotAllowed(HTTPException):
@@ -87,7 +73,7 @@ def negotiate(accept: str | None) -> str | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    websocket_adapter_class = _TextWebSocketAdapter
+    websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
