@@ -46,3 +46,9 @@ def create_app(
         *rest_routes(graphql.gate),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """The app over settings read from the environment: what each process of `serve --workers N` builds (uvicorn
+    imports it by name in every worker, and the workers inherit the environment of the command)."""
+    return create_app(Settings.from_env())

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from t3000gql import __version__
 from t3000gql.config import Settings
@@ -33,23 +35,76 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start a simulated T3 site (Modbus simulator on 127.0.0.1) and collect from it",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the one port (default 1); more than one needs a shared live bus "
+        "(BROADCAST_URL=redis://…); one of them leads collection (docs/scaling.md)",
+    )
 
 
 @command("serve", "run the GraphQL server (GraphiQL at /graphql)", _serve_arguments)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """One process runs the app in itself. Several are uvicorn's supervisor over N workers on one socket: each
+    worker builds the app from the environment (`app_from_environment`), a worker that dies is started again,
+    SIGINT or SIGTERM stops them all gracefully, and a worker that cannot start at all stops the whole."""
     import uvicorn
 
-    from t3000gql.app import create_app
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if args.workers < 1:
+        raise ConfigError("--workers", str(args.workers), "a number of processes >= 1")
+    if args.workers == 1:
+        from t3000gql.app import create_app
 
-    app = create_app(settings, demo=args.demo)
+        uvicorn.run(
+            create_app(settings, demo=args.demo),
+            host=host,
+            port=port,
+            log_level="info",
+            ws_ping_interval=None,  # graphql-transport-ws has its own keep-alive
+        )
+        return 0
+    if args.demo:
+        raise ConfigError(
+            "--demo", "with --workers", "one process (leave --workers at 1): the demo site is in-process"
+        )
+    if settings.broadcast_url.startswith("memory:"):
+        raise ConfigError(
+            "BROADCAST_URL",
+            settings.broadcast_url,
+            "a bus the workers share (redis://…) with --workers > 1: memory:// keeps live values, registry changes "
+            "and subscriptions inside each process",
+        )
     uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
-        log_level="info",
-        ws_ping_interval=None,  # graphql-transport-ws has its own keep-alive
+        "t3000gql.app:app_from_environment",
+        factory=True,
+        workers=args.workers,
+        host=host,
+        port=port,
+        log_config=_worker_logging(args.verbose),
+        ws_ping_interval=None,
     )
     return 0
+
+
+def _worker_logging(verbose: bool) -> dict[str, Any]:
+    """uvicorn's logging configuration, plus our own loggers (the root) in the same form: a worker is a fresh
+    process, so what `main` set up for this one does not reach it."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["t3000gql"] = {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+    config["handlers"]["t3000gql"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "t3000gql",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"handlers": ["t3000gql"], "level": "DEBUG" if verbose else "INFO"}
+    config["loggers"]["databases"] = {"level": "WARNING"}
+    return config
 
 
 @command("migrate", "create or upgrade the database schema and exit")
@@ -83,6 +138,7 @@ def retention_command(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
     from t3000gql.domain.timeutil import to_datetime
+    from t3000gql.peers import announce_dropped_years
     from t3000gql.storage.store import Store
 
     if args.days is not None:
@@ -96,6 +152,7 @@ def retention_command(args: argparse.Namespace, settings: Settings) -> int:
             report = await store.apply_retention()
         finally:
             await store.close()
+        await announce_dropped_years(settings, report.dropped_years)  # servers on the live bus forget those years
         print(
             f"cut-off {to_datetime(report.cutoff_ms).isoformat()}: dropped partitions "
             f"{report.dropped_years or 'none'}; trimmed {report.trimmed_rows} rows"

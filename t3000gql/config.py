@@ -188,7 +188,13 @@ class Settings:
         "BROADCAST_CHANNEL_PREFIX",
         CHANNEL_PREFIX,
         "t3000gql",
-        "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one Redis its own prefix.",
+        "Live bus channels are `<prefix>.points`, `<prefix>.devices` and `<prefix>.registry`: give each deployment sharing one Redis its own prefix.",
+    )
+    leader_timeout_seconds: float = variable(
+        "LEADER_TIMEOUT_SECONDS",
+        number_at_least(1),
+        "15",
+        "When the process that collects and runs the periodic jobs dies, another takes over within this many seconds (docs/scaling.md).",
     )
     live_queue_size: int = variable(
         "LIVE_QUEUE_SIZE",

@@ -7,7 +7,11 @@ Every such change takes the same three steps, here and nowhere else, so no calle
    devices, so device, trend-log and station-deletion changes reschedule at once (a point change needs
    nothing: every run reads its trend log's points afresh);
 3. publish the change to whoever keeps something about it in memory: the station service (whose stations a
-   device or point change can rename or delete) and any listener added with `on_change`.
+   device or point change can rename or delete) and any listener added with `on_change` (Services publishes it
+   on the live bus, for the other processes sharing the database).
+
+A change another process made arrives as the same `RegistryChange`, through `changed_elsewhere`: this process
+forgets what it keeps about it and reschedules (docs/scaling.md).
 
 The API calls this for every registry change and for its reads of the registry; it never calls the
 repositories behind it.
@@ -32,13 +36,18 @@ from t3000gql.storage.store import Store
 log = logging.getLogger(__name__)
 
 
+ChangeKind = Literal["device", "point", "trend_log", "station", "everything"]
+""""everything": changes of other processes may have gone unheard (a gap in the live bus)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryChange:
     """What changed (a device, points, a trend log or a station), of which devices, and whether it went."""
 
-    kind: Literal["device", "point", "trend_log", "station"]
+    kind: ChangeKind
     device_ids: tuple[int, ...]
     deleted: bool = False
+    trend_log_id: int | None = None
 
 
 RegistryListener = Callable[[RegistryChange], None]
@@ -75,6 +84,23 @@ class Registry:
         # change may have renamed, readdressed or deleted a station behind its back.
         if change.kind in ("device", "point"):
             self._stations.devices_changed(change.device_ids)
+
+    async def changed_elsewhere(self, change: RegistryChange) -> None:
+        """Another process made this change (it came over the live bus): the records this process keeps about
+        those devices and their points are forgotten or read again, the station service told, and collection
+        rescheduled (the schedule itself runs on the leader only). Listeners are not told: they publish."""
+        if change.kind == "everything":
+            await self._store.forget_everything()
+            self._stations.forget_stations()
+            await self._collection.devices_changed()
+            return
+        if change.kind != "trend_log":  # trend logs are not kept in memory; their schedule is
+            await self._store.forget_devices(change.device_ids)
+            self._stations.devices_changed(change.device_ids)
+        if change.kind in ("device", "station"):
+            await self._collection.devices_changed(change.device_ids)
+        elif change.kind == "trend_log" and change.trend_log_id is not None:
+            await self._collection.trend_log_changed(change.trend_log_id)
 
     # --- devices ----------------------------------------------------------------------------------------------
 
@@ -121,7 +147,7 @@ class Registry:
         """Creates a trend log (no id) or changes one; its schedule follows at the next tick."""
         trend_log = await self._store.trend_logs.upsert(device_id, data)
         await self._collection.trend_log_changed(trend_log.id)
-        self._publish(RegistryChange("trend_log", (device_id,)))
+        self._publish(RegistryChange("trend_log", (device_id,), trend_log_id=trend_log.id))
         return trend_log
 
     async def delete_trend_log(self, trend_log_id: int) -> bool:
@@ -130,7 +156,7 @@ class Registry:
         if trend_log is None or not await self._store.trend_logs.delete(trend_log_id):
             return False
         await self._collection.trend_log_changed(trend_log_id)
-        self._publish(RegistryChange("trend_log", (trend_log.device_id,), deleted=True))
+        self._publish(RegistryChange("trend_log", (trend_log.device_id,), deleted=True, trend_log_id=trend_log_id))
         return True
 
     # --- stations ---------------------------------------------------------------------------------------------

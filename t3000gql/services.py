@@ -1,6 +1,10 @@
 """Everything the server runs, started and stopped together: the store and its periodic jobs, the live bus,
 collection (the collector, current-value reads, the demo site), the station service and the live station
-monitor.
+monitor, leadership, and the changes of other processes applied here.
+
+Of several processes sharing one database, only the leader (t3000gql/leadership.py) runs the collection schedule,
+the station monitor and retention; every process serves the API, keeps its cache cleanup to itself, and applies
+what the others changed (t3000gql/peers.py). docs/scaling.md says what is shared how.
 
 The API calls these services, never the repositories behind them: `registry` for every change to devices,
 points, trend logs and stations (it writes, reschedules collection and publishes the change), `collection` for
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -25,10 +31,13 @@ from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
+from t3000gql.leadership import Leadership
 from t3000gql.lifecycle import Lifecycle, LifecycleHook
-from t3000gql.live import LiveBus
+from t3000gql.live import LiveBus, RegistryNote
+from t3000gql.peers import PARTITIONS, Peers, change_of, note_of
 from t3000gql.registry import Registry
 from t3000gql.storage.cache import CachedValue
+from t3000gql.storage.leader_lock import leader_lock
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import WriteResult
 
@@ -45,8 +54,9 @@ class Services:
     clock: Clock
     stations: StationService
     readings: ReadingReader
+    leadership: Leadership
     monitor: StationMonitor | None = None
-    """None when STATION_MONITOR_ENABLED is false."""
+    """None when STATION_MONITOR_ENABLED is false, and in a process that does not lead."""
     demo: bool = False
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
     registry: Registry = field(init=False)
@@ -67,18 +77,27 @@ class Services:
         start and stop (t3000gql/lifecycle.py)."""
         async with Lifecycle("", hook) as life:
             store = await life.start("store", lambda: Store.open(settings, clock=clock, hook=hook), Store.close)
+            peers = Peers()
             live = LiveBus(
                 settings.broadcast_url,
                 prefix=settings.broadcast_channel_prefix,
                 queue_size=settings.live_queue_size,
                 on_remote_changes=_remote_changes_into(store),
+                on_remote_notes=peers.take,
             )
             await life.start("live bus", lambda: live.start(hook), lambda _: live.stop())
             store.writes.add_listener(_publish_to(live))
             collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
             collection.health.add_listener(live.publish_device_status)
-            await life.start("collection", lambda: collection.start(hook), lambda _: collection.stop())
+            await life.start(
+                "collection", lambda: collection.start(hook, schedule=False), lambda _: collection.stop()
+            )
             stations = StationService(store, reading_limits(settings))
+            leadership = Leadership(
+                leader_lock(settings.database_url, settings.leader_timeout_seconds),
+                timeout_seconds=settings.leader_timeout_seconds,
+                clock=clock,
+            )
             services = cls(
                 settings=settings,
                 store=store,
@@ -87,25 +106,79 @@ class Services:
                 clock=clock,
                 stations=stations,
                 readings=ReadingReader(store),
+                leadership=leadership,
                 demo=demo,
             )
+            services.registry.on_change(lambda change: live.publish_registry(note_of(change)))
+            life.task("peers", lambda: peers.run(services._changed_elsewhere))
+            leadership.duty("collection schedule", lambda _: collection.start_schedule(), collection.stop_schedule)
             if settings.station_monitor_enabled:
-                # Always started: it replays a spool left by an earlier run even when no station has a URL yet,
-                # and picks up stations that get one later. Stopped before the store closes: it writes (or
-                # spools) what is buffered.
-                monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
-                await life.start("station monitor", lambda: monitor.start(hook), lambda _: monitor.stop())
-                stations.on_change(monitor.request_refresh)
-                services.monitor = monitor
+                # Always started on the leader: it replays a spool left by an earlier run even when no station
+                # has a URL yet, and picks up stations that get one later. Stopped before the store closes: it
+                # writes (or spools) what is buffered.
+                leadership.duty("station monitor", services._start_monitor, services._stop_monitor)
+                stations.on_change(services._refresh_monitor)
+            await life.start("leadership", lambda: leadership.start(hook), lambda _: leadership.stop())
+            services._warn_if_alone_on_the_bus()
             cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
             life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
             if settings.partition_cleanup_enabled:
-                life.task("retention", _every(RETENTION_PERIOD_SECONDS, store.apply_retention, "retention"))
+                life.task("retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention"))
             services._running = life.pop_all()
         return services
 
+    # --- the leader's duties and periodic jobs ------------------------------------------------------------------
+
+    async def _start_monitor(self, hook: LifecycleHook | None) -> None:
+        monitor = StationMonitor(self.stations, MonitorConfig.from_settings(self.settings, self.store.db.path))
+        await monitor.start(hook)
+        self.monitor = monitor
+
+    async def _stop_monitor(self) -> None:
+        monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            await monitor.stop()
+
+    def _refresh_monitor(self) -> None:
+        if self.monitor is not None:
+            self.monitor.request_refresh()
+
+    async def _retention(self) -> None:
+        """Retention, on the leader only; the years it dropped are told to the other processes."""
+        if not self.leadership.is_leader:
+            return
+        report = await self.store.apply_retention()
+        if report.dropped_years:
+            self.live.publish_registry(RegistryNote(PARTITIONS, deleted=True, ids=tuple(report.dropped_years)))
+
     async def _cache_cleanup(self) -> None:
+        """This process's own memory, in every process: entries of points deleted elsewhere go, and the partition
+        set is reloaded if the schema changed (years dropped by a command that could not tell anyone)."""
         await self.store.cache.cleanup(self.store.db)
+        await self.store.partitions.refresh(self.store.db)
+
+    # --- changes of other processes -------------------------------------------------------------------------
+
+    async def _changed_elsewhere(self, note: RegistryNote) -> None:
+        if note.kind == PARTITIONS:
+            for year in note.ids:
+                self.store.partitions.forget(year)
+            return
+        change = change_of(note)
+        if change is None:
+            log.warning("ignored a registry note of unknown kind %r from another process", note.kind)
+            return
+        await self.registry.changed_elsewhere(change)
+        if change.kind == "everything":
+            self._refresh_monitor()
+
+    def _warn_if_alone_on_the_bus(self) -> None:
+        if self.settings.broadcast_url.startswith("memory:") and not self.leadership.is_leader:
+            log.warning(
+                "another process leads on this database, but BROADCAST_URL=memory:// keeps live values and "
+                "registry changes inside each process: set BROADCAST_URL=redis://… on every process "
+                "(docs/scaling.md)"
+            )
 
     async def stop(self) -> None:
         """Stops every part in the reverse order of `start`."""
@@ -138,6 +211,8 @@ class Services:
         live = self.live.metrics_dict()
         return {
             "status": "ok" if live["connected"] else "degraded",
+            "process": {"pid": os.getpid(), "host": socket.gethostname()},
+            "leadership": self.leadership.report(),
             "database": self.store.db.path,
             "partitions": self.store.partitions.years,
             "cache": {

@@ -42,28 +42,46 @@ PARTS = [
     "collection.demo site",
     "collection.device access",
     "collection.current reads",
-    "collection.schedule",
     "collection",
-    "station monitor.flusher",
-    "station monitor.stations",
-    "station monitor",
+    "peers",
+    "leadership.lock",
+    "leadership.collection schedule",
+    "leadership.station monitor.flusher",
+    "leadership.station monitor.stations",
+    "leadership.station monitor",
+    "leadership.watch",
+    "leadership",
     "cache cleanup",
     "retention",
 ]
 """Every part of Services with the demo and a monitored station, in the order they finish starting (an owner
-finishes after its own parts, named `owner.part`)."""
+finishes after its own parts, named `owner.part`; the leader's duties are parts of leadership, and the station
+monitor's parts are parts of that duty)."""
 
 
 def in_stopping_order(started: list[str]) -> list[str]:
-    """The order in which parts that started finish stopping: owners in reverse, each after its own parts,
-    which stop in reverse too."""
-    owners = [part for part in started if "." not in part]
-    order: list[str] = []
-    for owner in reversed(owners):
-        order += [part for part in reversed(started) if part.startswith(f"{owner}.")] + [owner]
-    # An owner that failed while starting its own parts is not in `started`; its parts that had started are.
-    order = [part for part in reversed(started) if "." in part and part.split(".")[0] not in owners] + order
-    return order
+    """The order in which parts that started finish stopping: each owner after its own parts, which stop in the
+    reverse of the order they started, at any depth. A part's owner is the longest dotted prefix of its name that
+    started too; a part whose owner failed while starting its parts (so never started) is stopped on its own,
+    in reverse with the others."""
+    started_set = set(started)
+
+    def owner(part: str) -> str | None:
+        pieces = part.split(".")
+        for cut in range(len(pieces) - 1, 0, -1):
+            candidate = ".".join(pieces[:cut])
+            if candidate in started_set:
+                return candidate
+        return None
+
+    children: dict[str | None, list[str]] = {}
+    for part in started:
+        children.setdefault(owner(part), []).append(part)
+
+    def stopping(part: str) -> list[str]:
+        return [p for child in reversed(children.get(part, [])) for p in stopping(child)] + [part]
+
+    return [p for root in reversed(children.get(None, [])) for p in stopping(root)]
 
 
 class InjectedFailure(Exception):
@@ -203,7 +221,7 @@ def plain_settings(tmp_path: Path) -> Settings:
 
 
 def test_the_app_lifespan_unwinds_a_failed_start_up(tmp_path: Path) -> None:
-    recorder = Recorder(fail_at="station monitor.stations")
+    recorder = Recorder(fail_at="leadership.station monitor.stations")
     app = create_app(plain_settings(tmp_path), hook=recorder)
     with pytest.raises(InjectedFailure), TestClient(app):
         pass

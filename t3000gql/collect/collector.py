@@ -276,7 +276,9 @@ class Collector:
         ]
         try:
             if samples:
-                await store.writes.record(samples, SOURCE)
+                written = await store.writes.record(samples, SOURCE)
+                # History held these already: this interval was collected before (by another leader?).
+                self.metrics.repeated_samples += written.updated + written.unchanged
                 await store.trend_logs.mark_collected(trend_log_id, ts_ms)
         except T3000Error as exc:  # the database refused (locked, full): the device did its part
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)

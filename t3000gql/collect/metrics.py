@@ -37,6 +37,9 @@ class CollectionMetrics:
         """Ticks that found the trend log's previous run still going (and so did not start another)."""
         self.offline_skipped = 0
         """Ticks of trend logs whose device was in its skip window."""
+        self.repeated_samples = 0
+        """Collected samples that history already held (same point and time): an interval collected twice, as
+        two leaders at once would. Zero is what leadership promises (docs/scaling.md)."""
         self.last_error: str | None = None
 
     def record(
@@ -89,6 +92,7 @@ class CollectionMetrics:
                 "failedPoints": self.failed_points_total,
                 "overlapsSkipped": self.overlaps_skipped,
                 "offlineSkipped": self.offline_skipped,
+                "repeatedSamples": self.repeated_samples,
             },
             "lastError": self.last_error,
         }

@@ -50,22 +50,34 @@ class Collection:
         self.demo = DemoSite(store) if demo else None
         self._started: Lifecycle | None = None
 
-    async def start(self, hook: LifecycleHook | None = None) -> None:
-        """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false).
-        Inside the running loop: aiocron binds the loop it is created in. When a step fails, what started
-        before it is stopped again."""
+    async def start(self, hook: LifecycleHook | None = None, *, schedule: bool = True) -> None:
+        """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false,
+        or `schedule` is False: Services leaves the schedule to leadership, `start_schedule`). Inside the running
+        loop: aiocron binds the loop it is created in. When a step fails, what started before it is stopped
+        again."""
         async with Lifecycle("collection", hook) as life:
             if self.demo is not None:
                 await life.start("demo site", self.demo.start, lambda _: self._stop_demo())
             life.stop_with("device access", self.access.close)
             life.stop_with("current reads", self.reader.close)
-            if self.scheduling:
-                await life.start("schedule", self.collector.start, lambda _: self.collector.stop())
-            else:
-                log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+            if schedule:
+                await life.start("schedule", self.start_schedule, lambda _: self.stop_schedule())
             if self.demo is not None:
                 await self._first_demo_collection()
             self._started = life.pop_all()
+
+    async def start_schedule(self) -> None:
+        """Starts sampling the active trend logs on their schedules (the leader's duty, t3000gql/leadership.py):
+        from the next boundary of each, so an interval a previous leader collected is not collected again."""
+        if not self.scheduling:
+            log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+            return
+        await self.collector.start()
+
+    async def stop_schedule(self) -> None:
+        """Stops the schedule and waits for the runs in flight (nothing happens when it is not running)."""
+        if self.collector.scheduler.running:
+            await self.collector.stop()
 
     async def _first_demo_collection(self) -> None:
         """A first sample of everything at once, so the demo shows values before its first boundary."""
@@ -113,7 +125,8 @@ class Collection:
         return await self.collector.collect_now(trend_log_id)
 
     async def trend_log_changed(self, trend_log_id: int) -> None:
-        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
+        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick (of the
+        leader: a follower keeps its schedule up to date without running it)."""
         if self.scheduling:
             await self.collector.reschedule(trend_log_id)
 

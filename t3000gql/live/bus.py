@@ -8,8 +8,11 @@ Each process holds one broadcaster subscription per channel and fans events out 
 crosses Redis once per process however many WebSocket clients watch it. A process's own events take the same
 round trip as everyone else's: all processes see one order per channel, and local delivery needs no second path.
 
-Channels are `<prefix>.points` and `<prefix>.devices` (BROADCAST_CHANNEL_PREFIX); with `memory://` the bus works
-inside one process, with `redis://` (or `postgres://`) across several.
+Channels are `<prefix>.points`, `<prefix>.devices` and `<prefix>.registry` (BROADCAST_CHANNEL_PREFIX); with
+`memory://` the bus works inside one process, with `redis://` (or `postgres://`) across several. The registry
+channel carries `RegistryNote`s: what one process changed that the others keep in memory (docs/scaling.md). They
+go to `on_remote_notes` only (no subscriber watches them), and so does a note of kind "everything" after the
+connection was re-established, since notes published during the gap were lost.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from t3000gql.domain.samples import StoredSample
 from t3000gql.errors import LiveBusError
 from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live.connection import HEARTBEAT_SECONDS, PROBE_TIMEOUT_SECONDS, BusConnection
-from t3000gql.live.events import DeviceStatus, Message, encode_changes, encode_statuses
+from t3000gql.live.events import DeviceStatus, Message, RegistryNote, encode_changes, encode_notes, encode_statuses
 from t3000gql.live.registry import Registry, device_key, device_stamp, point_key, point_stamp
 from t3000gql.live.subscriber import Counters, Subscriber, frozen_or_none
 
@@ -90,26 +93,35 @@ class LiveBus:
         queue_size: int = DEFAULTS.live_queue_size,
         max_pending: int = MAX_PENDING,
         on_remote_changes: Callable[[list[StoredSample]], None] | None = None,
+        on_remote_notes: Callable[[list[RegistryNote]], None] | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
         """`queue_size`: events a subscriber holds in order before it starts coalescing by point.
         `on_remote_changes` is called with the changes another process published (to keep a local cache in
-        step); it must not block."""
+        step); it must not block. `on_remote_notes` likewise with the registry notes of other processes."""
         self.url = url
         self.origin = uuid.uuid4().hex
         self.points_channel = f"{prefix}.points"
         self.devices_channel = f"{prefix}.devices"
+        self.registry_channel = f"{prefix}.registry"
         self._queue_size = queue_size
         self._on_remote_changes = on_remote_changes
+        self._on_remote_notes = on_remote_notes
         self._connection = BusConnection(
             url,
-            {self.points_channel: self._on_points, self.devices_channel: self._on_devices},
+            {
+                self.points_channel: self._on_points,
+                self.devices_channel: self._on_devices,
+                self.registry_channel: self._on_notes,
+            },
             origin=self.origin,
             heartbeat_seconds=heartbeat_seconds,
             probe_timeout_seconds=probe_timeout_seconds,
             on_ready=self._wake_publisher,
+            on_reconnected=self._after_gap,
         )
+        self._pending_notes: deque[RegistryNote] = deque(maxlen=max_pending)
         self._pending_changes: deque[StoredSample] = deque(maxlen=max_pending)
         self._pending_statuses: deque[DeviceStatus] = deque(maxlen=max_pending)
         # A batch being published stays here until the broker took it, so a failed publish is retried first.
@@ -196,6 +208,16 @@ class LiveBus:
         pending.append(DeviceStatus(device_id, online, at_ms, fault, failing))
         self._wake.set()
 
+    def publish_registry(self, note: RegistryNote) -> None:
+        """Queues a registry note (after the change committed); returns at once."""
+        if not self._running:
+            return
+        pending = self._pending_notes
+        if pending.maxlen is not None and len(pending) >= pending.maxlen:
+            self._outbound_dropped += 1
+        pending.append(note)
+        self._wake.set()
+
     def _wake_publisher(self) -> None:
         self._wake.set()
 
@@ -234,6 +256,10 @@ class LiveBus:
             self._messages += 1
 
     def _next_batch(self) -> tuple[str, bytes, int] | None:
+        if self._pending_notes:
+            notes = list(self._pending_notes)
+            self._pending_notes.clear()
+            return self.registry_channel, encode_notes(self.origin, notes), len(notes)
         if self._pending_statuses:
             statuses = list(self._pending_statuses)
             self._pending_statuses.clear()
@@ -265,6 +291,21 @@ class LiveBus:
                     points = subscriber.points
                     if points is None or change.point in points:
                         subscriber.offer(change)
+
+    def _on_notes(self, message: Message) -> None:
+        self._received += len(message.notes)
+        if message.origin != self.origin and message.notes:
+            self._tell_notes(message.notes)
+
+    def _after_gap(self) -> None:
+        self._tell_notes([RegistryNote("everything")])
+
+    def _tell_notes(self, notes: list[RegistryNote]) -> None:
+        if self._on_remote_notes is not None:
+            try:
+                self._on_remote_notes(notes)
+            except Exception:
+                log.exception("on_remote_notes failed")
 
     def _on_devices(self, message: Message) -> None:
         self._received += len(message.statuses)

@@ -45,6 +45,7 @@ class BusConnection:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
         on_ready: Callable[[], None] | None = None,
+        on_reconnected: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.backend = urlsplit(url).scheme
@@ -54,6 +55,8 @@ class BusConnection:
         self._probe_timeout = probe_timeout_seconds
         self._on_ready = on_ready
         """Called after each successful check or reconnection: a publisher that stopped on an error retries."""
+        self._on_reconnected = on_reconnected
+        """Called after a reconnection: whatever was published during the gap never came."""
         self._broadcast: Broadcast | None = None
         self._listeners: list[asyncio.Task[None]] = []
         self._opened = contextlib.AsyncExitStack()
@@ -173,6 +176,8 @@ class BusConnection:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.reconnects += 1
         log.info("the live bus reconnected to %s", safe_url(self.url))
+        if self._on_reconnected is not None:
+            self._on_reconnected()
 
     # -- receiving ------------------------------------------------------------------------------------------------
 

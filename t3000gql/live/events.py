@@ -1,6 +1,7 @@
 """What travels on the live bus, and its wire form.
 
-A point change is the write path's own `StoredSample`; a device status change is a `DeviceStatus`. On the wire
+A point change is the write path's own `StoredSample`; a device status change is a `DeviceStatus`; a change to
+what processes keep in memory about the registry (and the partitions) is a `RegistryNote`. On the wire
 a message is one orjson object per batch, written as compact arrays (a batch of a thousand changes is one
 message, not a thousand), and tagged with the instance that published it so a process can tell its own
 messages from those of other processes.
@@ -9,7 +10,7 @@ messages from those of other processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -35,6 +36,19 @@ class DeviceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryNote:
+    """Something a process changed that other processes may keep in memory: a device, its points, a trend log,
+    a station, the set of yearly partitions, or everything (after a gap in the bus). Each process forgets or
+    reloads what it keeps about it (docs/scaling.md). `ids` are trend-log ids, partition years or token ids,
+    by `kind`."""
+
+    kind: str
+    device_ids: tuple[int, ...] = ()
+    deleted: bool = False
+    ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A decoded message: who published it and what it carries (a probe carries nothing)."""
 
@@ -42,6 +56,7 @@ class Message:
     changes: list[StoredSample]
     statuses: list[DeviceStatus]
     probe: int | None = None
+    notes: list[RegistryNote] = field(default_factory=list)
 
 
 def encode_changes(origin: str, changes: Sequence[StoredSample]) -> bytes:
@@ -109,6 +124,10 @@ def _status(fields: Sequence[Any]) -> DeviceStatus:
     )
 
 
+def encode_notes(origin: str, notes: Sequence[RegistryNote]) -> bytes:
+    return orjson.dumps({"o": origin, "r": [[n.kind, list(n.device_ids), n.deleted, list(n.ids)] for n in notes]})
+
+
 def encode_probe(origin: str, number: int) -> bytes:
     return orjson.dumps({"o": origin, "p": number})
 
@@ -128,4 +147,8 @@ def decode(raw: str | bytes) -> Message:
         for device_id, point_type, point_number, point_id, ts_ms, value, source, trend_log_id in data.get("c", ())
     ]
     statuses = [_status(fields) for fields in data.get("d", ())]
-    return Message(origin=str(data["o"]), changes=changes, statuses=statuses, probe=data.get("p"))
+    notes = [
+        RegistryNote(str(kind), tuple(int(i) for i in device_ids), bool(deleted), tuple(int(i) for i in ids))
+        for kind, device_ids, deleted, ids in data.get("r", ())
+    ]
+    return Message(origin=str(data["o"]), changes=changes, statuses=statuses, probe=data.get("p"), notes=notes)

@@ -7,7 +7,7 @@ station owner calls `upsert_in` inside its own transaction), so the records kept
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -62,6 +62,15 @@ class DeviceRepository:
     def remembered(self, device_id: int) -> Device | None:
         """The record from memory, without a statement; None when it was not read yet (or does not exist)."""
         return self._remembered.get(device_id)
+
+    def forget(self, device_ids: Iterable[int] | None = None) -> None:
+        """Drops the records of these devices (None: of all), which another process changed: the next read asks
+        the database."""
+        if device_ids is None:
+            self._remembered.clear()
+        else:
+            for device_id in device_ids:
+                self._remembered.pop(device_id, None)
 
     def _remember(self, device: Device) -> Device:
         self._remembered[device.device_id] = device

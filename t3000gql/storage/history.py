@@ -74,6 +74,7 @@ class HistoryReader:
         where, ids = _ids(point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
+        await self._partitions.refresh_for(self._db, start_ms, end_ms)  # another process may have made a year
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             if remaining is None:
@@ -132,6 +133,7 @@ class HistoryReader:
         check_range(start_ms, end_ms)
         counts = dict.fromkeys(point_ids, 0)
         where, ids = _ids(point_ids)
+        await self._partitions.refresh_for(self._db, start_ms, end_ms)
         for year in self._partitions.existing_between(start_ms, end_ms):
             rows = await self._db.fetch_all(
                 f"SELECT point_id, count(*) FROM {partition_table(year)} WHERE {where} AND ts >= ? AND ts < ? "
@@ -167,6 +169,7 @@ class HistoryReader:
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
         clause, ids = _ids(point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
+        await self._partitions.refresh_for(self._db, start_ms, end_ms)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
             where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
@@ -204,6 +207,7 @@ class HistoryReader:
         """The last sample at or before `at_ms` of each point that has one."""
         found: dict[int, tuple[int, float]] = {}
         todo = list(point_ids)
+        await self._partitions.refresh_for(self._db, 0, at_ms + 1)
         for year in reversed(self._partitions.existing_between(0, at_ms + 1)):
             if not todo:
                 break

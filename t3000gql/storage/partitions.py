@@ -1,16 +1,24 @@
 """Yearly history partitions `timeseries_data_YYYY`, made from one template on the first write into a year.
 
 Table names are built only from validated integers (never from input text), through `partition_table`.
+
+Other processes create and drop partitions too (another server's writes, `import-logs`, `retention`), so the set
+kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before a read: when the
+range touches a year the set does not know, one cheap statement (SQLite's schema version) says whether the
+schema changed since the set was loaded, and only then is it reloaded. Years dropped elsewhere come over the
+live bus (`forget`), and the periodic cache cleanup reloads the set as a safety net (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 
 import aiosqlite
 
 from t3000gql.domain.timeutil import MAX_TS_MS, year_start_ms
+from t3000gql.storage.database import Database
 
 FIRST_YEAR = 1970
 LAST_YEAR = 2099
@@ -31,6 +39,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 """
 
 _YEAR_STARTS = [year_start_ms(year) for year in range(FIRST_YEAR, LAST_YEAR + 2)]
+_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%'"
 
 
 def partition_table(year: int) -> str:
@@ -51,17 +60,46 @@ def year_bounds(year: int) -> tuple[int, int]:
 
 
 class PartitionSet:
-    """Which yearly tables exist. Loaded once, then kept in step by `ensure` and `drop`."""
+    """Which yearly tables exist. Loaded once, kept in step by `ensure` and `forget`, and refreshed from the
+    database when a read touches a year it does not know (another process may have made it)."""
 
     def __init__(self) -> None:
         self._years: set[int] = set()
+        self._schema_version: int | None = None
+        self.refreshes = 0
+        """Reloads because the schema had changed (tests and /health see discovery at work)."""
 
     async def load(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%'"
-        ) as cursor:
+        async with conn.execute("PRAGMA schema_version") as cursor:
+            row = await cursor.fetchone()
+        async with conn.execute(_NAMES) as cursor:
             names = [row[0] for row in await cursor.fetchall()]
+        self._set(names, int(row[0]) if row else None)
+
+    def _set(self, names: Iterable[str], schema_version: int | None) -> None:
         self._years = {int(m.group(1)) for name in names if (m := _PARTITION_NAME.match(name))}
+        self._schema_version = schema_version
+
+    async def refresh(self, db: Database) -> None:
+        """Reloads the set if the schema changed since it was loaded (one statement when it did not)."""
+        rows = await db.fetch_all("PRAGMA schema_version")
+        version = int(rows[0][0]) if rows else None
+        if version is not None and version == self._schema_version:
+            return
+        self._set([row[0] for row in await db.fetch_all(_NAMES)], version)
+        self.refreshes += 1
+
+    async def refresh_for(self, db: Database, start_ms: int, end_ms: int) -> None:
+        """Before a read of [start_ms, end_ms): refreshes when the range touches a year not known here."""
+        start_ms, end_ms = max(start_ms, 0), min(end_ms, MAX_TS_MS)
+        if end_ms <= start_ms:
+            return
+        await self.refresh_years(db, range(year_of_ms(start_ms), year_of_ms(end_ms - 1) + 1))
+
+    async def refresh_years(self, db: Database, years: Iterable[int]) -> None:
+        """Before a read of these years: refreshes when one of them is not known here."""
+        if not self._years.issuperset(years):
+            await self.refresh(db)
 
     @property
     def years(self) -> list[int]:

@@ -99,6 +99,21 @@ class PointRepository:
         for pid, device_id, point_type, number in rows:
             self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
 
+    async def reload_devices(self, device_ids: Sequence[int]) -> list[int]:
+        """Another process changed points of these devices: their ids are read again and their records dropped.
+        Returns the ids of their points that are gone (whose cached values the caller drops)."""
+        rows = await self._db.fetch_all(
+            "SELECT id, device_id, point_type, point_number FROM monitoring_points "
+            "WHERE device_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(device_ids))),),
+        )
+        before: set[int] = set()
+        for device_id in set(device_ids):
+            before.update(self.directory.drop_device(device_id))
+        for pid, device_id, point_type, number in rows:
+            self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
+        return sorted(before - {row[0] for row in rows})
+
     async def resolve(self, refs: Iterable[PointRef]) -> dict[PointRef, int]:
         """Point ids of the refs that exist (missing refs are left out; the caller decides if that is an error)."""
         found: dict[PointRef, int] = {}

@@ -144,6 +144,7 @@ class PowerReadingRepository:
             device_id, ts = row[0], row[1]
             pairs_by_year[year_of_ms(ts)].extend((pid, ts) for pid in by_device.get(device_id, ()))
         values: dict[tuple[int, int], list[float | None]] = {}
+        await self._partitions.refresh_years(self._db, pairs_by_year)  # another process may have made a year
         for year, pairs in pairs_by_year.items():
             if year not in self._partitions.years:
                 continue
@@ -175,6 +176,7 @@ class PowerReadingRepository:
         if not todo:
             return result
         newest = max(ts for _pid, ts in todo)
+        await self._partitions.refresh_for(self._db, 0, newest)
         for year in reversed(self._partitions.existing_between(0, newest)):
             rows = await self._db.fetch_all(
                 _PREVIOUS.format(table=partition_table(year)), (json.dumps(todo, separators=(",", ":")),)

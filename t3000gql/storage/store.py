@@ -6,6 +6,7 @@ Open it with `await Store.open(settings)` and close it with `await store.close()
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -113,6 +114,20 @@ class Store:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    async def forget_devices(self, device_ids: Sequence[int]) -> None:
+        """Another process changed these devices or their points: what is kept in memory about them is dropped
+        or read again, and the cached values of their points that are gone are dropped (docs/scaling.md)."""
+        self.devices.forget(device_ids)
+        self.cache.forget(await self.points.reload_devices(device_ids))
+
+    async def forget_everything(self) -> None:
+        """What `forget_devices` does, for every device, and the partition set reloaded: after a gap in the live
+        bus, when changes of other processes may have gone unheard."""
+        self.devices.forget()
+        await self.points.load_directory()
+        await self.cache.cleanup(self.db)
+        await self.partitions.refresh(self.db)
 
     async def apply_retention(self) -> RetentionReport:
         return await apply_retention(self.db, self.partitions, self.clock, self.settings.data_retention_days)
