@@ -195,8 +195,13 @@ class AdvisoryLeaderLock:
             raise StorageError(f"the leadership lock cannot reach PostgreSQL: {exc}") from exc
         return self._connection
 
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
+    async def _fetchval(self, sql: str, *args: Any, reconnect: bool = True) -> Any:
+        """One statement on the lock's connection (opened again if it closed, unless `reconnect` is False: a
+        new connection does not hold the lock the old one held)."""
         async with self._use:
+            if not reconnect and (self._connection is None or self._connection.is_closed()):
+                await self._drop()
+                raise StorageError("the connection holding the leadership lock is gone")
             connection = await self._connect()
             try:
                 async with asyncio.timeout(max(1.0, self._timeout / 3)):
@@ -228,7 +233,7 @@ class AdvisoryLeaderLock:
         if not self._held:
             return False
         try:
-            await self._fetchval("SELECT 1")
+            await self._fetchval("SELECT 1", reconnect=False)
         except Exception as exc:
             log.warning("the connection holding leadership failed: %s", exc)
             return False
@@ -249,7 +254,7 @@ class AdvisoryLeaderLock:
             return
         self._held = False
         try:
-            await self._fetchval("SELECT pg_advisory_unlock($1, $2)", *ADVISORY_KEYS)
+            await self._fetchval("SELECT pg_advisory_unlock($1, $2)", *ADVISORY_KEYS, reconnect=False)
             await self._fetchval("SELECT set_config('application_name', 't3000gql', false)")
         except Exception:
             await self._drop()  # a connection that ends drops its locks all the same

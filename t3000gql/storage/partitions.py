@@ -3,10 +3,11 @@
 Table names are built only from validated integers (never from input text), through `partition_table`.
 
 Other processes create and drop partitions too (another server's writes, `import-logs`, `retention`), so the set
-kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before a read: when the
-range touches a year the set does not know, one cheap statement (SQLite's schema version) says whether the
-schema changed since the set was loaded, and only then is it reloaded. Years dropped elsewhere come over the
-live bus (`forget`), and the periodic cache cleanup reloads the set as a safety net (docs/scaling.md).
+kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before each read: one
+cheap statement (SQLite's schema version, ~20 us against ~400 us for the smallest range read of 1,000 rows)
+says whether the schema changed since the set was loaded, and only then is the set reloaded. Checking on every
+read, not only when the range touches a year the set does not know, also catches a year another process dropped
+(a read of it would fail). Years dropped by the leader's retention also come over the live bus (`forget`).
 """
 
 from __future__ import annotations
@@ -90,16 +91,13 @@ class PartitionSet:
         self.refreshes += 1
 
     async def refresh_for(self, db: Database, start_ms: int, end_ms: int) -> None:
-        """Before a read of [start_ms, end_ms): refreshes when the range touches a year not known here."""
-        start_ms, end_ms = max(start_ms, 0), min(end_ms, MAX_TS_MS)
-        if end_ms <= start_ms:
-            return
-        await self.refresh_years(db, range(year_of_ms(start_ms), year_of_ms(end_ms - 1) + 1))
+        """Before a read of [start_ms, end_ms): the set made current (see the module's docstring for why every
+        read checks, whatever its range)."""
+        await self.refresh(db)
 
     async def refresh_years(self, db: Database, years: Iterable[int]) -> None:
-        """Before a read of these years: refreshes when one of them is not known here."""
-        if not self._years.issuperset(years):
-            await self.refresh(db)
+        """Before a read of these years: the set made current."""
+        await self.refresh(db)
 
     @property
     def years(self) -> list[int]:

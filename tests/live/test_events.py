@@ -11,7 +11,7 @@ import orjson
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.live import DeviceStatus, LiveBus
-from t3000gql.live.events import decode, encode_statuses
+from t3000gql.live.events import RegistryNote, decode, encode_notes, encode_statuses
 from tests.live.helpers import take
 
 T0 = 1_700_000_000_000
@@ -31,6 +31,16 @@ FAILING = DeviceStatus(
 def test_a_status_round_trips_whole() -> None:
     message = decode(encode_statuses("me", [OFFLINE, FAILING, DeviceStatus(5, True, T0)]))
     assert message.statuses == [OFFLINE, FAILING, DeviceStatus(5, True, T0)]
+
+
+def test_registry_notes_round_trip_whole() -> None:
+    notes = [
+        RegistryNote("device", (1, 2)),
+        RegistryNote("partitions", (), True, (2021, 2022)),
+        RegistryNote("everything"),
+    ]
+    message = decode(encode_notes("me", notes))
+    assert (message.origin, message.notes, message.changes, message.statuses) == ("me", notes, [], [])
 
 
 def test_the_three_field_form_of_earlier_versions_is_read() -> None:

@@ -15,7 +15,7 @@ from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample, StoredSample
 from t3000gql.errors import LiveBusError
-from t3000gql.live import DeviceStatus, LiveBus
+from t3000gql.live import DeviceStatus, LiveBus, RegistryNote
 from t3000gql.services import Services
 from tests.live.helpers import change, ref, take, wait_until
 
@@ -113,8 +113,13 @@ async def test_a_write_on_one_server_reaches_a_subscriber_and_the_cache_of_the_o
 
 async def test_the_bus_reconnects_when_redis_drops_its_connections(redis_url: str, prefix: str) -> None:
     name = prefix  # our connections carry this name, so only they are killed, not other users' of this Redis
+    notes: list[RegistryNote] = []
     async with LiveBus(
-        f"{redis_url}/?client_name={name}", prefix=prefix, heartbeat_seconds=0.05, probe_timeout_seconds=0.5
+        f"{redis_url}/?client_name={name}",
+        prefix=prefix,
+        heartbeat_seconds=0.05,
+        probe_timeout_seconds=0.5,
+        on_remote_notes=notes.extend,
     ) as bus:
         with bus.watch_points() as sub:
             bus.publish_changes([change(ref(1, 1), T0)])
@@ -129,5 +134,20 @@ async def test_the_bus_reconnects_when_redis_drops_its_connections(redis_url: st
                 await client.aclose()
             assert killed >= 1
             await wait_until(lambda: bus.metrics().reconnects >= 1 and bus.metrics().connected, "a reconnection")
+            assert notes == [RegistryNote("everything")]  # what others published in the gap is lost: reload
             bus.publish_changes([change(ref(1, 1), T0 + 1)])
             assert [c.ts_ms for c in await take(sub, 1)] == [T0 + 1]
+
+
+async def test_registry_notes_reach_the_other_processes_only(redis_url: str, prefix: str) -> None:
+    heard: dict[str, list[RegistryNote]] = {"a": [], "b": []}
+    async with (
+        LiveBus(redis_url, prefix=prefix, on_remote_notes=heard["a"].extend) as a,
+        LiveBus(redis_url, prefix=prefix, on_remote_notes=heard["b"].extend) as b,
+    ):
+        note = RegistryNote("trend_log", (7,), deleted=True, ids=(12,))
+        a.publish_registry(note)
+        await wait_until(lambda: bool(heard["b"]), "the note on b")
+        b.publish_registry(RegistryNote("device", (8,)))  # a marker: once a has it, a had its own note too
+        await wait_until(lambda: bool(heard["a"]), "the marker on a")
+    assert heard == {"a": [RegistryNote("device", (8,))], "b": [note]}
