@@ -43,6 +43,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="server processes sharing the one port (default 1); more than one needs a shared live bus "
         "(BROADCAST_URL=redis://…); one of them leads collection (docs/scaling.md)",
     )
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false", help="no log line per request")
 
 
 @command("serve", "run the GraphQL server (GraphiQL at /graphql)", _serve_arguments)
@@ -64,6 +65,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             host=host,
             port=port,
             log_level="info",
+            access_log=args.access_log,
             ws_ping_interval=None,  # graphql-transport-ws has its own keep-alive
         )
         return 0
@@ -85,6 +87,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=port,
         log_config=_worker_logging(args.verbose),
+        access_log=args.access_log,
         ws_ping_interval=None,
     )
     return 0

@@ -15,6 +15,13 @@ GET /health answers. Closing its stdin stops it.
 `control="module:function"` runs `await function(app, control_options)` inside the server process once it is up;
 the handler it returns answers JSON commands sent with `Server.command(...)` (one line each way), for scenarios
 that drive the server from within (the live scenarios write through the write path there, as a collector would).
+
+    with serve_workers(2, settings={"DATABASE_URL": url, "BROADCAST_URL": redis}) as server:   # t3000gql serve --workers 2
+    with serve_workers(2, "floor", body=answer) as server:                                    # the floor, 2 workers too
+
+`serve_workers` runs the command an operator runs (`t3000gql serve --workers N`; for the floor, uvicorn's own
+`--workers N` over a factory of the floor app), so both sides get uvicorn's supervisor and N processes on one
+socket. Its `peak_rss_mb` sums the workers'.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import http.client
 import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -123,6 +131,76 @@ def serve(
             spill.cleanup()
 
 
+@dataclass
+class Workers(Server):
+    """A supervisor (`pid`) and its worker processes."""
+
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(child) for child in children]
+
+    def peak_rss_mb(self) -> float:
+        """The sum of the workers' peak resident sets so far."""
+        return sum(_status_kb(pid, "VmHWM") for pid in self.pids()) / 1024
+
+    def rss_mb(self) -> float:
+        return sum(_status_kb(pid, "VmRSS") for pid in self.pids()) / 1024
+
+
+@contextlib.contextmanager
+def serve_workers(
+    workers: int,
+    app: str = "t3000gql",
+    *,
+    settings: Mapping[str, Setting] | None = None,
+    body: str = "",
+    ready_within_s: float = 120.0,
+) -> Iterator[Workers]:
+    """`t3000gql serve --workers N` (or the floor under uvicorn --workers N) on a free port; stopped with SIGTERM,
+    which the supervisor passes on to every worker. Access logs off on both sides, as in `serve`."""
+    port = _free_port()
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if app == "t3000gql":
+        argv = module_command("t3000gql", "serve", *common, "--no-access-log")
+        environ = {name: _env_value(value) for name, value in (settings or {}).items()}
+    else:
+        argv = module_command("uvicorn", "benchlib.serve:floor_from_environment", "--factory", *common)
+        argv += ["--no-access-log", "--log-level", "warning", "--ws-ping-interval", "0"]
+        environ = {"BENCH_FLOOR_BODY": body}
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as workdir:  # its own cwd: no .env leaks in
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=child_env(environ),
+            cwd=workdir,
+        )
+        server = Workers(process, port, process.pid)
+        try:
+            _wait_healthy(server, ready_within_s)
+            yield server
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def floor_from_environment() -> Any:
+    """The floor app of `serve_workers` (uvicorn imports it by name in each worker): answers BENCH_FLOOR_BODY."""
+    return _floor(os.environ.get("BENCH_FLOOR_BODY", "").encode())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _env_value(value: Setting) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -176,12 +254,14 @@ def _app(args: argparse.Namespace) -> Any:
         from t3000gql.config import Settings
 
         return create_app(Settings.from_env(environ=json.loads(args.settings), env_file=Path(os.devnull)))
+    return _floor(args.body_file.read_bytes() if args.body_file else args.body.encode())
+
+
+def _floor(payload: bytes) -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
-
-    payload = args.body_file.read_bytes() if args.body_file else args.body.encode()
 
     async def graphql(request: Request) -> Response:
         await request.body()

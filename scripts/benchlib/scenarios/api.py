@@ -20,7 +20,7 @@ from benchlib import httpload
 from benchlib.context import Context
 from benchlib.registry import Result, scenario
 from benchlib.report import measured, per_second
-from benchlib.serve import serve
+from benchlib.serve import serve, serve_workers
 from benchlib.stats import median, percentile
 from t3000gql.config import Settings
 from t3000gql.domain.inputs import DeviceInput, PointInput
@@ -165,6 +165,43 @@ def api_concurrent_100(ctx: Context) -> Result:
         floor_average_ms=round(statistics.fmean(floor_latencies), 3),
         requests=len(latencies),
         clients=100,
+        seconds=seconds,
+    )
+
+
+@scenario(
+    "api-concurrent-100-workers-2",
+    goal="average_ms <= 30",
+    floor="the same bare Starlette endpoint under uvicorn --workers 2 and the same client (ratio: our requests/s / its)",
+)
+def api_concurrent_100_workers_2(ctx: Context) -> Result:
+    """api-concurrent-100 against `t3000gql serve --workers 2` (two processes on one port, the live bus on Redis:
+    --broadcast-url, else the local redis://127.0.0.1:6379); the floor runs two workers too."""
+    url = _seed(ctx, "concurrent", _one_device)
+    seconds = 2.0 if ctx.quick else 10.0
+    raw = httpload.post_graphql(CURRENT)
+    bus = ctx.broadcast_url if not ctx.broadcast_url.startswith("memory:") else "redis://127.0.0.1:6379"
+    settings = {**_app(url), "BROADCAST_URL": bus, "BROADCAST_CHANNEL_PREFIX": f"bench-{ctx.workdir.name}"}
+    with serve_workers(2, settings=settings) as server:
+        httpload.run(httpload.timed(server.port, raw, 200, warmup=0))
+        latencies, rps = httpload.run(httpload.load(server.port, raw, 100, seconds))
+        peak = server.peak_rss_mb()
+    with serve_workers(2, "floor", body=CURRENT_ANSWER) as server:
+        httpload.run(httpload.timed(server.port, raw, 200, warmup=0))
+        floor_latencies, floor_rps = httpload.run(httpload.load(server.port, raw, 100, seconds))
+    return measured(
+        latencies,
+        statistics.fmean(floor_latencies),
+        ratio=rps / floor_rps,
+        rate_per_s=rps,
+        peak_rss_mb=peak,
+        average_ms=round(statistics.fmean(latencies), 3),
+        rps=round(rps, 1),
+        floor_rps=round(floor_rps, 1),
+        floor_average_ms=round(statistics.fmean(floor_latencies), 3),
+        requests=len(latencies),
+        clients=100,
+        workers=2,
         seconds=seconds,
     )
 
