@@ -115,7 +115,7 @@ def print_list(scenarios: dict[str, Scenario]) -> None:
         if s.area != area:
             area = s.area
             print(f"{area}:")
-        print(f"  {s.name:<24}{s.summary}")
+        print(f"  {s.name:<23} {s.summary}")
         print(f"  {'':<24}goal: {s.goal.text if s.goal else '- (measured only)'}")
         print(f"  {'':<24}floor: {s.floor or '- (none exists)'}")
         if s.backends != (SQLITE,):

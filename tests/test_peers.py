@@ -22,6 +22,7 @@ from t3000gql.live import RegistryNote
 from t3000gql.peers import PARTITIONS, change_of, note_of
 from t3000gql.registry import RegistryChange
 from t3000gql.services import Services
+from tests.conftest import FakeClock
 from tests.live.helpers import wait_until
 
 DEVICE = 31
@@ -113,6 +114,31 @@ async def test_a_station_made_through_a_follower_is_monitored_by_the_leader(
     assert monitor is not None
     station = await follower.registry.create_station(StationInput(name="ST-9", websocket_url="ws://127.0.0.1:1/x"))
     await wait_until(lambda: monitor.link(station.device_id) is not None, "the leader's monitor to take it")
+
+
+async def test_a_year_dropped_by_the_leaders_retention_is_not_read_by_the_other(
+    tmp_path: Path, redis_url: str
+) -> None:
+    prefix = f"t3000gql-test-{uuid.uuid4().hex}"
+    settings = Settings.defaults(
+        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        broadcast_url=redis_url,
+        broadcast_channel_prefix=prefix,
+        station_spool_path=str(tmp_path / "spool"),
+    )
+    old, new = 1_609_459_200_000, 1_767_225_600_000  # 2021-01-01 and 2026-01-01 (UTC)
+    clock = FakeClock(new + 200 * 86_400_000)
+    async with await Services.start(settings, clock=clock) as leader, await Services.start(settings) as other:
+        await leader.registry.upsert_device(DeviceInput(DEVICE, device_name="AHU-1", device_type="T3-BB"))
+        await leader.registry.upsert_points(DEVICE, [PointInput(PointType.INPUT, 1)])
+        await leader.store.writes.record([Sample(POINT, ts, 1.0) for ts in (old, new)], "api")
+        point_id = await other.store.points.resolve([POINT])
+        first_year = (old, old + 86_400_000)
+        assert (await other.store.history.count(list(point_id.values()), *first_year)) == {point_id[POINT]: 1}
+        await leader._retention()
+        # 2021 is a year the other knows: only the note tells it the table is gone (a read would fail).
+        await wait_until(lambda: 2021 not in other.store.partitions.years, "the other to forget 2021")
+        assert (await other.store.history.count(list(point_id.values()), *first_year)) == {point_id[POINT]: 0}
 
 
 async def test_years_dropped_elsewhere_are_forgotten_and_an_unknown_note_is_ignored(

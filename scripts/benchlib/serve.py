@@ -136,8 +136,9 @@ class Workers(Server):
     """A supervisor (`pid`) and its worker processes."""
 
     def pids(self) -> list[int]:
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        return [int(child) for child in children]
+        """The workers: the supervisor's children but multiprocessing's resource tracker."""
+        children = [int(child) for child in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        return [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
     def peak_rss_mb(self) -> float:
         """The sum of the workers' peak resident sets so far."""

@@ -3,15 +3,17 @@
 Table names are built only from validated integers (never from input text), through `partition_table`.
 
 Other processes create and drop partitions too (another server's writes, `import-logs`, `retention`), so the set
-kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before each read: one
-cheap statement (SQLite's schema version, ~20 us against ~400 us for the smallest range read of 1,000 rows)
-says whether the schema changed since the set was loaded, and only then is the set reloaded. Checking on every
-read, not only when the range touches a year the set does not know, also catches a year another process dropped
-(a read of it would fail). Years dropped by the leader's retention also come over the live bus (`forget`).
+kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before each read: when
+the range touches a year the set does not know, one cheap statement (SQLite's schema version, ~20 us against
+~400 us for the smallest range read of 1,000 rows) says whether the schema changed since the set was loaded, and
+only then is the set reloaded. A read within known years costs nothing more. Years dropped elsewhere (which the
+set still knows) come over the live bus (`forget`: the leader's retention and `t3000gql retention` tell), and
+each process's periodic cache cleanup reloads the set as well (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -69,6 +71,7 @@ class PartitionSet:
         self._schema_version: int | None = None
         self.refreshes = 0
         """Reloads because the schema had changed (tests and /health see discovery at work)."""
+        self._checking: asyncio.Future[None] | None = None
 
     async def load(self, conn: aiosqlite.Connection) -> None:
         async with conn.execute("PRAGMA schema_version") as cursor:
@@ -82,7 +85,14 @@ class PartitionSet:
         self._schema_version = schema_version
 
     async def refresh(self, db: Database) -> None:
-        """Reloads the set if the schema changed since it was loaded (one statement when it did not)."""
+        """Reloads the set if the schema changed since it was loaded (one statement when it did not). Reads that
+        ask while a check is on its way share it (a check takes one hop to a reader thread)."""
+        checking = self._checking
+        if checking is None or checking.done():
+            checking = self._checking = asyncio.ensure_future(self._refresh(db))
+        await asyncio.shield(checking)
+
+    async def _refresh(self, db: Database) -> None:
         rows = await db.fetch_all("PRAGMA schema_version")
         version = int(rows[0][0]) if rows else None
         if version is not None and version == self._schema_version:
@@ -91,13 +101,15 @@ class PartitionSet:
         self.refreshes += 1
 
     async def refresh_for(self, db: Database, start_ms: int, end_ms: int) -> None:
-        """Before a read of [start_ms, end_ms): the set made current (see the module's docstring for why every
-        read checks, whatever its range)."""
-        await self.refresh(db)
+        """Before a read of [start_ms, end_ms): refreshes when the range touches a year not known here."""
+        start_ms, end_ms = max(start_ms, 0), min(end_ms, MAX_TS_MS)
+        if end_ms > start_ms:
+            await self.refresh_years(db, range(year_of_ms(start_ms), year_of_ms(end_ms - 1) + 1))
 
     async def refresh_years(self, db: Database, years: Iterable[int]) -> None:
-        """Before a read of these years: the set made current."""
-        await self.refresh(db)
+        """Before a read of these years: refreshes when one of them is not known here."""
+        if not self._years.issuperset(years):
+            await self.refresh(db)
 
     @property
     def years(self) -> list[int]:

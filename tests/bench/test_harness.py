@@ -17,7 +17,7 @@ from benchlib import httpload
 from benchlib.context import open_context
 from benchlib.registry import Goal, load
 from benchlib.report import STANDARD_KEYS
-from benchlib.serve import serve
+from benchlib.serve import serve, serve_workers
 from benchlib.stats import latency, percentile
 
 from tests.conftest import require_service
@@ -143,6 +143,17 @@ def test_serve_starts_the_app_on_a_free_port_and_stops_exactly_it(tmp_path: Path
         process = server.process
     assert process.poll() is not None
     assert (tmp_path / "serve.db").is_file()
+
+
+def test_serve_workers_runs_that_many_processes_on_one_port_and_stops_them_all() -> None:
+    with serve_workers(2, "floor", body='{"data": {"ok": true}}') as server:
+        answer = httpload.run(httpload.fetch(server.port, httpload.post_graphql("{ ok }")))
+        assert json.loads(answer) == {"data": {"ok": True}}
+        workers = server.pids()
+        assert len(workers) == 2 and server.peak_rss_mb() > 0
+        process = server.process
+    assert process.poll() == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
 def test_serve_reports_a_server_that_cannot_start(tmp_path: Path) -> None:
