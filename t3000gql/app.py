@@ -17,6 +17,7 @@ from t3000gql.api.view import GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.services import Services
+from t3000gql.web import WebSite
 
 
 async def health(request: Request) -> JSONResponse:
@@ -34,11 +35,13 @@ def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_
         finally:
             await services.stop()
 
-    graphql = GraphQLView(schema, settings)
+    web = WebSite(settings)
+    graphql = GraphQLView(schema, settings, ide=web.graphiql_page)
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate)),
+        *web.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
