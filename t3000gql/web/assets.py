@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PATH = "/static"
-SITE_PLACEHOLDER = "__T3000GQL_SITE__"
+SITE_MARKER = "__T3000GQL_SITE__"
 NOT_BUILT = (
     "<!doctype html><meta charset=utf-8><title>t3000gql: pages not built</title>"
     "<h1>The web pages are not built</h1><p>Run <code>scripts/build_web.sh</code> (it needs Node.js and npm; "
@@ -45,7 +45,7 @@ class Assets:
         return data
 
     def template(self, page: str) -> str | None:
-        """The page's HTML with its site placeholder; None when the pages are not built."""
+        """The page's HTML with the marker where the site's settings go; None when the pages are not built."""
         try:
             return (self.directory / f"{page}.html").read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -59,7 +59,7 @@ class Assets:
 def render(template: str, site: dict[str, Any]) -> str:
     """The template with the site's settings as JSON in its <script type="application/json"> element."""
     data = json.dumps(site, separators=(",", ":")).replace("<", "\\u003c")
-    return template.replace(SITE_PLACEHOLDER, data, 1)
+    return template.replace(SITE_MARKER, data, 1)
 
 
 class _CacheHeaders:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import zoneinfo
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,9 +25,8 @@ from t3000gql.storage.records import MonitoringPoint
 from t3000gql.storage.store import Store
 from t3000gql.web.export_params import ExportQuery
 
-PAGE_VALUES = 50_000
-"""Values held in memory at once (all points together), whatever the range."""
-ROWS_PER_CHUNK = 2_000
+PAGE_VALUES = 20_000
+"""Values held in memory at once (all points together), whatever the range; also the most rows per chunk."""
 
 
 def column_name(ref: PointRef, point: MonitoringPoint, aggregate: Aggregate | None) -> str:
@@ -40,7 +39,8 @@ def column_name(ref: PointRef, point: MonitoringPoint, aggregate: Aggregate | No
 
 
 class _TimeText:
-    """Epoch ms -> the cell text, ISO-8601 with offset in the site's zone (or the plain number)."""
+    """Epoch ms -> the cell text: ISO-8601 with offset in the site's zone, or the plain number. (A hand-made
+    formatter with cached offsets and dates measured slower than `datetime`'s C code: ~2 µs a row.)"""
 
     def __init__(self, time_format: str, timezone: str) -> None:
         self._iso = time_format == "iso"
@@ -86,25 +86,25 @@ class CsvExport:
         return names
 
     async def chunks(self) -> AsyncIterator[str]:
-        """The CSV text: the header row, then rows in time order, a few thousand per chunk."""
+        """The CSV text: the header row, then rows in time order, one chunk per page read."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.header())
-        rows = self._bucket_rows() if self.aggregates else self._raw_rows()
         time_text = _TimeText(self.query.time_format, self.timezone)
-        count = 0
-        async for ts, cells in rows:
-            writer.writerow([time_text(ts), *cells])
-            count += 1
-            if count % ROWS_PER_CHUNK == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+        batches = self._bucket_rows(time_text) if self.aggregates else self._raw_rows(time_text)
+        async for batch in batches:
+            writer.writerows(batch)
+            del batch  # the page it holds goes before the next is read
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        if buffer.tell():
+            yield buffer.getvalue()
 
     # --- raw samples ---------------------------------------------------------------------------------------
 
     async def _fill(self, cursor: _Cursor, limit: int) -> None:
+        cursor.timestamps, cursor.values, cursor.at = [], [], 0  # let the last page go before reading the next
         history = self.store.history
         found = await history.read_range([cursor.point_id], cursor.next_start, self.query.end_ms, limit=limit)
         series = found[cursor.point_id]
@@ -114,7 +114,7 @@ class CsvExport:
         else:
             cursor.exhausted = True
 
-    async def _raw_rows(self) -> AsyncIterator[tuple[int, list[Any]]]:
+    async def _raw_rows(self, time_text: _TimeText) -> AsyncIterator[Iterable[Sequence[Any]]]:
         limit = max(1, self.page_values // len(self.points))
         cursors = [_Cursor(point.id, self.query.start_ms) for _, point in self.points]
         for cursor in cursors:
@@ -122,27 +122,32 @@ class CsvExport:
         if len(cursors) == 1:
             cursor = cursors[0]
             while True:
-                for ts, value in zip(cursor.timestamps, cursor.values, strict=True):
-                    yield ts, [value]
+                yield zip(map(time_text, cursor.timestamps), cursor.values, strict=True)
                 if cursor.exhausted:
                     return
                 await self._fill(cursor, limit)
+        batch: list[list[Any]] = []
         while True:
             for cursor in cursors:
                 if cursor.at >= len(cursor.timestamps) and not cursor.exhausted:
+                    if batch:
+                        yield batch
+                        batch = []
                     await self._fill(cursor, limit)
             heads = [c.timestamps[c.at] for c in cursors if c.at < len(c.timestamps)]
             if not heads:
+                if batch:
+                    yield batch
                 return
             ts = min(heads)
-            cells: list[Any] = []
+            row: list[Any] = [time_text(ts)]
             for cursor in cursors:
                 if cursor.at < len(cursor.timestamps) and cursor.timestamps[cursor.at] == ts:
-                    cells.append(cursor.values[cursor.at])
+                    row.append(cursor.values[cursor.at])
                     cursor.at += 1
                 else:
-                    cells.append("")
-            yield ts, cells
+                    row.append("")
+            batch.append(row)
 
     # --- buckets -------------------------------------------------------------------------------------------
 
@@ -153,7 +158,7 @@ class CsvExport:
         firsts = [series.timestamps[0] for series in found.values() if series.timestamps]
         return min(firsts) if firsts else None
 
-    async def _bucket_rows(self) -> AsyncIterator[tuple[int, list[Any]]]:
+    async def _bucket_rows(self, time_text: _TimeText) -> AsyncIterator[Iterable[Sequence[Any]]]:
         query = self.query
         assert query.interval_seconds is not None
         width = query.interval_seconds * 1000
@@ -173,12 +178,14 @@ class CsvExport:
                     series = found[point.id]
                     at = {ts: i for i, ts in enumerate(series.bucket_starts)}
                     columns.append((at, [series.values[aggregate] for aggregate in self.aggregates]))
+                batch: list[list[Any]] = []
                 for ts in starts:
-                    cells: list[Any] = []
+                    row: list[Any] = [time_text(ts)]
                     for at, lists in columns:
                         i = at.get(ts)
-                        cells.extend([""] * len(lists) if i is None else [values[i] for values in lists])
-                    yield ts, cells
+                        row.extend([""] * len(lists) if i is None else [values[i] for values in lists])
+                    batch.append(row)
+                yield batch
                 bucket += per_window
             else:
                 following = await self._next_sample(point_ids, end)

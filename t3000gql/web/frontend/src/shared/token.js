@@ -52,7 +52,7 @@ export function mountTokenControl(container) {
   form.className = "token-form";
   form.hidden = true;
   form.innerHTML =
-    '<input type="password" name="token" placeholder="access token" autocomplete="off" aria-label="access token">' +
+    '<label>Token <input type="password" name="token" autocomplete="off" aria-label="access token"></label>' +
     '<button type="submit">Use</button><button type="button" data-clear>Clear</button>';
   const input = form.querySelector("input");
   const render = () => {

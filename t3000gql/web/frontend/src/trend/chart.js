@@ -397,11 +397,11 @@ export class TrendChart {
     this.el.dataset.start = String(this.range.start);
     this.el.dataset.end = String(this.range.end);
     this.el.dataset.pixels = String(this.pixelsUsed);
-    const total = counts.reduce((a, b) => a + b, 0);
+    const each = counts.join(" / ");
     this.info.textContent =
       this.mode === "raw"
-        ? `${total} raw samples`
-        : `${formatSeconds(this.mode)} buckets: average line, min–max band (${total} buckets)`;
+        ? `Raw samples (${each})`
+        : `${formatSeconds(this.mode)} buckets: average line, min–max band (${each} buckets)`;
   }
 
   setState(state) {

@@ -37,15 +37,17 @@ export class PointTree {
 
     this.searchInput = element("input", "tree-search");
     this.searchInput.type = "search";
-    this.searchInput.placeholder = "Search devices and points";
     this.searchInput.setAttribute("aria-label", "search devices and points");
+    const search = element("label", "tree-search-label", "Find ");
+    search.title = "Search devices and points by name, id, type or unit";
+    search.append(this.searchInput);
     this.searchInput.addEventListener("input", () => {
       this.search = this.searchInput.value.trim().toLowerCase();
       this.render();
     });
     this.list = element("div", "tree-list");
     this.list.setAttribute("role", "tree");
-    container.append(this.searchInput, this.list);
+    container.append(search, this.list);
 
     live.onChange((key, entry) => this.showValue(key, entry));
     setInterval(() => this.tickAges(), 1000);
