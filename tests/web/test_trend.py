@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from t3000gql.collect.demo import CONTROLLERS
-from tests.web.conftest import MINUTE, RIG_SETPOINT, SITE_TZ, WEEK_START, SiteServer
+from tests.web.conftest import MINUTE, RIG_FLOW, RIG_SETPOINT, SITE_TZ, WEEK_START, SiteServer, Traffic
 
 CHART = "#chart"
 SERIES = """query($points: [PointRefInput!]!, $start: DateTime!, $end: DateTime!, $interval: Int) {
@@ -107,6 +107,34 @@ def test_a_live_value_changes_on_screen(page: Any, site: SiteServer) -> None:
     page.wait_for_selector(f"{value}[data-value='23.25']")
     assert page.inner_text(value) == "23.25"
     assert page.inner_text(".tree-point[data-point='7001:VARIABLE:1'] .point-unit") == "degC"
+    # The rig temperature's last sample is from March 2025: shown, and marked stale.
+    old = ".tree-point[data-point='7001:INPUT:1']"
+    page.wait_for_selector(f"{old}.stale .point-value[data-value]")
+    assert page.inner_text(f"{old} .point-age").endswith("d ago")
+
+
+def test_new_values_append_at_the_right_edge(page: Any, site: SiteServer, traffic: Traffic) -> None:
+    open_trends(page, site)
+    open_device(page, 7001)
+    page.check(".tree-point[data-point='7001:INPUT:2'] input")
+    page.click("button[data-preset='1h']")
+    page.wait_for_function(
+        "selector => { const d = document.querySelector(selector).dataset;"
+        " return d.state === 'ready' && d.live === 'on' && d.interval === 'raw'; }",
+        arg=CHART,
+    )
+    before = int(chart_state(page)["samples"])
+    loads = len([url for url in traffic.urls if url.endswith("/graphql")])
+    for value in (55.0, 56.5):
+        site.write_value(RIG_FLOW, value)
+        before += 1
+        page.wait_for_function(
+            "([selector, n]) => document.querySelector(selector).dataset.samples === String(n)",
+            arg=[CHART, before],
+        )
+    assert len([url for url in traffic.urls if url.endswith("/graphql")]) == loads  # appended, not read again
+    state = chart_state(page)
+    assert state["interval"] == "raw"
 
 
 def test_the_chart_has_one_bucket_per_pixel_at_most_and_zoom_changes_the_bucket(
@@ -153,6 +181,10 @@ def test_a_short_range_shows_raw_samples(page: Any, site: SiteServer) -> None:
         RAW, {"points": [RIG_TEMP_INPUT], "start": iso(int(state["start"])), "end": iso(int(state["end"]))}
     )
     assert raw["series"][0]["totalPoints"] == 120
+    page.click("#range-bar [data-action=back]")  # pan back half a range: 07:00 .. 09:00
+    moved = wait_for_chart(page, int(state["start"]) - 3600_000)
+    assert int(moved["end"]) == int(state["end"]) - 3600_000
+    assert moved["samples"] == "120"
 
 
 def read_download(page: Any) -> list[list[str]]:

@@ -5,7 +5,8 @@
 // (drag to select, mouse wheel) and panning load again, so the bucket size follows the zoom. While the range
 // ends now ("following"), it slides with the clock and new values from the `pointValues` subscription append
 // at the right edge (raw), or the last buckets are read again (bucketed). The container's data-* attributes
-// say what is shown (state, interval, samples per point, range, pixels) for people and tests alike.
+// say what is shown (state, interval, samples per point, range, pixels; live once the subscription answered)
+// for people and tests alike.
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -32,8 +33,10 @@ const BUCKETS = `query ChartBuckets($points: [PointRefInput!]!, $start: DateTime
     columns { values }
   }
 }`;
+// With the current values first: their arrival says the subscription is in place (no change after it is
+// missed), and a current value newer than the loaded samples belongs at the right edge anyway.
 const LIVE = `subscription ChartLive($points: [PointRefInput!]!) {
-  pointValues(points: $points, includeInitial: false) { deviceId pointType pointNumber value timestamp }
+  pointValues(points: $points) { deviceId pointType pointNumber value timestamp }
 }`;
 
 const iso = (ms) => new Date(ms).toISOString();
@@ -77,6 +80,7 @@ export class TrendChart {
     }));
     this.stopLive?.();
     this.stopLive = null;
+    delete this.el.dataset.live;
     if (this.points.length) {
       this.stopLive = subscribe(
         LIVE,
@@ -213,6 +217,7 @@ export class TrendChart {
 
   // New values at the right edge while following now.
   onLive(sample) {
+    this.el.dataset.live = "on";
     if (!this.range.follow || this.mode === null) return;
     const key = pointKey(sample);
     const series = this.data.get(key);
