@@ -14,9 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import http.client
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_web import CHROMIUM, CHROMIUM_ARGS, server_process  # noqa: E402
+from benchlib.scenarios.web import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from t3000gql.collect.demo import CONTROLLERS, SEED, register_demo_site  # noqa: E402
 from t3000gql.collect.drivers.simulated import waveform_value  # noqa: E402
@@ -46,6 +52,32 @@ QUERY = """query AirHandler {
   }
 }
 """
+
+
+@contextlib.contextmanager
+def serve_demo(database_url: str) -> Iterator[int]:
+    """`t3000gql serve --demo` in its own process on a free port; yields the port once /health answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "TIMEZONE": "Europe/Berlin"}
+    command = [str(Path(sys.executable).with_name("t3000gql")), "serve", "--demo"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("t3000gql serve --demo did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 async def seed_history(database_url: str) -> None:
@@ -76,7 +108,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="t3000gql-shots-") as tmp:
         database_url = f"sqlite:///{tmp}/demo.db"
         asyncio.run(seed_history(database_url))
-        with server_process(database_url, "--demo") as (port, _pid), sync_playwright() as playwright:
+        with serve_demo(database_url) as port, sync_playwright() as playwright:
             base = f"http://127.0.0.1:{port}"
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 810})

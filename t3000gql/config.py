@@ -231,6 +231,13 @@ VARIABLES: tuple[Variable, ...] = (
         "1000000",
         "Largest number of samples one history request may return.",
     ),
+    Variable(
+        "API_PERSISTED_QUERY_CACHE_SIZE",
+        "api_persisted_query_cache_size",
+        _int(0, 1_000_000),
+        "1000",
+        "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
+    ),
     Variable("HOST", "host", _text, "127.0.0.1", "Address the server listens on."),
     Variable("PORT", "port", _int(0, 65535), "8000", "Port the server listens on."),
     Variable(
@@ -368,6 +375,7 @@ class Settings:
     api_request_timeout_seconds: float
     api_max_concurrent_requests: int
     api_max_history_samples: int
+    api_persisted_query_cache_size: int
     host: str
     port: int
     timezone: str

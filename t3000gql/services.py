@@ -2,9 +2,10 @@
 collection (the collector, current-value reads, the demo site), the station service and the live station
 monitor.
 
-The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
-`write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
-Changes stored by the write path and devices going online or offline are published on the live bus.
+The API calls these services, never the repositories behind them: `registry` for every change to devices,
+points, trend logs and stations (it writes, reschedules collection and publishes the change), `collection` for
+current values and on-demand reads and writes, `stations` and `readings` for power readings. Changes stored by
+the write path and devices going online or offline are published on the live bus.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from t3000gql.collect.collector import CollectionResult
-from t3000gql.collect.current import CurrentReading
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
-from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.live import LiveBus
+from t3000gql.registry import Registry
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import WriteResult
@@ -49,6 +48,8 @@ class Services:
     """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    registry: Registry = field(init=False)
+    """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
 
     @classmethod
     async def start(
@@ -148,29 +149,10 @@ class Services:
         await self.live.stop()
         await self.store.close()
 
-    # --- collection and current values (what the API calls) --------------------------------------------------
+    def __post_init__(self) -> None:
+        self.registry = Registry(self.store, self.collection, self.stations)
 
-    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
-        """Current values by point id, cache first; stale or missing ones are read from their device once for
-        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
-        return await self.collection.read_current(point_ids)
-
-    async def refresh_point(self, ref: PointRef) -> CurrentValue:
-        return await self.collection.refresh_point(ref)
-
-    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
-        return await self.collection.write_point_value(ref, value, user_id=user_id)
-
-    async def collect_now(self, trend_log_id: int) -> CollectionResult:
-        return await self.collection.collect_now(trend_log_id)
-
-    async def trend_log_changed(self, trend_log_id: int) -> None:
-        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
-        await self.collection.trend_log_changed(trend_log_id)
-
-    async def devices_changed(self) -> None:
-        """Call after creating, changing or deleting a device: the schedule is compared with the database."""
-        await self.collection.devices_changed()
+    # --- what the API reads beside the services ----------------------------------------------------------------
 
     def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
         """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""

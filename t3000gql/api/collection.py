@@ -1,6 +1,6 @@
 """Collection through the API: collect a trend log now, refresh a point from its device, write a point's value
-to its device. Each is a line or two around a `Services` method; device failures come back as DEVICE_TIMEOUT
-or DEVICE_ERROR errors (the mutation field is then null)."""
+to its device. Each is a line or two around the collection service (`services.collection`); device failures
+come back as DEVICE_TIMEOUT or DEVICE_ERROR errors (the mutation field is then null)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import strawberry
 
 from t3000gql.api.context import Info
 from t3000gql.api.enums import PointType
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.types import MonitoringPoint, PointValue
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import to_datetime
@@ -31,13 +32,8 @@ class CollectionMutations:
         "collection of it is already running, that one's result is returned."
     )
     async def collect_now(self, info: Info, trend_log_id: int) -> CollectionRun | None:
-        result = await info.context.services.collect_now(trend_log_id)
-        return CollectionRun(
-            trend_log_id=result.trend_log_id,
-            device_id=result.device_id,
-            timestamp=to_datetime(result.ts_ms),
-            samples=result.samples,
-        )
+        result = await info.context.services.collection.collect_now(trend_log_id)
+        return from_attributes(CollectionRun, result, timestamp=to_datetime(result.ts_ms))
 
     @strawberry.mutation(
         description="Reads a point from its device now, even when its cached value is fresh, and stores the "
@@ -48,7 +44,7 @@ class CollectionMutations:
     ) -> PointValue | None:
         ref = PointRef(device_id, point_type, point_number)
         point = await info.context.require_point(ref)
-        value = await info.context.services.refresh_point(ref)
+        value = await info.context.services.collection.refresh_point(ref)
         return PointValue.of(MonitoringPoint.from_record(point), value)
 
     @strawberry.mutation(
@@ -62,5 +58,5 @@ class CollectionMutations:
     ) -> PointValue | None:
         ref = PointRef(device_id, point_type, point_number)
         point = await info.context.require_point(ref)
-        written = await info.context.services.write_point_value(ref, value)  # user_id: when auth lands
+        written = await info.context.services.collection.write_point_value(ref, value)  # user_id: when auth lands
         return PointValue.of(MonitoringPoint.from_record(point), written)

@@ -18,6 +18,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import from_datetime
 from t3000gql.errors import NotFoundError, T3000Error
+from t3000gql.registry import Registry
 from t3000gql.services import Services
 from t3000gql.storage.records import Device, MonitoringPoint
 from t3000gql.storage.store import Store
@@ -48,6 +49,11 @@ class Context:
     @property
     def store(self) -> Store:
         return self.services.store
+
+    @property
+    def registry(self) -> Registry:
+        """Every change to devices, points, trend logs and stations, and reads of them (t3000gql.registry)."""
+        return self.services.registry
 
     @property
     def settings(self) -> Settings:

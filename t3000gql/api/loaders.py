@@ -122,7 +122,7 @@ class Loaders:
         return [found[device_id] for device_id in device_ids]
 
     async def _current(self, point_ids: list[int]) -> list[CurrentRead]:
-        reading = await self._services.read_current(point_ids)
+        reading = await self._services.collection.read_current(point_ids)
         return [CurrentRead(reading.values.get(pid), reading.errors.get(pid)) for pid in point_ids]
 
     async def _history(self, keys: list[HistoryKey]) -> Sequence[Series | ValidationError]:

@@ -11,7 +11,7 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
-from t3000gql.api.enums import PointType
+from t3000gql.api.enums import DataSource, PointType
 from t3000gql.api.inputs import PointRefInput
 from t3000gql.domain.samples import StoredSample
 from t3000gql.domain.timeutil import to_datetime
@@ -29,7 +29,7 @@ class LivePointValue:
     point_number: int
     value: float
     timestamp: datetime
-    source: str = strawberry.field(description="Who wrote it: collector, api, a station, an import, ...")
+    source: DataSource = strawberry.field(description="Who wrote it.")
 
     @classmethod
     def of(cls, sample: StoredSample) -> LivePointValue:
@@ -40,7 +40,7 @@ class LivePointValue:
             point_number=point.point_number,
             value=sample.value,
             timestamp=to_datetime(sample.ts_ms),
-            source=sample.source,
+            source=DataSource.of(sample.source),
         )
 
 

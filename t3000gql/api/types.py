@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
+from t3000gql.api import ids
 from t3000gql.api.context import Info
-from t3000gql.api.enums import Aggregate, PointType
+from t3000gql.api.enums import Aggregate, DataSource, DeviceProtocol, PointDataType, PointType
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
@@ -26,13 +29,13 @@ def _when(ts_ms: int | None) -> datetime | None:
 
 
 @strawberry.type(description="A controller (or station), known by its own device id.")
-class Device:
+class Device(relay.Node):
     device_id: int
     device_name: str
     device_type: str
     ip_address: str | None
     port: int | None
-    protocol: str = strawberry.field(description="none, modbus, bacnet, simulated or websocket.")
+    protocol: DeviceProtocol
     modbus_unit_id: int | None
     bacnet_instance: int | None
     options: JSON = strawberry.field(description="Protocol settings, e.g. a register map.")
@@ -50,7 +53,7 @@ class Device:
             device_type=device.device_type,
             ip_address=device.ip_address,
             port=device.port,
-            protocol=device.protocol,
+            protocol=DeviceProtocol(device.protocol),
             modbus_unit_id=device.modbus_unit_id,
             bacnet_instance=device.bacnet_instance,
             options=JSON(device.options),
@@ -60,6 +63,10 @@ class Device:
             created_at=to_datetime(device.created_at),
             updated_at=to_datetime(device.updated_at),
         )
+
+    @classmethod
+    def resolve_id(cls, root: Device, *, info: Info) -> str:
+        return ids.int_key(root.device_id)
 
     @strawberry.field(description="The device's points, by type and number.")
     async def points(
@@ -100,7 +107,7 @@ class Device:
 
 
 @strawberry.type(description="A point of a device: an input, output, variable, ... with its metadata.")
-class MonitoringPoint:
+class MonitoringPoint(relay.Node):
     point_id: strawberry.Private[int]
     device_id: int
     point_type: PointType
@@ -109,7 +116,7 @@ class MonitoringPoint:
     description: str | None
     unit_code: int | None = strawberry.field(description="T3000 range code (1 degC, 22 %, 101.. digital).")
     unit_symbol: str | None
-    data_type: str = strawberry.field(description="REAL, INTEGER or BOOLEAN.")
+    data_type: PointDataType
     is_active: bool
     options: JSON
     created_at: datetime
@@ -126,12 +133,16 @@ class MonitoringPoint:
             description=point.description,
             unit_code=point.unit_code,
             unit_symbol=point.unit_symbol,
-            data_type=point.data_type,
+            data_type=PointDataType(point.data_type),
             is_active=point.is_active,
             options=JSON(point.options),
             created_at=to_datetime(point.created_at),
             updated_at=to_datetime(point.updated_at),
         )
+
+    @classmethod
+    def resolve_id(cls, root: MonitoringPoint, *, info: Info) -> str:
+        return ids.point_key(root.device_id, root.point_type, root.point_number)
 
     @strawberry.field
     async def device(self, info: Info) -> Device:
@@ -184,7 +195,7 @@ class PointValue:
     value: float
     timestamp: datetime
     stale: bool = strawberry.field(description="Older than CACHE_DURATION_SECONDS.")
-    source: str = strawberry.field(description="Who wrote it: api, collector, t3000, websocket, ...")
+    source: DataSource = strawberry.field(description="Who wrote it.")
     ts_ms: strawberry.Private[int]
 
     @classmethod
@@ -196,7 +207,7 @@ class PointValue:
             value=current.value,
             timestamp=to_datetime(current.ts_ms),
             stale=current.stale,
-            source=current.source,
+            source=DataSource.of(current.source),
             ts_ms=current.ts_ms,
         )
 
@@ -220,19 +231,12 @@ class CacheStats:
 
     @classmethod
     def from_record(cls, stats: CacheStatsRecord) -> CacheStats:
-        return cls(
-            total_points=stats.total_points,
-            fresh_points=stats.fresh_points,
-            stale_points=stats.stale_points,
-            cache_hit_rate=stats.cache_hit_rate,
-            hits=stats.hits,
-            misses=stats.misses,
-        )
+        return from_attributes(cls, stats)
 
 
 @strawberry.type(description="A trend log (T3000 monitor): which points a device samples and how often.")
-class TrendLog:
-    id: int
+class TrendLog(relay.Node):
+    trend_log_id: int = strawberry.field(description="The number that trendLog, collectNow, ... take.")
     device_id: int
     trend_log_name: str
     interval_seconds: int
@@ -246,7 +250,7 @@ class TrendLog:
     @classmethod
     def from_record(cls, log: records.TrendLog) -> TrendLog:
         return cls(
-            id=log.id,
+            trend_log_id=log.id,
             device_id=log.device_id,
             trend_log_name=log.trend_log_name,
             interval_seconds=log.interval_seconds,
@@ -257,6 +261,10 @@ class TrendLog:
             updated_at=to_datetime(log.updated_at),
             point_ids=log.point_ids,
         )
+
+    @classmethod
+    def resolve_id(cls, root: TrendLog, *, info: Info) -> str:
+        return ids.int_key(root.trend_log_id)
 
     @strawberry.field
     async def device(self, info: Info) -> Device:

@@ -4,7 +4,8 @@ Beyond strawberry's own view it speaks the GraphQL-over-HTTP spec: it answers
 `application/graphql-response+json` to clients that accept it (a request error is then HTTP 400) and
 `application/json` to the rest (always 200 once the request is well formed); a mutation over GET is 405, a body
 that is not JSON 415, an Accept it cannot satisfy 406. Every HTTP request passes the `RequestGate`, and JSON is
-encoded with orjson, which is what makes the column scalars fast.
+encoded with orjson, which is what makes the column scalars fast. A request that sends a persisted query's hash
+instead of its text gets its text in `parse_http_body` (api/persisted_queries.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -29,6 +31,7 @@ from strawberry.types import ExecutionResult
 from t3000gql.api.context import Context
 from t3000gql.api.errors import HTTP_CODES, request_error
 from t3000gql.api.limits import RequestGate
+from t3000gql.api.persisted_queries import PersistedQueries, PersistedQueryError
 from t3000gql.api.websocket import (
     CONNECTION_INIT_TIMEOUT,
     KEEP_ALIVE_SECONDS,
@@ -104,6 +107,7 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         )
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
+        self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
         self._ide = ide
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -130,6 +134,8 @@ class GraphQLView(GraphQL[Context, None]):
         except (LimitExceeded, RequestTimeout) as exc:
             headers = {"Retry-After": "1"} if isinstance(exc, LimitExceeded) else {}
             response = self._error(request, str(exc), exc.code, _LIMIT_STATUS[type(exc)], headers)
+        except PersistedQueryError as exc:
+            response = self._error(request, str(exc), exc.code, exc.status, exc.headers)
         await response(scope, receive, send)
 
     def _error(self, request: Request, message: str, code: str, status: int, headers: dict[str, str]) -> Response:
@@ -149,6 +155,10 @@ class GraphQLView(GraphQL[Context, None]):
         request.state.sub_response = response
         return response
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that sends a persisted query's hash (`extensions`) instead of its text."""
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -158,7 +168,10 @@ class GraphQLView(GraphQL[Context, None]):
                 raise HTTPException(
                     415, 'send the operation as application/json: {"query": "...", "variables": {...}}'
                 )
-        return await super().parse_http_body(request)
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, list):
+            return [self.persisted_queries.resolve(one) for one in parsed]
+        return self.persisted_queries.resolve(parsed)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:

@@ -40,7 +40,9 @@ def connection_for(device: Device) -> DeviceConnection:
         return DeviceConnection("simulated", unit_id=(device.modbus_unit_id or device.device_id) % 256)
     if not device.ip_address:
         raise ValidationError(
-            f"device {device.device_id} ({protocol}) has no ipAddress to reach it at", field="ipAddress"
+            f"device {device.device_id} ({protocol}) has no ip_address to reach it at",
+            field="ip_address",
+            mentions=("ip_address",),
         )
     return DeviceConnection(
         protocol,

@@ -1,5 +1,6 @@
 """The collection side of the server as one object: drivers, device health, collector, current-value reads and
-(with `--demo`) the demo site. `Services` starts it in the lifespan and calls it; the API calls `Services`."""
+(with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
+the registry service (t3000gql.registry) to reschedule after a device or trend-log change."""
 
 from __future__ import annotations
 
@@ -75,9 +76,11 @@ class Collection:
         """`listener(device_id, online, at_ms)` after a device went online or offline (the live bus's hook)."""
         self.health.add_listener(listener)
 
-    # --- what Services exposes to the API --------------------------------------------------------------------
+    # --- what the API calls (as services.collection) ---------------------------------------------------------
 
     async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        """Current values by point id, cache first; stale or missing ones are read from their device once for
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
         return await self.reader.read_current(point_ids)
 
     async def refresh_point(self, ref: PointRef) -> CurrentValue:

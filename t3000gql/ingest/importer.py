@@ -306,7 +306,7 @@ class _Batch:
 
 
 def _reason(error: ValidationError) -> str:
-    if error.field in ("station", "stationId"):
+    if error.field in ("station", "station_id"):
         return f"station {error.value!r} does not exist (create it first, or import with --create-stations)"
     if error.field is None:
         return error.reason

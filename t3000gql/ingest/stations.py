@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,6 +26,8 @@ from t3000gql.domain.samples import Quality, Sample
 from t3000gql.domain.stations import (
     CHANNELS,
     ENERGY_INDEXES,
+    STATION_ID_FIRST,
+    STATION_ID_LAST,
     ChannelValues,
     ReadingInput,
     ReadingLimits,
@@ -173,6 +175,14 @@ class StationService:
         """Drops the station list kept in memory (after a station was deleted elsewhere, e.g. as a device)."""
         self._forget_all()
 
+    def devices_changed(self, device_ids: Collection[int]) -> None:
+        """A registry change that was not a station change (a device or its points, created, changed or
+        deleted) touched these devices: when one may be a station (renamed, readdressed, deleted, a channel
+        renamed), the stations kept in memory are dropped and the listeners (the monitor) told."""
+        if any(STATION_ID_FIRST <= device_id <= STATION_ID_LAST for device_id in device_ids):
+            self._forget_all()
+            self._notify()
+
     def _forget_all(self) -> None:
         self._by_name.clear()
         self._by_id.clear()
@@ -219,7 +229,7 @@ class StationService:
             if reading.station_id is not None and reading.station_id != station.device_id:
                 raise ValidationError(
                     f"names station {station.device_id}, not {reading.station_id}",
-                    field="stationId",
+                    field="station_id",
                     index=index,
                     value=reading.station_id,
                 )
@@ -227,10 +237,11 @@ class StationService:
         found = self._by_id.get(reading.station_id) if reading.station_id is not None else None
         if found is None:
             raise ValidationError(
-                "is not a known station (give station or stationId)",
-                field="stationId",
+                "is not a known station (give station or station_id)",
+                field="station_id",
                 index=index,
                 value=reading.station_id,
+                mentions=("station_id",),
             )
         return found
 

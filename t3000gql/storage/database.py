@@ -1,8 +1,8 @@
 """Connections to the SQLite file: one writer, a pool of readers.
 
 `databases` opens SQLite connections for us; we keep them for the life of the process because its SQLite
-backend would otherwise open a new connection (a thread and a file handle, ~0.5 ms) per query and forget the
-per-connection PRAGMAs (see shared/reference/dependencies.md). Hot paths use the raw aiosqlite connection that
+backend has no pool: it would otherwise open a new connection (a thread and a file handle, ~0.5 ms measured)
+per query and forget the per-connection PRAGMAs (synchronous, busy_timeout, foreign_keys). Hot paths use the raw aiosqlite connection that
 `databases` hands out, whose `executemany` runs at SQLite speed.
 
 Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock

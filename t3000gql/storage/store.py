@@ -71,19 +71,21 @@ class Store:
             def forget_device(device_id: int) -> None:
                 cache.forget(points.directory.drop_device(device_id))
 
+            devices = DeviceRepository(db, clock, on_delete=forget_device)
+
             store = cls(
                 settings=settings,
                 clock=clock,
                 db=db,
                 partitions=partitions,
                 cache=cache,
-                devices=DeviceRepository(db, clock, on_delete=forget_device),
+                devices=devices,
                 points=points,
                 trend_logs=TrendLogRepository(db, points, clock, settings.default_trend_interval_seconds),
                 writes=WritePath(db, points, cache, partitions, clock),
                 history=HistoryReader(db, partitions),
                 audit=AuditLog(db),
-                stations=StationRepository(db, points, clock),
+                stations=StationRepository(db, devices, points, clock),
                 power_readings=PowerReadingRepository(db, partitions),
                 import_checkpoints=CheckpointRepository(db),
             )

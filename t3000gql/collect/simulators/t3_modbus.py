@@ -32,10 +32,9 @@ from t3000gql.domain.points import T3_POINT_COUNTS, PointRef, PointType
 
 log = logging.getLogger(__name__)
 
-# The T3-BB map (shared/reference/t3bb_modbus_registers.tsv) ends at register 33489: all of it is defined, so
-# every T3 register exists. (shared/reference/dependencies.md reports reads past the defined registers
-# wrapping around; with separate register tables, pymodbus 3.16.1 answers exception 2 there, as
-# tests/collect/test_modbus_driver.py checks.)
+# The T3-BB map (docs/t3000.md) ends at register 33489: all of it is defined, so every T3 register exists.
+# (With one shared register table, reads past the defined registers were seen to wrap around; with separate
+# register tables, pymodbus 3.16.1 answers exception 2 there, as tests/collect/test_modbus_driver.py checks.)
 HOLDING_REGISTERS = 33500
 INPUT_REGISTERS = 1000  # only for generic register maps with function "input"
 FC_READ_HOLDING, FC_READ_INPUT, FC_WRITE_SINGLE, FC_WRITE_MULTIPLE = 3, 4, 6, 16

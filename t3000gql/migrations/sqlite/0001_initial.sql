@@ -1,5 +1,6 @@
--- The tables of seed 000 with DESIGN.md's changes: devices are keyed by their external device_id; history rows
--- are narrow and live in yearly partitions (created by t3000gql.storage.partitions from one template).
+-- The tables of seed 000, changed as docs/architecture.md says: devices are keyed by their external
+-- device_id; history rows are narrow and live in yearly partitions (created by t3000gql.storage.partitions
+-- from one template).
 -- All times are integer epoch milliseconds, UTC.
 
 CREATE TABLE devices (
