@@ -63,7 +63,7 @@ def test_graphiql_subscription_shows_a_value_written_meanwhile(page: Any, site: 
     wait_for_response(page, '"value": 21')
     site.write_value(RIG_SETPOINT, 42.125)
     text = wait_for_response(page, '"value": 42.125')
-    assert '"source": "api"' in text
+    assert '"source": "API"' in text
 
 
 def test_the_token_goes_as_bearer_header_and_in_connection_init(page: Any, site: SiteServer) -> None:
