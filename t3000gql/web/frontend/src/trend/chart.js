@@ -9,12 +9,12 @@
 // for people and tests alike.
 
 import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
 import { query, subscribe } from "../shared/graphql.js";
-import { serverNow, site } from "../shared/site.js";
-import { formatValue, isDigital, pointKey, pointLabel } from "./format.js";
+import { serverNow } from "../shared/site.js";
+import { pointKey } from "./format.js";
+import { createPlot } from "./plot.js";
 import { MIN_RANGE_MS, bucketSeconds } from "./range.js";
-import { formatSeconds, formatZoned } from "./time.js";
+import { formatSeconds } from "./time.js";
 
 const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
 export const MAX_CHARTED = COLORS.length;
@@ -301,70 +301,20 @@ export class TrendChart {
 
   // --- drawing -------------------------------------------------------------------------------------------
 
-  units() {
-    const units = [];
-    for (const p of this.points) {
-      const unit = p.point.unitSymbol || "";
-      if (!units.includes(unit)) units.push(unit);
-    }
-    return units;
-  }
-
   ensurePlot(kind) {
     const structure = `${kind}|${this.points.map((p) => p.key).join(",")}`;
     if (this.plot && structure === this.structure) return;
     this.destroyPlot();
     this.structure = structure;
-    const units = this.units();
-    const scales = { x: { time: true, auto: false, range: () => [this.range.start, this.range.end] } };
-    units.forEach((unit) => {
-      scales[`u:${unit}`] = { auto: true };
+    this.plot = createPlot({
+      target: this.canvas,
+      legend: this.legend,
+      points: this.points,
+      kind,
+      size: this.size(),
+      xRange: () => [this.range.start, this.range.end],
+      onSelect: (u) => this.onSelect(u),
     });
-    const axes = [{ stroke: "#374151", grid: { stroke: "#e5e7eb" } }];
-    units.slice(0, 2).forEach((unit, i) => {
-      axes.push({
-        scale: `u:${unit}`,
-        label: unit || undefined,
-        side: i === 0 ? 3 : 1,
-        stroke: "#374151",
-        grid: { show: i === 0, stroke: "#e5e7eb" },
-        size: 60,
-      });
-    });
-    const series = [{ label: "Time", value: (u, v) => (v == null ? "–" : formatZoned(v, site.timezone)) }];
-    const bands = [];
-    for (const p of this.points) {
-      const name = `${p.point.device?.deviceName ? `${p.point.device.deviceName} · ` : ""}${pointLabel(p.point)}`;
-      const scale = `u:${p.point.unitSymbol || ""}`;
-      const value = (u, v) => (v == null ? "–" : `${formatValue(v, p.point)} ${p.point.unitSymbol || ""}`.trim());
-      const paths = isDigital(p.point) ? uPlot.paths.stepped({ align: 1 }) : undefined;
-      series.push({ label: name, scale, stroke: p.color, width: 1.5, value, paths });
-      if (kind === "buckets") {
-        const faint = `${p.color}66`;
-        series.push({ label: `${pointLabel(p.point)} min`, scale, stroke: faint, width: 0.5, value, paths });
-        series.push({ label: `${pointLabel(p.point)} max`, scale, stroke: faint, width: 0.5, value, paths });
-        const at = series.length - 1;
-        bands.push({ series: [at, at - 1], fill: `${p.color}22` });
-      }
-    }
-    const { width, height } = this.size();
-    this.plot = new uPlot(
-      {
-        width,
-        height,
-        ms: 1,
-        tzDate: (ts) => uPlot.tzDate(new Date(ts), site.timezone),
-        scales,
-        axes,
-        series,
-        bands,
-        cursor: { drag: { x: true, y: false, setScale: false } },
-        legend: { mount: (_u, legend) => this.legend.replaceChildren(legend) },
-        hooks: { setSelect: [(u) => this.onSelect(u)] },
-      },
-      [[], ...series.slice(1).map(() => [])],
-      this.canvas,
-    );
   }
 
   destroyPlot() {
