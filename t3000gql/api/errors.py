@@ -1,7 +1,8 @@
 """The one place where errors become GraphQL errors with `extensions.code`.
 
     our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value, its field
-                                    renamed from the domain's name to the argument's (`argument_name`)
+                                    renamed from the domain's name to the argument's (`argument_name`);
+                                    DeviceOffline (DEVICE_OFFLINE) adds retryAt, when the device is tried again
     a syntax error, too many tokens GRAPHQL_PARSE_FAILED
     failed validation, too deep,    GRAPHQL_VALIDATION_FAILED
       too many aliases
@@ -23,7 +24,9 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from t3000gql.errors import T3000Error, ValidationError
+from t3000gql.api.scalars import serialize_datetime
+from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import DeviceOffline, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
     elif isinstance(original, T3000Error):
         extensions["code"] = original.code
         message = str(original)
+        if isinstance(original, DeviceOffline):
+            extensions["retryAt"] = serialize_datetime(to_datetime(original.retry_at_ms))
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif validation_failed:
@@ -118,12 +123,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         if not self._streamed:
-            result = self.execution_context.result
-            reported = getattr(self.execution_context.context, "field_errors", None)
-            if reported and result is not None:
-                # Errors of fields that answered anyway (stale values): beside the data, after the others.
-                result.errors = [*(result.errors or []), *reported]
-            self._code(result)
+            self._code(self.execution_context.result)
 
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
