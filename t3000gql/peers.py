@@ -10,7 +10,6 @@ order they came, by a task of their own (the bus hands them over without waiting
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,7 +50,6 @@ class Peers:
     def __init__(self) -> None:
         self._waiting: deque[RegistryNote] = deque()
         self._wake = asyncio.Event()
-        self.applied = 0
 
     def take(self, notes: Sequence[RegistryNote]) -> None:
         self._waiting.extend(notes)
@@ -70,7 +68,6 @@ class Peers:
                     await apply(note)
                 except Exception:
                     log.exception("applying a change of another process (%s) failed", note)
-                self.applied += 1
 
 
 async def announce_dropped_years(settings: Settings, years: Sequence[int]) -> None:
@@ -91,7 +88,6 @@ async def announce(settings: Settings, notes: Sequence[RegistryNote]) -> None:
     except LiveBusError as exc:
         log.warning("could not tell the servers on the live bus: %s", exc)
         return
-    with contextlib.suppress(Exception):
-        for note in notes:
-            bus.publish_registry(note)
-    await bus.stop()
+    for note in notes:
+        bus.publish_registry(note)
+    await bus.stop()  # publishes what is pending first

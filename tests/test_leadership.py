@@ -64,6 +64,17 @@ async def test_one_of_two_servers_on_a_database_leads_and_the_other_takes_over_w
         await first.stop()
 
 
+async def test_a_follower_on_a_memory_bus_warns_that_nothing_crosses(
+    site: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with await Services.start(site), await Services.start(site):
+        pass
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "t3000gql.services"
+    ]
+    assert len(warnings) == 1 and "BROADCAST_URL=memory://" in warnings[0]
+
+
 async def test_only_the_leader_runs_retention(site: Settings) -> None:
     old, new = 1_609_459_200_000, 1_767_225_600_000  # 2021-01-01 and 2026-01-01 (UTC)
     clock = FakeClock(new + 200 * 86_400_000)
