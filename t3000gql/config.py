@@ -6,6 +6,7 @@ README's configuration table is checked against this list by a test, so the two 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -101,6 +102,28 @@ def _text(name: str, raw: str) -> str:
     if not value:
         raise ConfigError(name, raw, "a non-empty value")
     return value
+
+
+def _optional_bool(name: str, raw: str) -> bool | None:
+    """Empty: decided by another setting (see the variable's doc)."""
+    return None if not raw.strip() else _bool(name, raw)
+
+
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list; empty items are dropped (so an empty value is an empty list)."""
+    items = tuple(item.strip() for item in raw.split(","))
+    if any(" " in item for item in items):
+        raise ConfigError(name, raw, "names separated by commas, without spaces inside a name")
+    return tuple(item for item in items if item)
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = _names(name, raw)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
+            raise ConfigError(name, raw, "origins such as https://scada.example.com (scheme, host, port), or *")
+    return tuple(origin.rstrip("/").lower() for origin in origins)
 
 
 def _channel_prefix(name: str, raw: str) -> str:
@@ -237,6 +260,90 @@ VARIABLES: tuple[Variable, ...] = (
         _int(0, 1_000_000),
         "1000",
         "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
+    ),
+    Variable(
+        "API_MAX_BODY_BYTES",
+        "api_max_body_bytes",
+        _int(1024),
+        "8388608",
+        "Largest request body (bytes); a bigger one is refused with 413 before it is read.",
+    ),
+    Variable(
+        "API_RATE_LIMIT_PER_MINUTE",
+        "api_rate_limit_per_minute",
+        _int(0),
+        "600",
+        "Requests and WebSocket operations one API token may start per minute (bursts of as many); more get "
+        "RATE_LIMITED (HTTP 429). 0: no limit. Requests without a token are not limited.",
+    ),
+    Variable(
+        "AUTH_REQUIRED",
+        "auth_required",
+        _optional_bool,
+        "",
+        "Every request needs an API token (`Authorization: Bearer …`). Empty: true unless HOST is a loopback "
+        "address. The server refuses to start while it is true and no token exists.",
+    ),
+    Variable(
+        "AUTH_TOKEN_REFRESH_SECONDS",
+        "auth_token_refresh_seconds",
+        _float(0.05),
+        "2",
+        "How often the server looks for tokens created or revoked by another process (`t3000gql token`), and "
+        "closes the WebSockets of revoked or expired tokens.",
+    ),
+    Variable(
+        "ALLOWED_HOSTS",
+        "allowed_hosts",
+        _names,
+        "",
+        "Host names requests may be addressed to (the Host header; against DNS rebinding), comma-separated; "
+        "`*.example.com` allows subdomains, `*` any. Empty: localhost, 127.0.0.1, ::1 and HOST.",
+    ),
+    Variable(
+        "ALLOWED_ORIGINS",
+        "allowed_origins",
+        _origins,
+        "",
+        "Web origins (`https://scada.example.com`) whose pages may call the API from a browser (CORS and "
+        "WebSockets), comma-separated; `*` any. Empty: same origin only.",
+    ),
+    Variable(
+        "WS_MAX_CONNECTIONS",
+        "ws_max_connections",
+        _int(1),
+        "1000",
+        "WebSocket connections open at once; one more is closed with 1013 (try again later).",
+    ),
+    Variable(
+        "WS_MAX_OPERATIONS_PER_CONNECTION",
+        "ws_max_operations_per_connection",
+        _int(1),
+        "100",
+        "Operations (subscriptions, queries) running at once on one WebSocket; one more gets an error.",
+    ),
+    Variable(
+        "WS_MAX_MESSAGES_PER_SECOND",
+        "ws_max_messages_per_second",
+        _int(1),
+        "50",
+        "Messages one WebSocket client may send per second (bursts of as many); a faster client is closed "
+        "with 1008 (policy violation).",
+    ),
+    Variable(
+        "BACNET_WRITE_PRIORITY",
+        "bacnet_write_priority",
+        _int(1, 16),
+        "8",
+        "BACnet priority of writePointValue (and releasePointValue) when the request gives none; 8 is manual "
+        "operator.",
+    ),
+    Variable(
+        "MAX_CLOCK_SKEW_SECONDS",
+        "max_clock_skew_seconds",
+        _int(0),
+        "300",
+        "A sample more than this many seconds in the future (by the server's clock) is refused.",
     ),
     Variable("HOST", "host", _text, "127.0.0.1", "Address the server listens on."),
     Variable("PORT", "port", _int(0, 65535), "8000", "Port the server listens on."),
@@ -376,6 +483,17 @@ class Settings:
     api_max_concurrent_requests: int
     api_max_history_samples: int
     api_persisted_query_cache_size: int
+    api_max_body_bytes: int
+    api_rate_limit_per_minute: int
+    auth_required: bool | None
+    auth_token_refresh_seconds: float
+    allowed_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    ws_max_connections: int
+    ws_max_operations_per_connection: int
+    ws_max_messages_per_second: int
+    bacnet_write_priority: int
+    max_clock_skew_seconds: int
     host: str
     port: int
     timezone: str
@@ -436,3 +554,28 @@ class Settings:
     @property
     def t3000_interface_timeout(self) -> float:
         return self.t3000_interface_timeout_ms / 1000
+
+    @property
+    def requires_auth(self) -> bool:
+        """AUTH_REQUIRED, or (when it is empty) whether HOST reaches beyond this machine."""
+        return self.auth_required if self.auth_required is not None else not is_loopback(self.host)
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """ALLOWED_HOSTS, or (when it is empty) the loopback names and HOST."""
+        if self.allowed_hosts:
+            return tuple(name.lower() for name in self.allowed_hosts)
+        return tuple(dict.fromkeys((*LOOPBACK_NAMES, self.host.lower())))
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address (or `localhost`) that only this machine can reach."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from t3000gql.auth import Authenticator
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
@@ -44,6 +45,8 @@ class Services:
     clock: Clock
     stations: StationService
     readings: ReadingReader
+    auth: Authenticator
+    """API tokens in memory, the rate limit; what every API edge asks who a request is (t3000gql.auth)."""
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
@@ -61,6 +64,12 @@ class Services:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
     ) -> Services:
         store = await Store.open(settings, clock=clock)
+        auth = Authenticator(store, settings, clock)
+        try:
+            await auth.start()  # first: a server that needs a token and has none refuses to start
+        except BaseException:
+            await store.close()
+            raise
 
         def take_remote_changes(changes: list[StoredSample]) -> None:
             # Another process wrote these: keep this process's cache in step (by point, as ids are local).
@@ -81,6 +90,7 @@ class Services:
         try:
             await live.start()
         except BaseException:
+            await auth.stop()
             await store.close()
             raise
         store.writes.add_listener(_publish_to(live))
@@ -91,6 +101,7 @@ class Services:
         except BaseException:
             await collection.stop()
             await live.stop()
+            await auth.stop()
             await store.close()
             raise
         stations = StationService(store, reading_limits(settings))
@@ -102,6 +113,7 @@ class Services:
             clock=clock,
             stations=stations,
             readings=ReadingReader(store),
+            auth=auth,
             demo=demo,
         )
         if settings.station_monitor_enabled:
@@ -113,6 +125,7 @@ class Services:
             except BaseException:
                 await collection.stop()
                 await live.stop()
+                await auth.stop()
                 await store.close()
                 raise
             stations.on_change(monitor.request_refresh)
@@ -147,6 +160,7 @@ class Services:
         self._tasks.clear()
         await self.collection.stop()
         await self.live.stop()
+        await self.auth.stop()
         await self.store.close()
 
     def __post_init__(self) -> None:
@@ -163,9 +177,16 @@ class Services:
             if (entry := cache.peek(point_id)) is not None
         }
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self, *, details: bool = False) -> dict[str, Any]:
+        """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
+        only (a caller that could set a device's address could otherwise scan ports through them)."""
         stats = self.store.cache.stats()
         live = self.live.metrics_dict()
+        collection = self.collection.report()
+        if not details:
+            collection.pop("lastError", None)
+            for state in collection.get("failingDevices", {}).values():
+                state.pop("lastError", None)
         return {
             "status": "ok" if live["connected"] else "degraded",
             "database": self.store.db.path,
@@ -177,7 +198,7 @@ class Services:
                 "cacheHitRate": stats.cache_hit_rate,
             },
             "live": live,
-            "collection": self.collection.report(),
+            "collection": collection,
             "stationMonitor": None
             if self.monitor is None
             else {

@@ -8,6 +8,10 @@
     a variable of the wrong type    BAD_USER_INPUT
     anything else                   INTERNAL, with a reference to the server log and no details
 
+A device error's message names the device's address and the protocol's reply; callers who are not admins get
+what it means instead (`redacted`), so nobody can scan ports through the errors of a device they cannot
+configure anyway. `extensions` an error declares (a command's `deviceWrite`) are kept.
+
 HTTP-level failures (bad JSON, wrong method or media type, too many requests at once, a timeout) never reach
 execution; `request_error` gives them the same shape and `HTTP_CODES` their code.
 """
@@ -23,16 +27,19 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from t3000gql.errors import T3000Error, ValidationError
+from t3000gql.auth import Role, allows
+from t3000gql.errors import DeviceError, DeviceTimeout, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
-    413: "BAD_REQUEST",
+    413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
@@ -54,8 +61,9 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
-def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLError:
-    """The error as the client sees it: a code in `extensions`, and no internals."""
+def coded(error: GraphQLError, *, validation_failed: bool = False, redact_devices: bool = False) -> GraphQLError:
+    """The error as the client sees it: a code in `extensions`, and no internals. `redact_devices` replaces a
+    device error's message (which names addresses and ports) by what it means: for callers who are not admins."""
     original = error.original_error
     extensions: dict[str, Any] = dict(error.extensions or {})
     message = error.message
@@ -75,7 +83,8 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
         )
     elif isinstance(original, T3000Error):
         extensions["code"] = original.code
-        message = str(original)
+        extensions.update(original.extensions)
+        message = redacted(original) if redact_devices and isinstance(original, DeviceError) else str(original)
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif validation_failed:
@@ -96,6 +105,20 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
         original_error=original,
         extensions=extensions,
     )
+
+
+def redacted(error: DeviceError) -> str:
+    """What a device error means, without the device's address or the protocol's details (admins see those)."""
+    if isinstance(error, DeviceTimeout):
+        message = "the device did not answer in time"
+    else:
+        message = "the device answered with an error"
+    outcome = error.extensions.get("deviceWrite")
+    if outcome == "UNCONFIRMED":
+        message += "; it did not confirm the command: it may or may not have taken it"
+    elif outcome == "REFUSED":
+        message += "; it refused the command: nothing was changed"
+    return message + " (an admin sees the details)"
 
 
 class ErrorCodes(SchemaExtension):
@@ -128,6 +151,9 @@ class ErrorCodes(SchemaExtension):
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if errors:
+            identity = getattr(self.execution_context.context, "identity", None)
+            redact = not allows(identity, Role.ADMIN)
             result.errors = [
-                coded(error, validation_failed=id(error) in self._validation_errors) for error in errors
+                coded(error, validation_failed=id(error) in self._validation_errors, redact_devices=redact)
+                for error in errors
             ]

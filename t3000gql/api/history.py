@@ -94,8 +94,8 @@ class HistoryQueries:
             if not isinstance(series, Series):
                 raise series
             series_of[point_id] = series
-        if sum(len(series.timestamps) for series in series_of.values()) > max_samples:
-            raise too_many(args, max_samples, scope="for these points together")
+        if not context.history_budget.spend(sum(len(series.timestamps) for series in series_of.values())):
+            raise too_many(args, max_samples, scope="for these points together, with this request's other history")
         answers: list[Any] = []
         for ref, record in zip(refs, records, strict=True):
             if record is None:  # graphql-core makes an exception in a list null plus an error at its index

@@ -11,11 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from strawberry.dataloader import DataLoader
 
-from t3000gql.api.history_reads import HistoryArgs, read_history
+from t3000gql.api.history_reads import HistoryArgs, read_history, too_many
+from t3000gql.api.limits import HistoryBudget
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.errors import T3000Error, ValidationError
@@ -52,9 +53,10 @@ class HistoryKey:
 class Loaders:
     """Each loader is made on first use: most requests need one or two of them."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, budget: HistoryBudget | None = None) -> None:
         self._services = services
         self._store = services.store
+        self._budget = budget or HistoryBudget(services.settings.api_max_history_samples)
 
     @cached_property
     def device(self) -> DataLoader[int, Device | None]:
@@ -134,5 +136,12 @@ class Loaders:
         for args, point_ids in by_args.items():
             series = await read_history(self._store, point_ids, args, max_samples=max_samples)
             for point_id, one in series.items():
-                found[HistoryKey(point_id, args)] = one
+                found[HistoryKey(point_id, args)] = charge(self._budget, one, args, max_samples)
         return [found[key] for key in keys]
+
+
+def charge(budget: HistoryBudget, series: Series | ValidationError, args: HistoryArgs, max_samples: int) -> Any:
+    """The series when the request's history budget still holds it, else the error that refuses it."""
+    if isinstance(series, Series) and not budget.spend(len(series.timestamps)):
+        return too_many(args, max_samples, scope="in all history fields of this request together")
+    return series

@@ -21,6 +21,7 @@ from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.api.types import Device, TimeSeriesColumns
 from t3000gql.domain import stations as domain
 from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import ValidationError
 from t3000gql.ingest import readings
 from t3000gql.ingest.station_client import StationLink
 from t3000gql.ingest.stations import FlaggedValue as FlaggedRecord
@@ -149,9 +150,20 @@ class Station(relay.Node):
         self, info: Info, start_date: datetime, end_date: datetime, limit: int | None = None
     ) -> list[StationChannelSeries]:
         context = info.context
+        budget = context.history_budget
+        cap = max(1, min(limit, budget.remaining) if limit is not None else budget.remaining)
         found = await context.services.readings.series(
-            self.record, context.epoch_ms(start_date), context.epoch_ms(end_date), limit=limit
+            self.record, context.epoch_ms(start_date), context.epoch_ms(end_date), limit=cap
         )
+        cut = limit is None and any(series.truncated for series in found.values())
+        if cut or not budget.spend(sum(len(series.timestamps) for series in found.values())):
+            raise ValidationError(
+                f"the range holds more samples than this request may still read ({budget.remaining} of "
+                f"API_MAX_HISTORY_SAMPLES={budget.total}): give a limit, a shorter range, or use "
+                "powerReadingBuckets",
+                field="limit",
+                value=limit,
+            )
         names = dict(zip(domain.CHANNEL_FIELDS, self.record.channel_names, strict=True))
         return [
             StationChannelSeries(

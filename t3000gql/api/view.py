@@ -99,7 +99,10 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=None,  # api/websocket.py: WS_MAX_OPERATIONS_PER_CONNECTION
+            allowed_origins=settings.allowed_origins,
         )
+        self.settings = settings
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
         self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
 
@@ -135,7 +138,10 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        return Context.create(request.app.state.services, request, response)
+        # HTTP: api/authentication.py put the identity in the request's state; WebSocket: the handler sets it
+        # when connection_init is checked.
+        identity = getattr(request.state, "identity", None) if isinstance(request, Request) else None
+        return Context.create(request.app.state.services, request, response, identity=identity)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         response = await super().get_sub_response(request)

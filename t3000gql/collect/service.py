@@ -1,5 +1,5 @@
-"""The collection side of the server as one object: drivers, device health, collector, current-value reads and
-(with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
+"""The collection side of the server as one object: drivers, device health, collector, current-value reads,
+commands to devices and (with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
 the registry service (t3000gql.registry) to reschedule after a device or trend-log change."""
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
 from t3000gql.collect.collector import CollectionResult, Collector
+from t3000gql.collect.commands import Commander
 from t3000gql.collect.current import CurrentReader, CurrentReading
 from t3000gql.collect.demo import DemoSite
 from t3000gql.collect.drivers import DriverManager
+from t3000gql.collect.drivers.base import CommandState
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.health import DeviceHealth, StatusListener
 from t3000gql.collect.metrics import CollectionMetrics
+from t3000gql.domain.audit import SYSTEM, Actor
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock
@@ -45,6 +48,14 @@ class Collection:
         )
         self.reader = CurrentReader(
             store, self.access, self.health, clock=clock, timeout=settings.t3000_interface_timeout
+        )
+        self.commands = Commander(
+            store,
+            self.access,
+            self.health,
+            self.reader,
+            clock=clock,
+            default_priority=settings.bacnet_write_priority,
         )
         self.demo = DemoSite(store) if demo else None
 
@@ -86,8 +97,20 @@ class Collection:
     async def refresh_point(self, ref: PointRef) -> CurrentValue:
         return await self.reader.refresh_point(ref)
 
-    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
-        return await self.reader.write_point_value(ref, value, user_id=user_id)
+    async def write_point_value(
+        self, ref: PointRef, value: float, *, priority: int | None = None, actor: Actor = SYSTEM
+    ) -> CurrentValue:
+        """Commands the point's device (collect/commands.py: the point's rules, audit intent then outcome)."""
+        return await self.commands.write(ref, value, priority=priority, actor=actor)
+
+    async def release_point_value(
+        self, ref: PointRef, *, priority: int | None = None, actor: Actor = SYSTEM
+    ) -> CurrentValue:
+        """Gives the point back (BACnet: NULL at the priority; T3: auto) and reads it back."""
+        return await self.commands.release(ref, priority=priority, actor=actor)
+
+    async def command_state(self, ref: PointRef) -> CommandState | None:
+        return await self.commands.command_state(ref)
 
     async def collect_now(self, trend_log_id: int) -> CollectionResult:
         return await self.collector.collect_now(trend_log_id)

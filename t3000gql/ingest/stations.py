@@ -22,7 +22,7 @@ import aiosqlite
 
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import Quality, Sample
+from t3000gql.domain.samples import FutureLimit, Quality, Sample, check_not_future
 from t3000gql.domain.stations import (
     CHANNELS,
     ENERGY_INDEXES,
@@ -37,11 +37,15 @@ from t3000gql.domain.stations import (
 )
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.power_readings import save_meta
-from t3000gql.storage.stations import Station
+from t3000gql.storage.stations import Station, StationWritten
 from t3000gql.storage.store import Store
-from t3000gql.storage.write_path import WriteContext
+from t3000gql.storage.transaction import Transaction, transaction
+from t3000gql.storage.write_path import Audit, WriteContext
 
 log = logging.getLogger(__name__)
+
+StationDeleting = Callable[[Transaction, Station], Awaitable[None]]
+"""Runs in a station deletion's transaction before the rows go (the registry's audit entry)."""
 
 
 def reading_limits(settings: Settings) -> ReadingLimits:
@@ -123,11 +127,12 @@ class StationService:
             raise NotFoundError(f"station {which!r} does not exist")
         return station
 
-    async def create_station(self, data: StationInput) -> Station:
-        return self._changed(await self.store.stations.create(data))
+    async def create_station(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        """`then` runs in the station's transaction (the registry's audit entry)."""
+        return self._changed(await self.store.stations.create(data, then=then))
 
-    async def upsert_station(self, data: StationInput) -> Station:
-        return self._changed(await self.store.stations.upsert(data))
+    async def upsert_station(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        return self._changed(await self.store.stations.upsert(data, then=then))
 
     async def ensure_stations(self, names: Iterable[str]) -> list[Station]:
         """Creates the named stations that do not exist yet, with a new uuid and no scene (the log import's
@@ -144,11 +149,16 @@ class StationService:
                 continue  # a name no station may have: the reading is reported invalid by `prepare`
         return created
 
-    async def delete_station(self, device_id: int) -> bool:
+    async def delete_station(self, device_id: int, *, before: StationDeleting | None = None) -> bool:
+        """Deletes the station's device (its channels and readings go with it); `before(tx, station)` runs in
+        the same transaction first (the registry's audit entry)."""
         station = await self.get_station(device_id=device_id)
         if station is None:
             return False
-        deleted = await self.store.devices.delete(device_id)
+        async with transaction(self.store.db) as tx:
+            if before is not None:
+                await before(tx, station)
+            deleted = await self.store.devices.delete_in(tx, device_id)
         self._forget_all()
         self._notify()
         return deleted
@@ -207,10 +217,12 @@ class StationService:
         await self._resolve(inputs)
         prepared: list[PreparedReading] = []
         errors: list[ValidationError] = []
+        future = FutureLimit(self.store.clock(), self.store.settings.max_clock_skew_seconds * 1000)
         for index, reading in enumerate(inputs):
             try:
                 station = self._station_of(reading, index)
                 values = check_reading(reading.ts_ms, reading.values, self.limits, index=index)
+                check_not_future(reading.ts_ms, future, index=index)
             except ValidationError as exc:
                 if not skip_invalid:
                     raise
@@ -245,13 +257,20 @@ class StationService:
             )
         return found
 
-    async def record(self, inputs: Sequence[ReadingInput], source: str) -> RecordOutcome:
+    async def record(
+        self, inputs: Sequence[ReadingInput], source: str, *, audit: Audit | None = None
+    ) -> RecordOutcome:
         """Validates and stores a batch all or nothing (the API's recordPowerReadings)."""
         prepared, _ = await self.prepare(inputs)
-        return await self.write(prepared, source)
+        return await self.write(prepared, source, audit=audit)
 
     async def write(
-        self, prepared: Sequence[PreparedReading], source: str, *, then: OutcomeHook | None = None
+        self,
+        prepared: Sequence[PreparedReading],
+        source: str,
+        *,
+        then: OutcomeHook | None = None,
+        audit: Audit | None = None,
     ) -> RecordOutcome:
         """Writes validated readings in one transaction; `then` runs in that transaction too, told the outcome."""
         if not prepared:
@@ -304,7 +323,7 @@ class StationService:
             if then is not None:
                 await then(conn, outcomes[-1])
 
-        await self.store.writes.record(samples, source, extra=in_transaction)
+        await self.store.writes.record(samples, source, extra=in_transaction, audit=audit)
         outcome = outcomes[-1]
         return outcome
 

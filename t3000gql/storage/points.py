@@ -14,15 +14,25 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from t3000gql.domain.inputs import UNSET, PointInput, check_point
-from t3000gql.domain.points import PointRef, PointType, unit_symbol
+from t3000gql.domain.inputs import UNSET, PointInput, check_limits, check_point
+from t3000gql.domain.points import PointRef, PointType, unit_symbol, writable_by_default
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.records import MonitoringPoint, column_value
 from t3000gql.storage.transaction import Transaction, transaction
 
-_FIELDS = ("point_name", "description", "unit_code", "data_type", "is_active", "options")
+_FIELDS = (
+    "point_name",
+    "description",
+    "unit_code",
+    "data_type",
+    "is_active",
+    "options",
+    "writable",
+    "min_value",
+    "max_value",
+)
 _DEFAULTS: dict[str, Any] = {
     "point_name": None,
     "description": None,
@@ -30,7 +40,10 @@ _DEFAULTS: dict[str, Any] = {
     "data_type": "REAL",
     "is_active": True,
     "options": {},
+    "min_value": None,
+    "max_value": None,
 }
+"""A new point's values for fields not given; `writable` depends on its type (`writable_by_default`)."""
 
 
 class PointDirectory:
@@ -197,7 +210,7 @@ class PointRepository:
 
     async def upsert(self, device_id: int, points: Sequence[PointInput]) -> tuple[list[MonitoringPoint], int, int]:
         """Creates or changes many points of one device, all or nothing. Returns (points, inserted, updated)."""
-        _check_points(points)  # before the write lock: bad input is refused even while the database is busy
+        check_points(points)  # before the write lock: bad input is refused even while the database is busy
         async with transaction(self._db) as tx:
             return await self.upsert_in(tx, device_id, points)
 
@@ -206,7 +219,7 @@ class PointRepository:
     ) -> tuple[list[MonitoringPoint], int, int]:
         """`upsert` as part of a caller's transaction; the records are remembered once that commits.
         With `keep_existing`, points that exist are left as they are (only missing ones are created)."""
-        _check_points(points)
+        check_points(points)
         now = self._clock()
         conn = tx.conn
         inserted = updated = 0
@@ -214,10 +227,13 @@ class PointRepository:
             if await cursor.fetchone() is None:
                 raise NotFoundError(f"device {device_id} does not exist")
         async with conn.execute(
-            "SELECT point_type, point_number, id FROM monitoring_points WHERE device_id = ?", (device_id,)
+            "SELECT point_type, point_number, id, min_value, max_value FROM monitoring_points WHERE device_id = ?",
+            (device_id,),
         ) as cursor:
-            existing_ids = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
-        for data in points:
+            found = await cursor.fetchall()
+        existing_ids = {(row[0], row[1]): row[2] for row in found}
+        limits = {(row[0], row[1]): (row[3], row[4]) for row in found}
+        for index, data in enumerate(points):
             given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
             if "unit_code" in given:
                 given["unit_symbol"] = unit_symbol(given["unit_code"])
@@ -226,6 +242,8 @@ class PointRepository:
             if existing is not None:
                 if keep_existing:
                     continue
+                stored_min, stored_max = limits[row_key[1:]]
+                check_limits(given.get("min_value", stored_min), given.get("max_value", stored_max), index=index)
                 if given:
                     assignments = ", ".join(f"{name} = ?" for name in given)
                     await conn.execute(
@@ -234,7 +252,12 @@ class PointRepository:
                     )
                 updated += 1
             else:
-                values = {**_DEFAULTS, "unit_symbol": unit_symbol(given.get("unit_code")), **given}
+                values = {
+                    **_DEFAULTS,
+                    "writable": writable_by_default(data.point_type),
+                    "unit_symbol": unit_symbol(given.get("unit_code")),
+                    **given,
+                }
                 names = list(values)
                 await conn.execute(
                     "INSERT INTO monitoring_points (device_id, point_type, point_number, "
@@ -261,22 +284,53 @@ class PointRepository:
 
     async def delete(self, ref: PointRef) -> int | None:
         """Deletes one point with its cached value and history; returns its id, or None if it did not exist."""
-        async with self._db.writer() as conn:
-            async with conn.execute(
-                "DELETE FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ? "
-                "RETURNING id",
-                (ref.device_id, int(ref.point_type), ref.point_number),
-            ) as cursor:
-                row = await cursor.fetchone()
+        async with transaction(self._db) as tx:
+            return await self.delete_in(tx, ref)
+
+    async def delete_in(self, tx: Transaction, ref: PointRef) -> int | None:
+        """`delete` as part of a caller's transaction; the directory and cache forget it once that commits."""
+        async with tx.conn.execute(
+            "DELETE FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ? "
+            "RETURNING id",
+            (ref.device_id, int(ref.point_type), ref.point_number),
+        ) as cursor:
+            row = await cursor.fetchone()
         if row is None:
             return None
-        self.directory.drop(row[0])
-        if self._on_delete is not None:
-            self._on_delete(row[0])
-        return int(row[0])
+        point_id = int(row[0])
+
+        def forget() -> None:
+            self.directory.drop(point_id)
+            if self._on_delete is not None:
+                self._on_delete(point_id)
+
+        tx.after_commit(forget)
+        return point_id
+
+    async def ids_of_device_in(self, tx: Transaction, device_id: int) -> list[int]:
+        """The ids of a device's points as the caller's transaction sees them."""
+        async with tx.conn.execute("SELECT id FROM monitoring_points WHERE device_id = ?", (device_id,)) as cursor:
+            return [int(row[0]) for row in await cursor.fetchall()]
+
+    async def list_in(self, tx: Transaction, device_id: int) -> builtins.list[MonitoringPoint]:
+        """A device's points as the caller's transaction sees them."""
+        async with tx.conn.execute(
+            f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ?", (device_id,)
+        ) as cursor:
+            return [MonitoringPoint.from_row(tuple(row)) for row in await cursor.fetchall()]
+
+    async def get_in(self, tx: Transaction, ref: PointRef) -> MonitoringPoint | None:
+        async with tx.conn.execute(
+            f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
+            "WHERE device_id = ? AND point_type = ? AND point_number = ?",
+            (ref.device_id, int(ref.point_type), ref.point_number),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else MonitoringPoint.from_row(tuple(row))
 
 
-def _check_points(points: Sequence[PointInput]) -> None:
+def check_points(points: Sequence[PointInput]) -> None:
+    """Every point's rules, and no point twice: callers check before they take the write lock."""
     seen: set[tuple[PointType, int]] = set()
     for index, data in enumerate(points):
         check_point(data, index=index)

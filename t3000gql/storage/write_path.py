@@ -19,9 +19,11 @@ from typing import Any
 
 import aiosqlite
 
-from t3000gql.domain.samples import Sample, StoredSample, check_samples
+from t3000gql.domain.audit import DONE, SYSTEM, Actor
+from t3000gql.domain.samples import FutureLimit, Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
+from t3000gql.storage.audit import AuditLog, AuditNote
 from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, year_bounds, year_of_ms
@@ -54,18 +56,22 @@ _CACHE_UPSERT = (
     "ON CONFLICT (point_id) DO UPDATE SET value = excluded.value, ts = excluded.ts, source = excluded.source, "
     "updated_at = excluded.updated_at WHERE excluded.ts >= realtime_data_cache.ts"
 )
-_AUDIT = (
-    "INSERT INTO audit_log (ts, operation, user_id, device_id, point_type, point_number, old_value, new_value, "
-    "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Audit:
-    """Marks a write made on behalf of a caller: each sample gets an audit_log entry."""
+    """Marks a write made on behalf of someone: it is audited in the values' own transaction.
+
+    By default each sample that is new or changed a value gets an entry with the old and the new value (a
+    person writing current values). `per_device` writes one entry per device instead, with how many samples,
+    of which points, over which time (bulk history and readings). `pending_id` finishes a command's intent
+    entry (see storage/audit.py) instead of writing new ones."""
 
     operation: str
-    user_id: str | None = None
+    actor: Actor = SYSTEM
+    per_device: bool = False
+    pending_id: int | None = None
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +107,17 @@ class WritePath:
         cache: RealtimeCache,
         partitions: PartitionSet,
         clock: Clock,
+        audit: AuditLog,
+        *,
+        max_skew_ms: int = 300_000,
     ) -> None:
         self._db = db
         self._points = points
         self._cache = cache
         self._partitions = partitions
         self._clock = clock
+        self._audit = audit
+        self._max_skew_ms = max_skew_ms
         self._listeners: list[Listener] = []
         self._source_ids: dict[str, int] = {}
 
@@ -147,7 +158,7 @@ class WritePath:
         """
         if not source or len(source) > 50:
             raise ValidationError("must be a name of 1 to 50 characters", field="source", value=source)
-        check_samples(samples)
+        check_samples(samples, FutureLimit(self._clock(), self._max_skew_ms))
         point_ids = await self._points.resolve(sample.point for sample in samples)
         try:
             pids = [point_ids[sample.point] for sample in samples]
@@ -174,7 +185,7 @@ class WritePath:
         unchanged_idx: set[int] = set()
         existing = 0
         old_values: dict[int, float | None] = {}
-        if audit is not None:
+        if audit is not None and not audit.per_device:
             old_values = {pid: (entry.value if (entry := self._cache.peek(pid)) else None) for pid in set(pids)}
         now = self._clock()
         try:
@@ -207,23 +218,7 @@ class WritePath:
                         ],
                     )
                 if audit is not None:
-                    await conn.executemany(
-                        _AUDIT,
-                        [
-                            (
-                                now,
-                                audit.operation,
-                                audit.user_id,
-                                (ref := samples[i].point).device_id,
-                                int(ref.point_type),
-                                ref.point_number,
-                                old_values.get(pids[i]),
-                                float(samples[i].value),
-                                source,
-                            )
-                            for i in changed
-                        ],
-                    )
+                    await self._write_audit(conn, audit, samples, changed, old_values, pids, source, now)
                 if extra is not None:
                     await extra(conn, WriteContext(source_id, now, samples, changed))
         except BaseException:
@@ -244,6 +239,57 @@ class WritePath:
             except Exception:
                 log.exception("a write listener failed; the write itself is committed")
         return result
+
+    async def _write_audit(
+        self,
+        conn: aiosqlite.Connection,
+        audit: Audit,
+        samples: Sequence[Sample],
+        changed: Sequence[int],
+        old_values: Mapping[int, float | None],
+        pids: Sequence[int],
+        source: str,
+        now: int,
+    ) -> None:
+        if audit.pending_id is not None:
+            await self._audit.finish_in(conn, audit.pending_id, DONE, audit.detail)
+            return
+        if not audit.per_device:
+            notes = [
+                AuditNote(
+                    audit.operation,
+                    audit.actor,
+                    device_id=(ref := samples[i].point).device_id,
+                    point_type=int(ref.point_type),
+                    point_number=ref.point_number,
+                    old_value=old_values.get(pids[i]),
+                    new_value=float(samples[i].value),
+                    source=source,
+                    detail=audit.detail,
+                )
+                for i in changed
+            ]
+            await self._audit.record_in(conn, notes, now_ms=now)
+            return
+        changed_set = set(changed)
+        by_device: dict[int, list[int]] = defaultdict(list)
+        for index, sample in enumerate(samples):
+            by_device[sample.point.device_id].append(index)
+        notes = []
+        for device_id, indexes in by_device.items():
+            stamps = [samples[i].ts_ms for i in indexes]
+            summary = {
+                "samples": len(indexes),
+                "changed": sum(1 for i in indexes if i in changed_set),
+                "points": len({samples[i].point for i in indexes}),
+                "first_ts": min(stamps),
+                "last_ts": max(stamps),
+                **(audit.detail or {}),
+            }
+            notes.append(
+                AuditNote(audit.operation, audit.actor, device_id=device_id, source=source, detail=summary)
+            )
+        await self._audit.record_in(conn, notes, now_ms=now)
 
     @staticmethod
     def _group_by_year(stamps: list[int], indices: Sequence[int]) -> Mapping[int, Sequence[int]]:

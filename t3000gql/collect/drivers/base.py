@@ -205,11 +205,24 @@ class DeviceConnection:
             raise ValidationError("must be 0..4194302", field="bacnet_instance", value=self.bacnet_instance)
 
 
+@dataclass(frozen=True, slots=True)
+class CommandState:
+    """Who commands a point, as its device says: BACnet's 16 priority slots (index 0 is priority 1; None an
+    empty slot) with the value used when all are empty, or a T3's auto/manual switch (manual: a person's value
+    holds; auto: the controller's program sets it)."""
+
+    priority_array: tuple[float | None, ...] | None = None
+    relinquish_default: float | None = None
+    manual: bool | None = None
+
+
 class Driver(abc.ABC):
-    """Reads many points of one device in as few requests as its protocol allows, and writes one point.
+    """Reads many points of one device in as few requests as its protocol allows, and commands one point.
 
     `read_points` is all-or-nothing: it returns a value for every requested point or raises `DeviceTimeout`
     (the device did not answer, after the configured retries) or `DeviceError` (it answered with an error).
+    Commands: `write_point` (at a BACnet priority; a T3 point is switched to manual first), `release_point`
+    (BACnet: NULL at that priority; T3: back to auto) and `read_command_state`.
     """
 
     @abc.abstractmethod
@@ -217,8 +230,21 @@ class Driver(abc.ABC):
         """Current values in engineering units, keyed by point."""
 
     @abc.abstractmethod
-    async def write_point(self, point: PointSpec, value: float) -> None:
-        """Writes one value in engineering units and returns once the device has acknowledged it."""
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
+        """Writes one value in engineering units and returns once the device has acknowledged it. `priority` is
+        BACnet's (None: the driver's default); other protocols have none."""
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """Gives a commanded point back to whoever commands it below us; by default there is no such thing."""
+        raise ValidationError(
+            f"point {point.ref} has nothing to release on this kind of device: write a value instead",
+            field="point",
+            value=str(point.ref),
+        )
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        """The point's priority array or auto/manual switch; None when the device has neither."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

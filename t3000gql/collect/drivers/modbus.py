@@ -22,7 +22,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from t3000gql.collect.drivers import t3_registers
-from t3000gql.collect.drivers.base import Driver, PointSpec, RegisterFunction, RegisterMap
+from t3000gql.collect.drivers.base import CommandState, Driver, PointSpec, RegisterFunction, RegisterMap
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
@@ -261,7 +261,9 @@ class ModbusDriver(Driver):
         )
         return values
 
-    async def write_point(self, point: PointSpec, value: float) -> None:
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
+        """A T3 point is switched to manual first, so its program does not overwrite the value; a point with a
+        register map of its own gets just the value."""
         rmap = register_map_for(point)
         if rmap.function != "holding":
             raise ValidationError(
@@ -271,7 +273,25 @@ class ModbusDriver(Driver):
             )
         if point.digital:
             value = 1.0 if value else 0.0
-        await self.link.write_registers(self.unit_id, rmap.register, rmap.encode(value))
+        registers = rmap.encode(value)  # a value the type cannot hold fails before anything is sent
+        if point.register_map is None:
+            switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+            await self.link.write_registers(self.unit_id, switch, [t3_registers.MANUAL])
+        await self.link.write_registers(self.unit_id, rmap.register, registers)
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """A T3 point goes back to auto: its program sets the value again."""
+        if point.register_map is not None:
+            await super().release_point(point, priority=priority)
+        switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+        await self.link.write_registers(self.unit_id, switch, [t3_registers.AUTO])
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        if point.register_map is not None:
+            return None
+        switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+        [state] = await self.link.read_registers(self.unit_id, "holding", switch, 1)
+        return CommandState(manual=state == t3_registers.MANUAL)
 
     async def close(self) -> None:
         if self._owns_link:

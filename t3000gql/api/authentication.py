@@ -1,0 +1,62 @@
+"""Who an HTTP request to /graphql or /metrics acts as: checked before the request is read or executed.
+
+The `Authorization: Bearer TOKEN` header is checked by the running authenticator (`services.auth`, in memory).
+No token, or a bad, revoked or expired one, is HTTP 401 with a GraphQL error UNAUTHENTICATED (and
+`WWW-Authenticate: Bearer`); while AUTH_REQUIRED is false a request without a header acts as `anonymous` with
+every right, and one with a bad token is still refused. A token past API_RATE_LIMIT_PER_MINUTE is 429
+RATE_LIMITED with Retry-After. The identity goes to the request's state, where the GraphQL view's context
+picks it up; each field then checks the role it needs (api/access.py).
+
+GraphiQL's page (a browser's GET of /graphql without a query) is served without a token: it is static, and
+every operation it sends is checked. WebSockets are authenticated by their first message (api/websocket.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from t3000gql.api.edge import error_response
+from t3000gql.auth.rate_limit import RateLimitExceeded
+from t3000gql.errors import LimitExceeded, Unauthenticated
+from t3000gql.services import Services
+
+
+def is_graphiql_page(scope: Scope, headers: Headers) -> bool:
+    """A browser asking for the GraphiQL page (not an operation sent by GET)."""
+    if scope["method"] != "GET" or "text/html" not in headers.get("accept", ""):
+        return False
+    params = QueryParams(scope.get("query_string", b""))
+    return "query" not in params and "extensions" not in params
+
+
+class Authentication:
+    def __init__(self, app: ASGIApp, paths: Collection[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if is_graphiql_page(scope, headers):
+            await self.app(scope, receive, send)
+            return
+        services: Services = scope["app"].state.services
+        try:
+            identity = services.auth.authenticate(headers.get("authorization"))
+            services.auth.admit(identity)
+        except Unauthenticated as exc:
+            response = error_response(str(exc), exc.code, 401, {"WWW-Authenticate": 'Bearer realm="t3000gql"'})
+            await response(scope, receive, send)
+            return
+        except LimitExceeded as exc:
+            wait = exc.retry_after_seconds if isinstance(exc, RateLimitExceeded) else 1
+            response = error_response(str(exc), exc.code, 429, {"Retry-After": str(wait)})
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["identity"] = identity
+        await self.app(scope, receive, send)
