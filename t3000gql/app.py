@@ -16,6 +16,7 @@ from t3000gql.api.schema import schema
 from t3000gql.api.view import GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.rest import rest_routes
 from t3000gql.services import Services
 
 
@@ -40,5 +41,6 @@ def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate)),
+        *rest_routes(graphql.gate),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

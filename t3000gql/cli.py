@@ -192,6 +192,15 @@ def export_schema_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("export-openapi", "print the REST API's OpenAPI 3.1 document; schema/openapi.json is this output")
+def export_openapi_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.rest import rest_app
+    from t3000gql.rest.openapi import document_json
+
+    sys.stdout.write(document_json(rest_app()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="t3000gql",

@@ -9,7 +9,8 @@
     │   ├── MigrationError          the schema cannot be brought to the code's version
     │   └── DatabaseUnavailable     the database cannot take writes now (locked, read-only, disk full)
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
-    │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
+    │   ├── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
+    │   └── DeviceOffline           a controller that did not answer is skipped for now     -> DEVICE_OFFLINE
     ├── Unauthenticated             no credentials, or a bad, expired or revoked token      -> UNAUTHENTICATED
     ├── Forbidden                   the caller's role may not do this                       -> FORBIDDEN
     ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
@@ -114,7 +115,20 @@ class DeviceError(T3000Error):
 
 
 class DeviceTimeout(DeviceError):
+    """No answer in time: timeout, connection refused, no route (after the driver's retries)."""
+
     code = "DEVICE_TIMEOUT"
+
+
+class DeviceOffline(DeviceError):
+    """Nothing was sent: the device did not answer lately and is skipped until `retry_at_ms`
+    (COLLECTOR_ERROR_RETRY_SECONDS after its last silence), which the message and the API both give."""
+
+    code = "DEVICE_OFFLINE"
+
+    def __init__(self, message: str, *, retry_at_ms: int) -> None:
+        super().__init__(message)
+        self.retry_at_ms = retry_at_ms
 
 
 class Unauthenticated(T3000Error):

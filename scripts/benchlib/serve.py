@@ -29,6 +29,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from typing import Any
 
 from benchlib import ROOT, child_env, module_command
 
+_ARGUMENT_BYTES = 64 * 1024
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Setting = str | int | float | bool
 
@@ -87,13 +89,19 @@ def serve(
 ) -> Iterator[Server]:
     """Starts the server process, waits until it answers, yields it, and stops exactly that process.
 
-    app: "t3000gql", or "floor" (answers POST /graphql with `body`, whatever the request).
+    app: "t3000gql", or "floor" (answers any GET or POST, e.g. /graphql, with `body`, whatever the request).
     settings: environment variables of the app (DATABASE_URL, …) over the defaults; HOST and PORT are ignored.
     loop: uvicorn's loop option ("auto" picks uvloop as `t3000gql serve` does; "asyncio" the stdlib loop).
     ws_deflate: WebSocket per-message compression. profile: write a cProfile dump of the server process here."""
     environ = {name: _env_value(value) for name, value in (settings or {}).items()}
     argv = module_command("benchlib.serve", "--app", app, "--settings", json.dumps(environ), "--loop", loop)
-    argv += ["--body", body, "--control-options", json.dumps(dict(control_options or {}))]
+    spill = tempfile.TemporaryDirectory(prefix="bench-floor-") if len(body) > _ARGUMENT_BYTES else None
+    if spill is not None:  # a long answer (a REST range) goes by file: one argument holds 128 KiB at most
+        (Path(spill.name) / "body").write_text(body)
+        argv += ["--body-file", str(Path(spill.name) / "body")]
+    else:
+        argv += ["--body", body]
+    argv += ["--control-options", json.dumps(dict(control_options or {}))]
     argv += ["--control", control] if control else []
     argv += [] if ws_deflate else ["--no-ws-deflate"]
     argv += ["--profile", str(profile)] if profile else []
@@ -111,6 +119,8 @@ def serve(
         yield server
     finally:
         _stop(process)
+        if spill is not None:
+            spill.cleanup()
 
 
 def _env_value(value: Setting) -> str:
@@ -171,7 +181,7 @@ def _app(args: argparse.Namespace) -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    payload = args.body.encode()
+    payload = args.body_file.read_bytes() if args.body_file else args.body.encode()
 
     async def graphql(request: Request) -> Response:
         await request.body()
@@ -180,7 +190,8 @@ def _app(args: argparse.Namespace) -> Any:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"]), Route("/health", health)])
+    # Any other path, GET or POST: the REST scenarios' floors answer their routes' JSON the same way.
+    return Starlette(routes=[Route("/health", health), Route("/{path:path}", graphql, methods=["GET", "POST"])])
 
 
 def _listening_socket() -> socket.socket:
@@ -237,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app", choices=("t3000gql", "floor"), required=True)
     parser.add_argument("--settings", default="{}", help="JSON object of environment variables for Settings")
     parser.add_argument("--body", default="", help="what the floor app answers")
+    parser.add_argument("--body-file", type=Path, help="a file holding what the floor app answers (long bodies)")
     parser.add_argument("--loop", default="auto")
     parser.add_argument("--no-ws-deflate", dest="ws_deflate", action="store_false")
     parser.add_argument("--control", help="module:function run in the server once it is up")

@@ -9,6 +9,7 @@ collection.py         collect a trend log now, refresh a point from its device, 
 stations.py           power stations and their readings, the station monitor, the powerReadings subscription
 subscriptions.py      pointValues and deviceStatus, fed by the live bus
 types.py              object types over storage records; nested fields use the loaders
+faults.py             RefreshError and PointFailure: why a device gave no value, as data beside the values
 station_types.py      object types of stations, their connections, readings and buckets
 mapping.py            fills an object type from the record it shows (same-named fields copied)
 ids.py                global ids (`id: ID!`, base64 of "Type:key") from external keys

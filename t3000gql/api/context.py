@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import strawberry
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -20,7 +19,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.audit import Actor
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import from_datetime
-from t3000gql.errors import NotFoundError, T3000Error
+from t3000gql.errors import NotFoundError
 from t3000gql.registry import Registry
 from t3000gql.services import Services
 from t3000gql.storage.records import Device, MonitoringPoint
@@ -35,9 +34,6 @@ class Context:
     response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = field(default=None)
     """The payload of a WebSocket `connection_init` (strawberry sets it)."""
-    field_errors: list[GraphQLError] = field(default_factory=list)
-    """Errors of fields that still answer (a stale value that could not be refreshed): `ErrorCodes` adds them
-    to the response's `errors`, with their code and the field's path, beside the data."""
     identity: Identity | None = None
     """Who the request acts as (api/authentication.py for HTTP, api/websocket.py for WebSockets); None only
     where no edge authenticated (then every field that needs a role is FORBIDDEN)."""
@@ -106,13 +102,6 @@ class Context:
         if point is None:
             raise NotFoundError(f"point {ref} does not exist")
         return point
-
-    def report(self, info: strawberry.Info[Any, Any], error: T3000Error) -> None:
-        """Adds `error` to the response for the field being resolved, which still returns its data."""
-        path = info.path.as_list()
-        message = str(error)
-        if not any(e.path == path and e.message == message for e in self.field_errors):
-            self.field_errors.append(GraphQLError(message, path=path, original_error=error))
 
     def now_ms(self) -> int:
         return self.services.clock()

@@ -8,7 +8,7 @@ when it is mounted), answering in GraphQL's error shape with a code:
 - `OriginGuard`: a browser request from another origin that ALLOWED_ORIGINS does not list gets 403
   (FORBIDDEN), before it runs; listed origins get CORS headers from Starlette's CORSMiddleware. (WebSocket
   handshakes are checked by strawberry's view against the same list.)
-- `BodyLimit`: a body over API_MAX_BODY_BYTES gets 413 (PAYLOAD_TOO_LARGE) before it is parsed: at once from
+- `BodyLimit`: a body over API_MAX_BODY_BYTES gets 413 (BAD_REQUEST) before it is parsed: at once from
   Content-Length, or as soon as a chunked body passes the limit.
 - `WebSocketLimit`: past WS_MAX_CONNECTIONS open WebSockets, a new one is accepted and closed at once with
   1013 (try again later) and a reason saying so.
@@ -114,7 +114,7 @@ class BodyLimit:
     def _refusal(self) -> Response:
         return error_response(
             f"the request body is larger than {self.max_bytes} bytes (API_MAX_BODY_BYTES): send less per request",
-            "PAYLOAD_TOO_LARGE",
+            "BAD_REQUEST",
             413,
             {"Connection": "close"},
         )

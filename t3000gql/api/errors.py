@@ -1,7 +1,8 @@
 """The one place where errors become GraphQL errors with `extensions.code`.
 
     our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value, its field
-                                    renamed from the domain's name to the argument's (`argument_name`)
+                                    renamed from the domain's name to the argument's (`argument_name`);
+                                    DeviceOffline (DEVICE_OFFLINE) adds retryAt, when the device is tried again
     a syntax error, too many tokens GRAPHQL_PARSE_FAILED
     failed validation, too deep,    GRAPHQL_VALIDATION_FAILED
       too many aliases
@@ -27,8 +28,10 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
+from t3000gql.api.scalars import serialize_datetime
 from t3000gql.auth import Role, allows
-from t3000gql.errors import DeviceError, DeviceTimeout, T3000Error, ValidationError
+from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import DeviceError, DeviceOffline, DeviceTimeout, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ HTTP_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
+    413: "BAD_REQUEST",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
@@ -85,6 +88,8 @@ def coded(error: GraphQLError, *, validation_failed: bool = False, redact_device
         extensions["code"] = original.code
         extensions.update(original.extensions)
         message = redacted(original) if redact_devices and isinstance(original, DeviceError) else str(original)
+        if isinstance(original, DeviceOffline):
+            extensions["retryAt"] = serialize_datetime(to_datetime(original.retry_at_ms))
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif validation_failed:
@@ -141,12 +146,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         if not self._streamed:
-            result = self.execution_context.result
-            reported = getattr(self.execution_context.context, "field_errors", None)
-            if reported and result is not None:
-                # Errors of fields that answered anyway (stale values): beside the data, after the others.
-                result.errors = [*(result.errors or []), *reported]
-            self._code(result)
+            self._code(self.execution_context.result)
 
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)

@@ -12,10 +12,12 @@ from strawberry.scalars import JSON
 from t3000gql.api import ids
 from t3000gql.api.context import Info
 from t3000gql.api.enums import Aggregate, DataSource, DeviceProtocol, PointDataType, PointType
+from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
 from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
+from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import to_datetime
@@ -86,21 +88,25 @@ class Device(relay.Node):
 
     @strawberry.field(
         description="The current values of the device's points with cache statistics, cache first: stale "
-        "ones are read from the device in one batch (see MonitoringPoint.current for failures)."
+        "ones are read from the device in one batch. A point the device gave no value for keeps its last value "
+        "(stale, with its refreshError), or is listed in failedPoints when it has none; one failing point never "
+        "hides the others."
     )
     async def data(self, info: Info) -> DeviceData:
         listed = await info.context.loaders.points_of.load(PointsOf(self.device_id))
         point_ids = [record.id for record in listed]
         reads = await info.context.loaders.current.load_many(point_ids)
         values = []
-        for record, (value, error) in zip(listed, reads, strict=True):
-            if error is not None:
-                info.context.report(info, error)
+        failed = []
+        for record, (value, _, fault) in zip(listed, reads, strict=True):
             if value is not None:
-                values.append(PointValue.of(MonitoringPoint.from_record(record), value))
+                values.append(PointValue.of(MonitoringPoint.from_record(record), value, fault))
+            elif fault is not None:
+                failed.append(PointFailure.of(PointFault(record.ref, fault)))
         return DeviceData(
             device_id=self.device_id,
             points=values,
+            failed_points=failed,
             last_updated=_when(max((value.ts_ms for value in values), default=None)),
             cache_stats=CacheStats.from_record(info.context.store.cache.stats(point_ids)),
         )
@@ -150,17 +156,17 @@ class MonitoringPoint(relay.Node):
 
     @strawberry.field(
         description="The current value, cache first: a stale or missing one is read from the device (once for "
-        "all readers, waiting at most T3000_INTERFACE_TIMEOUT). If the device fails, the last value comes back "
-        "with stale: true and the response's errors hold the DEVICE_TIMEOUT / DEVICE_ERROR for this field; "
-        "null when nothing is known yet."
+        "all readers, waiting at most T3000_INTERFACE_TIMEOUT). If the device gives no value, the last value "
+        "comes back with stale: true and its refreshError (no GraphQL error). With no value known at all, the "
+        "field is null and the error (DEVICE_TIMEOUT, DEVICE_OFFLINE, DEVICE_ERROR) is in the response's errors."
     )
     async def current(self, info: Info) -> PointValue | None:
-        value, error = await info.context.loaders.current.load(self.point_id)
-        if error is not None:
-            if value is None:
+        value, error, fault = await info.context.loaders.current.load(self.point_id)
+        if value is None:
+            if error is not None:
                 raise error
-            info.context.report(info, error)
-        return None if value is None else PointValue.of(self, value)
+            return None
+        return PointValue.of(self, value, fault)
 
     @strawberry.field(description="Samples in [start, end), oldest first; buckets when intervalSeconds is given.")
     async def history(
@@ -197,9 +203,14 @@ class PointValue:
     stale: bool = strawberry.field(description="Older than CACHE_DURATION_SECONDS.")
     source: DataSource = strawberry.field(description="Who wrote it.")
     ts_ms: strawberry.Private[int]
+    refresh_error: RefreshError | None = strawberry.field(
+        default=None,
+        description="Why this stale value could not be refreshed from the device just now; null when it did "
+        "not need to be, or was.",
+    )
 
     @classmethod
-    def of(cls, point: MonitoringPoint, current: CurrentValue) -> PointValue:
+    def of(cls, point: MonitoringPoint, current: CurrentValue, fault: Fault | None = None) -> PointValue:
         return cls(
             point=point,
             point_type=point.point_type,
@@ -209,6 +220,7 @@ class PointValue:
             stale=current.stale,
             source=DataSource.of(current.source),
             ts_ms=current.ts_ms,
+            refresh_error=None if fault is None else RefreshError.of(fault),
         )
 
 
@@ -216,6 +228,9 @@ class PointValue:
 class DeviceData:
     device_id: int
     points: list[PointValue]
+    failed_points: list[PointFailure] = strawberry.field(
+        description="Points with no value at all that the device could not give one for just now, with why."
+    )
     last_updated: datetime | None = strawberry.field(description="The time of the newest value.")
     cache_stats: CacheStats
 

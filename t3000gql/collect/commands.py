@@ -168,15 +168,19 @@ class Commander:
     async def _send(self, entry: int, target: _Target, command: Callable[[Driver], Awaitable[None]]) -> None:
         """Sends one command under the device's lock; a failure finishes the audit entry as failed."""
         device_id = target.device.device_id
+        generation = self._health.generation(device_id)
         try:
             async with self._access.lock(device_id):
                 driver = await self._access.driver_for(target.device)
                 try:
                     await command(driver)
-                except DeviceError as exc:
-                    await self._health.failed(device_id, exc)
+                except DeviceTimeout as exc:  # silence: the device counts as offline
+                    await self._health.failed(device_id, exc, generation=generation)
                     raise
-            await self._health.succeeded(device_id)
+                except DeviceError:  # an answer (a refusal): the device is online, only this command failed
+                    await self._health.succeeded(device_id, generation=generation)
+                    raise
+            await self._health.succeeded(device_id, generation=generation)
         except DeviceTimeout as exc:
             await self._store.audit.failed(entry, exc, device_took="unknown")
             raise WriteNotConfirmed(

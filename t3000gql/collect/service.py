@@ -5,7 +5,7 @@ the registry service (t3000gql.registry) to reschedule after a device or trend-l
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
@@ -84,14 +84,17 @@ class Collection:
             await self.demo.stop()
 
     def on_status_change(self, listener: StatusListener) -> None:
-        """`listener(device_id, online, at_ms)` after a device went online or offline (the live bus's hook)."""
+        """`listener(device_id, online, at_ms, fault=..., failing=...)` after a device went online or offline or
+        the set of its failing points changed (the live bus's hook)."""
         self.health.add_listener(listener)
 
     # --- what the API calls (as services.collection) ---------------------------------------------------------
 
     async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
         """Current values by point id, cache first; stale or missing ones are read from their device once for
-        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT. A point the device gave no value for
+        keeps its stale value (if any) beside its own error and fault: DEVICE_TIMEOUT, DEVICE_OFFLINE (skipped,
+        nothing sent) or DEVICE_ERROR (the device's reason for that point)."""
         return await self.reader.read_current(point_ids)
 
     async def refresh_point(self, ref: PointRef) -> CurrentValue:
@@ -120,22 +123,35 @@ class Collection:
         if self.scheduling:
             await self.collector.reschedule(trend_log_id)
 
-    async def devices_changed(self) -> None:
+    async def devices_changed(self, device_ids: Iterable[int] | None = None) -> None:
         """A device was created, changed or deleted: a deleted one took its trend logs along, a deactivated
-        one is no longer collected. One query compares the whole schedule with the database."""
+        one is no longer collected (one query compares the whole schedule with the database), and a device
+        whose address, protocol or options changed, or that was deleted or re-created, starts afresh
+        (`reset_device`). `device_ids` names the devices changed; without it, every device this process has
+        talked to is compared with its record."""
         if self.scheduling:
             await self.collector.sync()
+        candidates = set(self.access.known_devices()) if device_ids is None else set(device_ids)
+        if not candidates:
+            return
+        found = await self.store.devices.get_many(sorted(candidates))
+        records = {device_id: found.get(device_id) for device_id in candidates}
+        for device_id in self.access.changed_devices(records):
+            await self.reset_device(device_id)
+
+    async def reset_device(self, device_id: int) -> None:
+        """Forgets the device's health (offline state, failing points) and its driver (with what the driver
+        learnt, such as registers the device lacks): the next read goes to the device as it is now."""
+        self.health.reset(device_id)
+        await self.access.forget([device_id])
 
     def report(self) -> dict[str, Any]:
-        offline = self.health.offline_devices()
+        directory = self.store.points.directory
         return {
             "scheduling": self.scheduling,
             "scheduledTrendLogs": len(self.collector.scheduler.intervals()),
             "running": self.collector.running_count,
             "onDemandDeviceReads": self.reader.device_reads,
-            "failingDevices": {
-                str(device_id): {"failures": state.failures, "lastError": state.last_error}
-                for device_id, state in sorted(offline.items())
-            },
+            "devices": self.health.report(is_point=lambda ref: directory.get(ref) is not None),
             **self.metrics.report(),
         }

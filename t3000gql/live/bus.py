@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import StoredSample
 from t3000gql.errors import LiveBusError
@@ -174,15 +175,23 @@ class LiveBus:
         pending.extend(changes)
         self._wake.set()
 
-    def publish_device_status(self, device_id: int, online: bool, at_ms: int) -> None:
-        """Queues a device's reachability change: the collector's `DeviceHealth` listener (wired by `Services`),
-        called when `DeviceRepository.set_status` says `online` changed."""
+    def publish_device_status(
+        self,
+        device_id: int,
+        online: bool,
+        at_ms: int,
+        *,
+        fault: Fault | None = None,
+        failing: tuple[PointFault, ...] = (),
+    ) -> None:
+        """Queues a device's status: the collector's `DeviceHealth` listener (wired by `Services`), called when
+        `online` changed or the set of the device's failing points did."""
         if not self._running:
             return
         pending = self._pending_statuses
         if pending.maxlen is not None and len(pending) >= pending.maxlen:
             self._outbound_dropped += 1
-        pending.append(DeviceStatus(device_id, online, at_ms))
+        pending.append(DeviceStatus(device_id, online, at_ms, fault, failing))
         self._wake.set()
 
     def _wake_publisher(self) -> None:
