@@ -14,8 +14,8 @@ import pytest
 
 from t3000gql.config import Settings
 from t3000gql.rest.models import ApiResponse, ErrorResponse
-from tests.conftest import ANY_YEAR_SKEW_SECONDS
 from tests.api.conftest import GraphQLClient, live_server, open_client, seed, seed_file
+from tests.conftest import ANY_YEAR_SKEW_SECONDS
 
 __all__ = ["live_server"]  # tests/api's fixture, over this folder's `seeded`
 
