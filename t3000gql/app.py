@@ -7,22 +7,56 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from t3000gql.api.authentication import Authentication, may_see_details
+from t3000gql.api.edge import BodyLimit, HostGuard, OriginGuard, SocketCount, WebSocketLimit
 from t3000gql.api.metrics import metrics_endpoint
 from t3000gql.api.schema import schema
-from t3000gql.api.view import GraphQLView
+from t3000gql.api.view import SUBPROTOCOLS, GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.rest import rest_routes
+from t3000gql.rest.openapi import PREFIX as REST_PREFIX
 from t3000gql.services import Services
 
 
 async def health(request: Request) -> JSONResponse:
+    """Open to every caller (load balancers have no token); devices' last errors for admins only."""
     services: Services = request.app.state.services
-    return JSONResponse(await services.health())
+    details = may_see_details(services, request.headers.get("authorization"))
+    return JSONResponse(await services.health(details=details))
+
+
+def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
+    """What every request passes before a route, outermost first (api/edge.py, api/authentication.py)."""
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            )
+        ]
+        if settings.allowed_origins
+        else []
+    )
+    return [
+        Middleware(HostGuard, allowed=settings.host_names),
+        Middleware(OriginGuard, allowed=settings.allowed_origins),
+        *cors,
+        Middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, exempt=(REST_PREFIX,)),
+        Middleware(
+            WebSocketLimit, max_connections=settings.ws_max_connections, protocols=SUBPROTOCOLS, count=sockets
+        ),
+        Middleware(Authentication, paths=("/graphql", "/metrics")),
+    ]
 
 
 def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_clock) -> Starlette:
@@ -36,11 +70,12 @@ def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_
             await services.stop()
 
     graphql = GraphQLView(schema, settings)
+    sockets = SocketCount()
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
-        Route("/metrics", metrics_endpoint(graphql.gate)),
+        Route("/metrics", metrics_endpoint(graphql.gate, sockets)),
         *rest_routes(graphql.gate),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=edge(settings, sockets), lifespan=lifespan)

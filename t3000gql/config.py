@@ -252,7 +252,7 @@ VARIABLES: tuple[Variable, ...] = (
         "api_max_history_samples",
         _int(1),
         "1000000",
-        "Largest number of samples one history request may return.",
+        "Largest number of samples one request may read, all its history fields together (nested or not).",
     ),
     Variable(
         "API_PERSISTED_QUERY_CACHE_SIZE",

@@ -8,44 +8,46 @@ may not run is null with a FORBIDDEN error, and its resolver never runs: nothing
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from strawberry.extensions import FieldExtension
-from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from t3000gql.api.context import Context
+from t3000gql.api.context import Context, Info
 from t3000gql.auth import Role, allows, require
 
 
-class Needs(BasePermission):
-    """The caller's role must be `role` or above (a FORBIDDEN error naming the field and the role if not)."""
+class Needs(FieldExtension):
+    """The caller's role must be `role` or above: else a FORBIDDEN error naming the field and the role, and the
+    resolver does not run. (A field extension of our own, not strawberry's PermissionExtension, whose
+    `resolve_async(next_, source, ...)` clashes with a field argument named `source`.)"""
 
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool | Awaitable[bool]:
-        context: Context = info.context
-        require(context.identity, self.role, what=info.field_name)
-        return True
+    # `root`, not strawberry's `source`: see the class docstring (strawberry calls it positionally).
+    def resolve(self, next_: Callable[..., Any], root: Any, info: Info, **kwargs: Any) -> Any:  # type: ignore[override]
+        require(info.context.identity, self.role, what=info.field_name)
+        return next_(root, info, **kwargs)
+
+    async def resolve_async(  # type: ignore[override]
+        self, next_: Callable[..., Awaitable[Any]], root: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        require(info.context.identity, self.role, what=info.field_name)
+        return await next_(root, info, **kwargs)
 
 
 def needs(role: Role) -> list[FieldExtension]:
     """The field extensions that make a field need `role` (pass as `extensions=` of a field)."""
-    return [PermissionExtension(permissions=[Needs(role)], use_directives=False)]
+    return [Needs(role)]
 
 
 def role_of(field: StrawberryField) -> Role | None:
     """The role a field was declared to need, if any."""
-    for extension in field.extensions:
-        if isinstance(extension, PermissionExtension):
-            for permission in extension.permissions:
-                if isinstance(permission, Needs):
-                    return permission.role
-    return None
+    return next((extension.role for extension in field.extensions if isinstance(extension, Needs)), None)
 
 
 def check_every_mutation_declares_a_role(mutation_types: Iterable[type]) -> None:

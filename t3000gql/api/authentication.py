@@ -19,6 +19,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from t3000gql.api.edge import error_response
+from t3000gql.auth import Role, allows
 from t3000gql.auth.rate_limit import RateLimitExceeded
 from t3000gql.errors import LimitExceeded, Unauthenticated
 from t3000gql.services import Services
@@ -60,3 +61,11 @@ class Authentication:
             return
         scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)
+
+
+def may_see_details(services: Services, authorization: str | None) -> bool:
+    """Whether a request to an open endpoint (/health) may see device errors: an admin's, never refused."""
+    try:
+        return allows(services.auth.authenticate(authorization), Role.ADMIN)
+    except Unauthenticated:
+        return False

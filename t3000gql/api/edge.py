@@ -17,6 +17,7 @@ when it is mounted), answering in GraphQL's error shape with a code:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import orjson
@@ -107,9 +108,11 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: Sequence[str] = ()) -> None:
+        """`exempt`: path prefixes whose routes enforce the same limit themselves (REST: in its envelope)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = tuple(exempt)
 
     def _refusal(self) -> Response:
         return error_response(
@@ -120,7 +123,7 @@ class BodyLimit:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.exempt and scope["path"].startswith(self.exempt)):
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
@@ -152,30 +155,40 @@ class BodyLimit:
             await self._refusal()(scope, receive, send)
 
 
+@dataclass
+class SocketCount:
+    """Open WebSockets and those refused at the cap, shared by `WebSocketLimit` and /metrics."""
+
+    open: int = 0
+    refused: int = 0
+
+
 class WebSocketLimit:
-    def __init__(self, app: ASGIApp, max_connections: int, protocols: Sequence[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, max_connections: int, protocols: Sequence[str], count: SocketCount | None = None
+    ) -> None:
         self.app = app
         self.max_connections = max_connections
         self.protocols = tuple(protocols)
-        self.open = 0
-        self.refused = 0
+        self.count = count or SocketCount()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        if self.open >= self.max_connections:
+        count = self.count
+        if count.open >= self.max_connections:
             await self._refuse(scope, receive, send)
             return
-        self.open += 1
+        count.open += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.open -= 1
+            count.open -= 1
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Accepted (with the client's protocol, so it reads the close frame) and closed with the reason."""
-        self.refused += 1
+        self.count.refused += 1
         message = await receive()
         if message["type"] != "websocket.connect":
             return

@@ -116,6 +116,8 @@ def redacted(error: DeviceError) -> str:
     """What a device error means, without the device's address or the protocol's details (admins see those)."""
     if isinstance(error, DeviceTimeout):
         message = "the device did not answer in time"
+    elif isinstance(error, DeviceOffline):
+        message = "the device did not answer lately and is not asked again before retryAt"
     else:
         message = "the device answered with an error"
     outcome = error.extensions.get("deviceWrite")

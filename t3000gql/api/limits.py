@@ -41,16 +41,14 @@ MAX_DEVICE_VALUES = 10_000
 """updateDeviceData values in one request."""
 MAX_UPSERT_POINTS = 1_000
 """upsertMonitoringPoints points in one request."""
-MAX_SUBSCRIBED_POINTS = 1_000
-"""pointValues(points:) of one subscription."""
 LIST_CAPS = {
     "storeTimeSeries(samples)": MAX_WRITE_SAMPLES,
     "updateDeviceData(values)": MAX_DEVICE_VALUES,
     "upsertMonitoringPoints(points)": MAX_UPSERT_POINTS,
-    "pointValues(points)": MAX_SUBSCRIBED_POINTS,
 }
-"""The caps that live here; series(points) (api/history.py), recordPowerReadings(inputs) (api/stations.py) and
-a trend log's points (domain/inputs.py) keep theirs beside their rules."""
+"""The caps that live here; series(points) (api/history.py), pointValues(points) (api/subscriptions.py),
+recordPowerReadings(inputs) (api/stations.py) and a trend log's points (domain/inputs.py) keep theirs beside
+their rules. docs/api.md lists them all."""
 
 T = TypeVar("T")
 

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from t3000gql.api.history_reads import HistoryArgs, read_history, too_many
 from t3000gql.api.limits import HistoryBudget
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.faults import Fault
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
@@ -87,6 +88,20 @@ class Loaders:
     @cached_property
     def history(self) -> DataLoader[HistoryKey, Series]:
         return DataLoader(self._history)
+
+    @cached_property
+    def command_state(self) -> DataLoader[PointRef, CommandState | None]:
+        """Priority arrays / auto-manual switches read from devices (once per point and request)."""
+        return DataLoader(self._command_states)
+
+    async def _command_states(self, refs: list[PointRef]) -> list[CommandState | Exception | None]:
+        answers: list[CommandState | Exception | None] = []
+        for ref in refs:
+            try:
+                answers.append(await self._services.collection.command_state(ref))
+            except T3000Error as exc:
+                answers.append(exc)
+        return answers
 
     @cached_property
     def latest_reading(self) -> DataLoader[Station, PowerReading | None]:

@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 
 from t3000gql.api import ids
+from t3000gql.api.access import is_admin
 from t3000gql.api.context import Info
 from t3000gql.api.enums import ChannelField, ChannelUnit, DataSource, PointType
 from t3000gql.api.mapping import from_attributes
@@ -46,7 +47,7 @@ class StationConnection:
     url: str
     state: StationConnectionState
     since: datetime = strawberry.field(description="When the state last changed.")
-    last_error: str | None
+    error: strawberry.Private[str | None]
     failures: int = strawberry.field(description="Failed attempts since the last successful connect.")
     connects: int
     received: int = strawberry.field(description="Readings received on this connection since the server started.")
@@ -63,7 +64,15 @@ class StationConnection:
             since=to_datetime(link.since_ms),
             last_reading_at=_when(link.last_reading_ms),
             retry_at=_when(link.retry_at_ms),
+            error=link.last_error,
         )
+
+    @strawberry.field(
+        description="Why the last attempt failed; for admins only (null for others): it names addresses and "
+        "ports, which nobody who cannot configure stations should be able to probe through it."
+    )
+    def last_error(self, info: Info) -> str | None:
+        return self.error if is_admin(info.context) else None
 
 
 @strawberry.type(description="One channel of a station and the point that holds its values.")

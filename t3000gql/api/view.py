@@ -41,6 +41,7 @@ from t3000gql.api.websocket import (
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
+SUBPROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 _LIMIT_STATUS = {LimitExceeded: 429, RequestTimeout: 504}
@@ -95,7 +96,7 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(
             schema,
             graphql_ide="graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=SUBPROTOCOLS,
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,

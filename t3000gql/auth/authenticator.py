@@ -34,6 +34,21 @@ Revoked = Callable[[str], None]
 """Told why (revoked, expired) when a watched token stops being valid; must not block."""
 
 
+def check_can_start(settings: Settings, usable: list[TokenRecord]) -> None:
+    """ConfigError (naming the command that makes the first token) when a token is required and none is usable."""
+    if not settings.requires_auth or usable:
+        return
+    value = (
+        "true" if settings.auth_required else f"(empty, so true: HOST={settings.host} is not a loopback address)"
+    )
+    raise ConfigError(
+        "AUTH_REQUIRED",
+        value,
+        "false, or an API token to exist (none is, or all expired): create the first with "
+        "`t3000gql token create --name admin --role admin`",
+    )
+
+
 class Authenticator:
     def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
         self.store = store
@@ -43,8 +58,7 @@ class Authenticator:
         self.limiter = RateLimiter(settings.api_rate_limit_per_minute, clock)
         self.unauthenticated = 0
         """Requests refused with UNAUTHENTICATED since start."""
-        self._host = settings.host
-        self._setting = settings.auth_required
+        self.settings = settings
         self._by_hash: dict[str, TokenRecord] = {}
         self._by_id: dict[int, TokenRecord] = {}
         self._version = -1
@@ -59,13 +73,7 @@ class Authenticator:
     async def start(self) -> None:
         """Loads the tokens; refuses to start when a token is required and none is usable."""
         await self.reload()
-        if self.required and not self.usable_tokens():
-            value = "true" if self._setting else f"(empty, so true: HOST={self._host} is not a loopback address)"
-            raise ConfigError(
-                "AUTH_REQUIRED",
-                value,
-                "false, or a token to exist: create the first with `t3000gql token create --name admin --role admin`",
-            )
+        check_can_start(self.settings, self.usable_tokens())
         self._task = asyncio.create_task(self._refresh_forever(), name="token refresh")
 
     async def stop(self) -> None:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from t3000gql.collect.access import DeviceAccess, is_readable, spec_for
 from t3000gql.collect.current import CurrentReader
 from t3000gql.collect.drivers import Driver, PointSpec
-from t3000gql.collect.drivers.base import CommandState
 from t3000gql.collect.health import DeviceHealth
 from t3000gql.domain.audit import SYSTEM, Actor
-from t3000gql.domain.commands import CommandTarget, check_command, check_commandable, check_priority
+from t3000gql.domain.commands import CommandState, CommandTarget, check_command, check_commandable, check_priority
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, Sample, check_value
 from t3000gql.domain.timeutil import Clock
@@ -34,6 +34,9 @@ from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import Audit
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Describe = Callable[[T], dict[str, Any]]
 
 WRITE_SOURCE = "api-write"
 WRITE_OPERATION = "write_point_value"
@@ -139,6 +142,18 @@ class Commander:
             return await self._reader.refresh_point(ref)
         except DeviceError as exc:
             raise DeviceError(f"released, but reading the point back failed: {exc}") from exc
+
+    async def audited(self, note: AuditNote, action: Callable[[], Awaitable[T]], describe: Describe[T]) -> T:
+        """Runs an operator's request to a device (refreshPoint, collectNow) with its audit entry: the intent
+        before, then done (with `describe(result)`) or failed with the error."""
+        entry = await self._store.audit.begin(note)
+        try:
+            result = await action()
+        except Exception as exc:
+            await self._store.audit.failed(entry, exc)
+            raise
+        await self._store.audit.finish(entry, "done", describe(result))
+        return result
 
     async def command_state(self, ref: PointRef) -> CommandState | None:
         """The point's priority array (BACnet) or auto/manual switch (T3), read from its device now; None for

@@ -17,6 +17,17 @@ PRIORITIES = range(1, 17)
 
 
 @dataclass(frozen=True, slots=True)
+class CommandState:
+    """Who commands a point, as its device says: BACnet's 16 priority slots (index 0 is priority 1; None an
+    empty slot) with the value used when all are empty, or a T3's auto/manual switch (manual: a person's value
+    holds; auto: the controller's program sets it)."""
+
+    priority_array: tuple[float | None, ...] | None = None
+    relinquish_default: float | None = None
+    manual: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CommandTarget:
     """What the rules need to know of a point and its device."""
 

@@ -30,8 +30,9 @@ from typing import Any
 import BAC0
 from BAC0.core.io.IOExceptions import NoResponseFromController
 
-from t3000gql.collect.drivers.base import CommandState, Driver, PointSpec, ReadResult
+from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointType
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
 

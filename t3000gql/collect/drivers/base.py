@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, cast
 
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceTimeout, T3000Error, ValidationError
 
@@ -232,17 +233,6 @@ class DeviceConnection:
             raise ValidationError("must be 0..255", field="unit_id", value=self.unit_id)
         if self.bacnet_instance is not None and not 0 <= self.bacnet_instance <= 4194302:
             raise ValidationError("must be 0..4194302", field="bacnet_instance", value=self.bacnet_instance)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandState:
-    """Who commands a point, as its device says: BACnet's 16 priority slots (index 0 is priority 1; None an
-    empty slot) with the value used when all are empty, or a T3's auto/manual switch (manual: a person's value
-    holds; auto: the controller's program sets it)."""
-
-    priority_array: tuple[float | None, ...] | None = None
-    relinquish_default: float | None = None
-    manual: bool | None = None
 
 
 class Driver(abc.ABC):

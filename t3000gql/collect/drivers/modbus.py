@@ -31,7 +31,6 @@ from pymodbus.pdu import ModbusPDU
 
 from t3000gql.collect.drivers import t3_registers
 from t3000gql.collect.drivers.base import (
-    CommandState,
     Driver,
     PointSpec,
     ReadResult,
@@ -39,6 +38,7 @@ from t3000gql.collect.drivers.base import (
     RegisterMap,
 )
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
 

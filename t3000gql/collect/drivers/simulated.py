@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from t3000gql.collect.drivers.base import CommandState, Driver, PointSpec, ReadResult
+from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.errors import ValidationError
 
