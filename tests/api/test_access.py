@@ -232,3 +232,39 @@ def test_the_server_refuses_to_start_without_a_token_when_one_is_required(seeded
     with open_client(replace(seeded, host="0.0.0.0", allowed_hosts=("127.0.0.1",))) as client:
         answer = client.http.post("/graphql", json={"query": "{ devices { deviceId } }"})
         assert answer.status_code == 401  # HOST beyond loopback: a token is required by default
+
+
+def test_device_errors_name_addresses_to_admins_only(seeded: Settings) -> None:
+    """No port scanning through errors: a device at a closed port fails, and only an admin reads why."""
+    from dataclasses import replace
+
+    from tests.api.conftest import open_client
+
+    admin = issue_token(seeded, "admin", Role.ADMIN)
+    viewer = issue_token(seeded, "viewer", Role.VIEWER)
+    settings = replace(seeded, auth_required=True, t3000_interface_timeout_ms=200, t3000_max_retries=0)
+    with open_client(settings) as client:
+        client.post(
+            'mutation { upsertDevice(input: {deviceId: 9, deviceName: "probe", deviceType: "T3-BB", '
+            'protocol: MODBUS, ipAddress: "127.0.0.1", port: 1}) { deviceId } '
+            "upsertMonitoringPoints(deviceId: 9, points: [{pointType: INPUT, pointNumber: 1}]) { inserted } }",
+            headers=bearer(admin),
+        )
+        query = "{ point(deviceId: 9, pointType: INPUT, pointNumber: 1) { current { value } } }"
+        as_admin = client.post(query, headers=bearer(admin))["errors"][0]
+        as_viewer = client.post(query, headers=bearer(viewer))["errors"][0]
+        assert as_admin["extensions"]["code"] == "DEVICE_TIMEOUT" and "127.0.0.1:1" in as_admin["message"]
+        # now skipped as offline (nothing is sent): the viewer hears what that means, not where it was
+        assert as_viewer["extensions"]["code"] == "DEVICE_OFFLINE" and "retryAt" in as_viewer["extensions"]
+        assert as_viewer["message"].startswith(
+            "the device did not answer lately and is not asked again before retryAt"
+        )
+        again = client.post(query, headers=bearer(admin))["errors"][0]
+        assert again["extensions"]["code"] == "DEVICE_OFFLINE" and "127.0.0.1:1" in again["message"]
+        health = {
+            who: client.http.get("/health", headers=headers).json()["collection"]["failingDevices"]["9"]
+            for who, headers in (("admin", bearer(admin)), ("viewer", bearer(viewer)), ("nobody", {}))
+        }
+        assert "127.0.0.1:1" in health["admin"]["lastError"]
+        assert "lastError" not in health["viewer"] and "lastError" not in health["nobody"]
+        assert health["viewer"]["failures"] == health["admin"]["failures"] >= 1
