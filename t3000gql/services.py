@@ -185,8 +185,10 @@ class Services:
         collection = self.collection.report()
         if not details:
             collection.pop("lastError", None)
-            for state in collection.get("failingDevices", {}).values():
+            for state in collection.get("devices", {}).values():
                 state.pop("lastError", None)
+                for point in state.get("failingPoints", ()):
+                    point.pop("reason", None)
         return {
             "status": "ok" if live["connected"] else "degraded",
             "database": self.store.db.path,

@@ -262,7 +262,7 @@ def test_device_errors_name_addresses_to_admins_only(seeded: Settings) -> None:
         again = client.post(query, headers=bearer(admin))["errors"][0]
         assert again["extensions"]["code"] == "DEVICE_OFFLINE" and "127.0.0.1:1" in again["message"]
         health = {
-            who: client.http.get("/health", headers=headers).json()["collection"]["failingDevices"]["9"]
+            who: client.http.get("/health", headers=headers).json()["collection"]["devices"]["9"]
             for who, headers in (("admin", bearer(admin)), ("viewer", bearer(viewer)), ("nobody", {}))
         }
         assert "127.0.0.1:1" in health["admin"]["lastError"]
