@@ -1,5 +1,5 @@
 """Who may call a route: each route names the role it needs in its signature (`services: Viewer`), and that one
-dependency is the route's only door to the services. Roles are issue 9's, each including the ones before it:
+dependency is the route's only door to the services. Roles are t3000gql.auth's, each including the ones before it:
 viewer (reads), ingest (pushing data), operator (commanding hardware), admin (changing the registry).
 
 `Access.__call__` is the access policy's one call per request (t3000gql/auth, docs/security.md): the bearer
