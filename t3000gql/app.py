@@ -20,9 +20,11 @@ from t3000gql.api.schema import schema
 from t3000gql.api.view import SUBPROTOCOLS, GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.lifecycle import LifecycleHook
 from t3000gql.rest import rest_routes
 from t3000gql.rest.openapi import PREFIX as REST_PREFIX
 from t3000gql.services import Services
+from t3000gql.web import WebSite
 
 
 async def health(request: Request) -> JSONResponse:
@@ -38,38 +40,40 @@ def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
         [
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(settings.allowed_origins),
+                allow_origins=list(settings.origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept"],
                 max_age=600,
             )
         ]
-        if settings.allowed_origins
+        if settings.origins
         else []
     )
     return [
         Middleware(HostGuard, allowed=settings.host_names),
-        Middleware(OriginGuard, allowed=settings.allowed_origins),
+        Middleware(OriginGuard, allowed=settings.origins),
         *cors,
         Middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, exempt=(REST_PREFIX,)),
         Middleware(
             WebSocketLimit, max_connections=settings.ws_max_connections, protocols=SUBPROTOCOLS, count=sockets
         ),
-        Middleware(Authentication, paths=("/graphql", "/metrics")),
+        Middleware(Authentication, paths=("/graphql", "/metrics", "/export.csv")),
     ]
 
 
-def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_clock) -> Starlette:
+def create_app(
+    settings: Settings, *, demo: bool = False, clock: Clock = system_clock, hook: LifecycleHook | None = None
+) -> Starlette:
+    """`hook` hears each part of Services start and stop (t3000gql/lifecycle.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await Services.start(settings, clock=clock, demo=demo)
-        app.state.services = services
-        try:
+        async with await Services.start(settings, clock=clock, demo=demo, hook=hook) as services:
+            app.state.services = services
             yield
-        finally:
-            await services.stop()
 
-    graphql = GraphQLView(schema, settings)
+    web = WebSite(settings)
+    graphql = GraphQLView(schema, settings, ide=web.graphiql_page)
     sockets = SocketCount()
     routes = [
         Route("/graphql", graphql),
@@ -77,5 +81,6 @@ def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate, sockets)),
         *rest_routes(graphql.gate),
+        *web.routes,
     ]
     return Starlette(routes=routes, middleware=edge(settings, sockets), lifespan=lifespan)

@@ -1,4 +1,4 @@
-"""Who an HTTP request to /graphql or /metrics acts as: checked before the request is read or executed.
+"""Who an HTTP request to /graphql, /metrics or /export.csv acts as: checked before it is read or executed.
 
 The `Authorization: Bearer TOKEN` header is checked by the running authenticator (`services.auth`, in memory).
 No token, or a bad, revoked or expired one, is HTTP 401 with a GraphQL error UNAUTHENTICATED (and

@@ -10,7 +10,7 @@ instead of its text gets its text in `parse_http_body` (api/persisted_queries.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,13 +18,10 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException, parse_content_type
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from strawberry.http.base import BaseRequestProtocol
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -38,6 +35,7 @@ from t3000gql.api.websocket import (
     LegacyWSHandler,
     TransportWSHandler,
 )
+from t3000gql.compat.strawberry import BaseRequestProtocol, InvalidOperationTypeError, TextWebSocketAdapter
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
@@ -45,17 +43,6 @@ SUBPROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 _LIMIT_STATUS = {LimitExceeded: 429, RequestTimeout: 504}
-
-
-class _TextWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends text frames: `encode_json` gives bytes (for HTTP), which strawberry would send as binary frames,
-    and browser GraphQL WebSocket clients parse text only."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(self.view.encode_json_string(message))
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
 
 
 class _MethodNotAllowed(HTTPException):
@@ -88,24 +75,36 @@ def negotiate(accept: str | None) -> str | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    websocket_adapter_class = _TextWebSocketAdapter
+    websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        settings: Settings,
+        *,
+        ide: Callable[[Request], Awaitable[Response]] | None = None,
+    ) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide="graphiql" if ide is not None else None,
             subscription_protocols=SUBPROTOCOLS,
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
             max_subscriptions_per_connection=None,  # api/websocket.py: WS_MAX_OPERATIONS_PER_CONNECTION
-            allowed_origins=settings.allowed_origins,
+            allowed_origins=settings.origins,
         )
         self.settings = settings
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
         self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
+        self._ide = ide
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The GraphiQL page `ide` renders (t3000gql.web: served from this server, no CDN)."""
+        assert self._ide is not None  # strawberry asks only when graphql_ide is set, i.e. when ide is given
+        return await self._ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -29,15 +29,18 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, Message
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-
 from t3000gql.api.context import Context
+from t3000gql.compat.strawberry import (
+    BaseGraphQLTransportWSHandler,
+    BaseGraphQLWSHandler,
+    ConnectionInitMessage,
+    OperationMessage,
+)
+from t3000gql.compat.strawberry import LegacyConnectionInitMessage as LegacyInitMessage
+from t3000gql.compat.strawberry import TransportWSMessage as Message
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import LimitExceeded, T3000Error, Unauthenticated
+from t3000gql.lifecycle import cancel_and_wait
 
 KEEP_ALIVE_SECONDS = 15.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
@@ -224,11 +227,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def shutdown(self) -> None:
         self.access.release()
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
-            self._pinger = None
+        pinger, self._pinger = self._pinger, None
+        await cancel_and_wait(pinger)
         await super().shutdown()
 
 
@@ -237,12 +237,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.access = SocketAccess(self.context, self._refuse)
+        self.access = SocketAccess(self.context, lambda code, reason: refuse_legacy(self, code, reason))
 
     async def handle_message(self, message: OperationMessage) -> None:
         problem = envelope_problem(message, ("start",), "stop")
         if problem is not None:
-            await self._refuse(PROTOCOL_ERROR, problem)
+            await refuse_legacy(self, PROTOCOL_ERROR, problem)
             return
         if not await self.access.message_allowed():
             return
@@ -266,9 +266,11 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         self.access.release()
         await super().cleanup()
 
-    async def _refuse(self, code: int, reason: str) -> None:
-        """Legacy graphql-ws defines no close codes: the reason goes in a connection_error first."""
-        error: Any = {"type": "connection_error", "payload": {"message": reason}}
-        with contextlib.suppress(Exception):
-            await self.send_message(error)
-        await self.websocket.close(code=code, reason=reason)
+
+async def refuse_legacy(handler: LegacyWSHandler, code: int, reason: str) -> None:
+    """Closes a legacy graphql-ws socket; that protocol defines no close codes, so the reason goes in a
+    connection_error first. (A function, not a method: the handler's methods are strawberry's overrides.)"""
+    error: Any = {"type": "connection_error", "payload": {"message": reason}}
+    with contextlib.suppress(Exception):
+        await handler.send_message(error)
+    await handler.websocket.close(code=code, reason=reason)

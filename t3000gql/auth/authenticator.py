@@ -39,7 +39,9 @@ def check_can_start(settings: Settings, usable: list[TokenRecord]) -> None:
     if not settings.requires_auth or usable:
         return
     value = (
-        "true" if settings.auth_required else f"(empty, so true: HOST={settings.host} is not a loopback address)"
+        "true"
+        if settings.auth_required == "true"
+        else f"(empty, so true: HOST={settings.host} is not a loopback address)"
     )
     raise ConfigError(
         "AUTH_REQUIRED",

@@ -23,7 +23,6 @@ not started again (aiocron has no overlap protection); `collect_now` joins the r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Sample
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, NotFoundError, T3000Error, ValidationError
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -113,17 +113,12 @@ class Collector:
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stops scheduling, then waits up to `grace_seconds` for runs in flight and cancels the rest."""
         self.scheduler.stop()
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-            self._sync_task = None
+        sync_task, self._sync_task = self._sync_task, None
+        await cancel_and_wait(sync_task)
         running = list(self._running.values())
         if running:
-            _, pending = await asyncio.wait(running, timeout=grace_seconds)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.wait(running, timeout=grace_seconds)
+            await cancel_and_wait(*running)  # those still running after the grace period
 
     async def sync(self) -> None:
         """Makes the schedule match the database: active trend logs of active devices."""

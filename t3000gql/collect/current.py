@@ -28,6 +28,7 @@ from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, Sample
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.records import Device
 from t3000gql.storage.store import Store
@@ -90,9 +91,7 @@ class CurrentReader:
 
     async def close(self) -> None:
         """Cancels reads in flight (their readers get an error); called on shutdown."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
 
     async def read_current(self, point_ids: Sequence[int], *, force: bool = False) -> CurrentReading:
         """Current values by point id, cache first. `force` asks the device even for fresh values (and even

@@ -23,6 +23,7 @@ from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import T3000Error
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.storage.audit import AuditNote
 from t3000gql.storage.store import Store
 
@@ -62,30 +63,46 @@ class Collection:
             default_priority=settings.bacnet_write_priority,
         )
         self.demo = DemoSite(store) if demo else None
+        self._started: Lifecycle | None = None
 
-    async def start(self) -> None:
+    async def start(self, hook: LifecycleHook | None = None) -> None:
         """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false).
-        Inside the running loop: aiocron binds the loop it is created in."""
-        if self.demo is not None:
-            await self.demo.start()
-        if self.scheduling:
-            await self.collector.start()
-        else:
-            log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
-        if self.demo is not None:
-            # A first sample of everything at once, so the demo shows values before its first boundary.
-            for trend_log in await self.store.trend_logs.list(is_active=True):
-                try:
-                    await self.collector.collect_now(trend_log.id)
-                except T3000Error as exc:
-                    log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
+        Inside the running loop: aiocron binds the loop it is created in. When a step fails, what started
+        before it is stopped again."""
+        async with Lifecycle("collection", hook) as life:
+            if self.demo is not None:
+                await life.start("demo site", self.demo.start, lambda _: self._stop_demo())
+            life.stop_with("device access", self.access.close)
+            life.stop_with("current reads", self.reader.close)
+            if self.scheduling:
+                await life.start("schedule", self.collector.start, lambda _: self.collector.stop())
+            else:
+                log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+            if self.demo is not None:
+                await self._first_demo_collection()
+            self._started = life.pop_all()
 
-    async def stop(self) -> None:
-        await self.collector.stop()
-        await self.reader.close()
-        await self.access.close()
+    async def _first_demo_collection(self) -> None:
+        """A first sample of everything at once, so the demo shows values before its first boundary."""
+        for trend_log in await self.store.trend_logs.list(is_active=True):
+            try:
+                await self.collector.collect_now(trend_log.id)
+            except T3000Error as exc:
+                log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
+
+    async def _stop_demo(self) -> None:
         if self.demo is not None:
             await self.demo.stop()
+
+    async def stop(self) -> None:
+        """Stops what `start` started, in reverse; without a start (tests drive the collector by hand), closes
+        what on-demand reads opened."""
+        started, self._started = self._started, None
+        if started is not None:
+            await started.aclose()
+        else:
+            await self.reader.close()
+            await self.access.close()
 
     def on_status_change(self, listener: StatusListener) -> None:
         """`listener(device_id, online, at_ms, fault=..., failing=...)` after a device went online or offline or

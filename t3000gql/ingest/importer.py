@@ -13,7 +13,6 @@ log, and one that grew is resumed at its old end. A final line without a newline
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import time
@@ -24,11 +23,12 @@ from typing import Protocol, TextIO
 
 import aiosqlite
 
-from t3000gql.config import Settings
+from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.logformat import LineError, LineParser
 from t3000gql.ingest.stations import RecordOutcome, StationService
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.import_checkpoints import Checkpoint, CheckpointRepository
 from t3000gql.storage.store import Store
 
@@ -111,7 +111,7 @@ class LogImporter:
         service: StationService,
         *,
         batch_readings: int,
-        timezone: str = "UTC",
+        timezone: str = DEFAULTS.timezone,
         create_stations: bool = False,
         rescan: bool = False,
         report_file: TextIO | None = None,
@@ -195,9 +195,7 @@ class LogImporter:
             if in_flight is not None and not in_flight.done():
                 # Interrupted while a batch was being written: let it roll back (its checkpoint with it) before
                 # the caller closes the database.
-                in_flight.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await in_flight
+                await cancel_and_wait(in_flight)
             raise
 
     async def _read_lines(

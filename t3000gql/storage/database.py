@@ -2,8 +2,9 @@
 
 `databases` opens SQLite connections for us; we keep them for the life of the process because its SQLite
 backend has no pool: it would otherwise open a new connection (a thread and a file handle, ~0.5 ms measured)
-per query and forget the per-connection PRAGMAs (synchronous, busy_timeout, foreign_keys). Hot paths use the raw aiosqlite connection that
-`databases` hands out, whose `executemany` runs at SQLite speed.
+per query and forget the per-connection PRAGMAs (synchronous, busy_timeout, foreign_keys). Each is acquired
+through `t3000gql.compat.databases` (the per-task trick that gives distinct connections). Hot paths use the raw
+aiosqlite connection that `databases` hands out, whose `executemany` runs at SQLite speed.
 
 Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock
 keeps them from failing with SQLITE_BUSY). In WAL mode readers never wait for the writer.
@@ -22,6 +23,8 @@ from typing import Any
 import aiosqlite
 import databases
 
+from t3000gql.compat.databases import acquire_own_connection, release
+from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,9 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
 )
+
+DEFAULT_CACHE_KIB = 65536
+"""SQLite's page cache per connection (64 MiB) for a long-running server; the log import asks for less."""
 
 # sqlite3 error texts that mean "cannot write now, try later" rather than "this write is wrong".
 _UNAVAILABLE_MARKERS = ("database is locked", "readonly", "read-only", "disk is full", "disk i/o error", "busy")
@@ -66,7 +72,12 @@ class Database:
     """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 4, busy_timeout_ms: int = 5000, cache_kib: int = 65536
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.database_pool_size,
+        busy_timeout_ms: int = DEFAULTS.database_busy_timeout_ms,
+        cache_kib: int = DEFAULT_CACHE_KIB,
     ) -> None:
         self.url = url
         self.path = sqlite_path(url)
@@ -76,7 +87,7 @@ class Database:
         """SQLite's page cache per connection: a long-running server reads faster with a big one; a batch job
         (the log import) keeps its memory down with a small one."""
         self._database = databases.Database(url)
-        self._holders: list[databases.core.Connection] = []
+        self._opened = contextlib.AsyncExitStack()
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -84,43 +95,35 @@ class Database:
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
 
     async def connect(self) -> None:
-        parent = Path(self.path).parent
-        parent.mkdir(parents=True, exist_ok=True)
-        await self._database.connect()
-        try:
-            self._writer = await self._open()
+        """Opens the writer and the readers; when one fails, those already open are closed again."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        async with contextlib.AsyncExitStack() as opened:
+            await self._database.connect()
+            opened.push_async_callback(self._database.disconnect)
+            opened.callback(self._forget_connections)
+            self._writer = await self._open(opened)
             for _ in range(self.pool_size):
-                self._readers.put_nowait(await self._open())
-        except BaseException:
-            await self.disconnect()
-            raise
+                self._readers.put_nowait(await self._open(opened))
+            self._opened = opened.pop_all()
 
-    async def _open(self) -> aiosqlite.Connection:
-        async def acquire() -> databases.core.Connection:
-            # `databases` keys connections by task: acquiring in a task of its own gives a distinct connection.
-            holder = self._database.connection()
-            await holder.__aenter__()
-            return holder
-
-        holder = await asyncio.create_task(acquire())
-        self._holders.append(holder)
-        raw: aiosqlite.Connection = holder.raw_connection
+    async def _open(self, opened: contextlib.AsyncExitStack) -> aiosqlite.Connection:
+        holder, raw = await acquire_own_connection(self._database)
+        opened.push_async_callback(_release, holder)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
         return raw
 
-    async def disconnect(self) -> None:
-        for holder in self._holders:
-            with contextlib.suppress(Exception):
-                await holder.__aexit__(None, None, None)
-        self._holders.clear()
+    def _forget_connections(self) -> None:
         self._writer = None
         while not self._readers.empty():
             self._readers.get_nowait()
-        if self._database.is_connected:
-            await self._database.disconnect()
+
+    async def disconnect(self) -> None:
+        """Closes every connection, in reverse order of opening (nothing happens when none is open)."""
+        opened, self._opened = self._opened, contextlib.AsyncExitStack()
+        await opened.aclose()
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -149,7 +152,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
         """A reader connection from the pool (waits when all are busy)."""
-        if not self._holders:
+        if self._writer is None:
             raise StorageError("the database is not connected")
         conn = await self._readers.get()
         try:
@@ -168,3 +171,11 @@ class Database:
         """The first row of a query that names one row (by key); None when there is none."""
         rows = await self.fetch_all(sql, params)
         return tuple(rows[0]) if rows else None
+
+
+async def _release(holder: databases.core.Connection) -> None:
+    """Closes one connection; a failure is logged, not raised, so that the other connections still close."""
+    try:
+        await release(holder)
+    except Exception:
+        log.warning("closing a database connection failed", exc_info=True)

@@ -1,15 +1,20 @@
-"""`Store` bundles everything of the storage layer behind one object, opened in the app's lifespan."""
+"""`Store` bundles everything of the storage layer behind one object, opened in the app's lifespan.
+
+Open it with `await Store.open(settings)` and close it with `await store.close()` (or `async with store:`).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.storage.audit import AuditLog
 from t3000gql.storage.cache import RealtimeCache
-from t3000gql.storage.database import Database
+from t3000gql.storage.database import DEFAULT_CACHE_KIB, Database
 from t3000gql.storage.devices import DeviceRepository
 from t3000gql.storage.history import HistoryReader
 from t3000gql.storage.import_checkpoints import CheckpointRepository
@@ -43,6 +48,7 @@ class Store:
     power_readings: PowerReadingRepository
     import_checkpoints: CheckpointRepository
     tokens: TokenRepository
+    _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
 
     @classmethod
     async def open(
@@ -51,17 +57,19 @@ class Store:
         *,
         clock: Clock = system_clock,
         run_migrations: bool = True,
-        cache_kib: int = 65536,
+        cache_kib: int = DEFAULT_CACHE_KIB,
+        hook: LifecycleHook | None = None,
     ) -> Store:
-        """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids)."""
+        """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids); when a
+        step fails, the database is closed again and the error raised."""
         db = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,
             busy_timeout_ms=settings.database_busy_timeout_ms,
             cache_kib=cache_kib,
         )
-        await db.connect()
-        try:
+        async with Lifecycle("store", hook) as life:
+            await life.start("database", db.connect, lambda _: db.disconnect())
             if run_migrations:
                 await migrate(db)
             partitions = PartitionSet()
@@ -98,13 +106,19 @@ class Store:
             await cache.load(db)
             await points.load_directory()
             await store.writes.load_sources()
-        except BaseException:
-            await db.disconnect()
-            raise
+            store._running = life.pop_all()
         return store
 
     async def close(self) -> None:
-        await self.db.disconnect()
+        await self._running.aclose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
     async def apply_retention(self) -> RetentionReport:
         return await apply_retention(self.db, self.partitions, self.clock, self.settings.data_retention_days)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from t3000gql.config import DEFAULTS
 from t3000gql.domain.inputs import UNSET, TrendLogInput, check_trend_log
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import NotFoundError, ValidationError
@@ -22,7 +23,13 @@ _SELECT = f"SELECT {TrendLog.COLUMNS} FROM trend_logs"
 
 
 class TrendLogRepository:
-    def __init__(self, db: Database, points: PointRepository, clock: Clock, default_interval: int = 900) -> None:
+    def __init__(
+        self,
+        db: Database,
+        points: PointRepository,
+        clock: Clock,
+        default_interval: int = DEFAULTS.default_trend_interval_seconds,
+    ) -> None:
         self._db = db
         self._points = points
         self._clock = clock

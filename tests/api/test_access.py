@@ -106,7 +106,7 @@ def code_of(body: dict[str, Any]) -> str | None:
     return errors[0]["extensions"]["code"] if errors else None
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 @pytest.mark.parametrize("role", list(Role), ids=lambda role: role.label)
 def test_every_role_against_every_mutation(tokens: dict[Role, str], live_server: LiveServer, role: Role) -> None:
     for name, call in MUTATION_CALLS.items():
@@ -128,7 +128,7 @@ def test_every_role_against_every_mutation(tokens: dict[Role, str], live_server:
     assert body["data"]["me"] == {"name": role.label, "role": role.name}
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
@@ -171,7 +171,7 @@ def test_a_forbidden_field_writes_and_sends_nothing(
     assert {op for user, op in audited if user == role.label} == {expected[name] for name in allowed}
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
@@ -195,7 +195,7 @@ def test_no_token_or_a_bad_one_is_401_unauthenticated(
     assert still["data"]["device"] == {"deviceName": "AHU-1"}  # the unauthenticated delete did nothing
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 def test_graphiql_loads_without_a_token_and_its_operations_need_one(
     tokens: dict[Role, str], live_server: LiveServer
 ) -> None:
@@ -224,12 +224,12 @@ def test_the_server_refuses_to_start_without_a_token_when_one_is_required(seeded
     from t3000gql.errors import ConfigError
     from tests.api.conftest import open_client
 
-    for settings in (replace(seeded, auth_required=True), replace(seeded, host="0.0.0.0")):
+    for settings in (replace(seeded, auth_required="true"), replace(seeded, host="0.0.0.0")):
         with pytest.raises(ConfigError, match=r"t3000gql token create --name admin --role admin"):
             with open_client(settings):
                 pass
     issue_token(seeded, "ops", Role.OPERATOR)
-    with open_client(replace(seeded, host="0.0.0.0", allowed_hosts=("127.0.0.1",))) as client:
+    with open_client(replace(seeded, host="0.0.0.0", allowed_hosts="127.0.0.1")) as client:
         answer = client.http.post("/graphql", json={"query": "{ devices { deviceId } }"})
         assert answer.status_code == 401  # HOST beyond loopback: a token is required by default
 
@@ -242,7 +242,7 @@ def test_device_errors_name_addresses_to_admins_only(seeded: Settings) -> None:
 
     admin = issue_token(seeded, "admin", Role.ADMIN)
     viewer = issue_token(seeded, "viewer", Role.VIEWER)
-    settings = replace(seeded, auth_required=True, t3000_interface_timeout_ms=200, t3000_max_retries=0)
+    settings = replace(seeded, auth_required="true", t3000_interface_timeout_ms=200, t3000_max_retries=0)
     with open_client(settings) as client:
         client.post(
             'mutation { upsertDevice(input: {deviceId: 9, deviceName: "probe", deviceType: "T3-BB", '

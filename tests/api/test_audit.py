@@ -41,7 +41,7 @@ def without_id(entry: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in entry.items() if key != "id"}
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 def test_each_change_records_who_when_what_from_where_and_how_it_ended(
     tokens: dict[Role, str], live_server: LiveServer
 ) -> None:
@@ -127,7 +127,7 @@ def test_each_change_records_who_when_what_from_where_and_how_it_ended(
     }
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 def test_a_refused_change_records_nothing(tokens: dict[Role, str], live_server: LiveServer) -> None:
     admin = tokens[Role.ADMIN]
     before = audit_log(live_server, admin)["entries"]
@@ -145,7 +145,7 @@ def test_a_refused_change_records_nothing(tokens: dict[Role, str], live_server: 
     assert audit_log(live_server, admin)["entries"] == before
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 def test_audit_log_filters_and_pages_newest_first(tokens: dict[Role, str], live_server: LiveServer) -> None:
     ingest, admin = tokens[Role.INGEST], tokens[Role.ADMIN]
     for value in (1.0, 2.0, 3.0):

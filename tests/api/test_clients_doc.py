@@ -131,7 +131,7 @@ def test_every_python_block_is_a_checked_snippet() -> None:
     assert set(snippets("python")) == set(CHECKS)
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_python_snippet_runs_against_the_server(token: str, live_server: LiveServer, name: str) -> None:
     CHECKS[name](live_server, token)
@@ -173,7 +173,7 @@ def _for_node(code: str) -> str:
     return re.sub(r'from "(?P<module>@apollo/client[^"]*)"', file_of, code)
 
 
-@pytest.mark.settings(auth_required=True)
+@pytest.mark.settings(auth_required="true")
 def test_apollo_client_snippet_runs_against_the_server(
     token: str, live_server: LiveServer, tmp_path: Path
 ) -> None:

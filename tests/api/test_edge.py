@@ -53,7 +53,7 @@ def test_a_host_not_allowed_is_refused_with_400(live_server: LiveServer) -> None
         assert post_with_host(live_server, host).startswith(b"HTTP/1.1 200"), host
 
 
-@pytest.mark.settings(allowed_hosts=("scada.example.com", "*.site.example.com"))
+@pytest.mark.settings(allowed_hosts="scada.example.com,*.site.example.com")
 def test_allowed_hosts_names_and_subdomains(live_server: LiveServer) -> None:
     assert post_with_host(live_server, "scada.example.com").startswith(b"HTTP/1.1 200")
     assert post_with_host(live_server, "ahu.site.example.com:443").startswith(b"HTTP/1.1 200")
@@ -88,7 +88,7 @@ def test_a_page_from_another_origin_is_refused_before_anything_runs(live_server:
     assert still["data"]["device"] == {"deviceId": 1001}
 
 
-@pytest.mark.settings(allowed_origins=("https://scada.example.com",))
+@pytest.mark.settings(allowed_origins="https://scada.example.com")
 def test_an_allowed_origin_gets_cors_headers(live_server: LiveServer) -> None:
     url = f"{live_server.url}/graphql"
     origin = {"Origin": "https://scada.example.com"}
@@ -110,7 +110,7 @@ def test_an_allowed_origin_gets_cors_headers(live_server: LiveServer) -> None:
 
 
 async def test_a_websocket_from_another_origin_is_refused(seeded: Settings) -> None:
-    settings = replace(seeded, allowed_origins=("https://scada.example.com",))
+    settings = replace(seeded, allowed_origins="https://scada.example.com")
     async with serve_in_loop(settings, clock=FakeClock(NOW)) as server:
         with pytest.raises(InvalidStatus) as refused:
             async with GraphQLSocket.open(server.ws_url, origin="https://evil.example.com"):  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ WATCH = "subscription { pointValues(deviceId: 1001) { pointType pointNumber valu
 
 @pytest.fixture
 def secure(seeded: Settings) -> Settings:
-    return replace(seeded, auth_required=True, auth_token_refresh_seconds=0.05)
+    return replace(seeded, auth_required="true", auth_token_refresh_seconds=0.05)
 
 
 @pytest.fixture

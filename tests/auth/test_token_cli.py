@@ -47,7 +47,7 @@ def test_create_prints_the_token_once_as_the_last_line_and_it_works(db: Path) ->
     assert header.split() == ["name", "role", "created", "last", "used", "expires"]
     name, role, _created, last_used, expires = row.split()
     assert (name, role, last_used) == ("scada", "operator", "never") and expires.startswith("20")
-    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required=True)
+    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required="true")
     with open_client(settings) as client:
         me = client.post("{ me { name role } }", headers=bearer(token))
         assert me["data"]["me"] == {"name": "scada", "role": "OPERATOR"}
@@ -123,7 +123,7 @@ def test_serve_refuses_to_run_open_and_names_the_command_that_makes_a_token(
 
 def test_a_token_that_expired_does_not_let_a_server_start_that_needs_one(db: Path) -> None:
     assert t3000gql(db, "token", "create", "--name", "old", "--role", "admin", "--expires", "1").returncode == 0
-    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required=True)
+    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required="true")
     two_days_on = FakeClock(system_clock() + 2 * 86_400_000)
     with pytest.raises(ConfigError, match="none is, or all expired"):
         with TestClient(create_app(settings, clock=two_days_on)):

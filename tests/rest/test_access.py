@@ -24,7 +24,7 @@ def tokens(seeded: Settings) -> dict[Role, str]:
 
 @pytest.fixture
 def secure_rest(tokens: dict[Role, str], seeded: Settings) -> Iterator[RestClient]:
-    with open_client(replace(seeded, auth_required=True, api_rate_limit_per_minute=5)) as client:
+    with open_client(replace(seeded, auth_required="true", api_rate_limit_per_minute=5)) as client:
         yield RestClient(client)
 
 

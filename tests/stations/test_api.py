@@ -154,7 +154,8 @@ def test_monitored_station_feeds_readings_into_the_api(client: GraphQLClient) ->
         deadline = time.monotonic() + 20
         while True:
             data = client.data(query)
-            if data["powerReadingCount"] == 40:
+            # The rows are visible to readers as soon as they commit, the monitor's counter a moment later.
+            if data["powerReadingCount"] == 40 and data["stationMonitor"]["written"] == 40:
                 break
             assert time.monotonic() < deadline, data
             time.sleep(0.01)

@@ -30,6 +30,7 @@ from typing import Any
 import BAC0
 from BAC0.core.io.IOExceptions import NoResponseFromController
 
+from t3000gql.collect.drivers.bac0_compat import write_and_wait
 from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
 from t3000gql.domain.commands import CommandState
@@ -223,7 +224,7 @@ class BacnetDriver(Driver):
         async def attempt() -> Any:
             self.requests_sent += 1
             try:
-                return await asyncio.wait_for(lite._write(args), self.policy.timeout)
+                return await asyncio.wait_for(write_and_wait(lite, args), self.policy.timeout)
             except (TimeoutError, NoResponseFromController) as exc:
                 if "no-response" in str(exc) or isinstance(exc, TimeoutError):
                     raise _NoAnswer(repr(exc)) from exc

@@ -21,7 +21,6 @@ hook, for client requests only: the simulator's own `set_value` / `registers` st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -37,6 +36,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from t3000gql.collect.drivers import t3_registers
 from t3000gql.collect.drivers.simulated import Clock, waveform_value
 from t3000gql.domain.points import T3_POINT_COUNTS, PointRef, PointType
+from t3000gql.lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,8 @@ class T3ModbusSimulator:
         log.info("T3 Modbus simulator for units %s listening on %s:%s", self.units, self.host, self.port)
 
     async def stop(self) -> None:
-        if self._animation is not None:
-            self._animation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._animation
-            self._animation = None
+        animation, self._animation = self._animation, None
+        await cancel_and_wait(animation)
         if self._server is not None:
             await self._server.shutdown()
             self._server = None
