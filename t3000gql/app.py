@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from t3000gql.api.authentication import Authentication, may_see_details
-from t3000gql.api.edge import BodyLimit, HostGuard, OriginGuard, SocketCount, WebSocketLimit
+from t3000gql.api.authentication import may_see_details
+from t3000gql.api.edge import Edge, SocketCount
 from t3000gql.api.metrics import metrics_endpoint
 from t3000gql.api.schema import schema
 from t3000gql.api.view import SUBPROTOCOLS, GraphQLView
@@ -35,7 +35,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
-    """What every request passes before a route, outermost first (api/edge.py, api/authentication.py)."""
+    """What every request passes before a route, outermost first: CORS for the origins allowed (so a preflight
+    is answered before anything asks for a token, and refusals carry CORS headers), then the edge (api/edge.py)."""
     cors = (
         [
             Middleware(
@@ -49,16 +50,18 @@ def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
         if settings.origins
         else []
     )
-    return [
-        Middleware(HostGuard, allowed=settings.host_names),
-        Middleware(OriginGuard, allowed=settings.origins),
-        *cors,
-        Middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, exempt=(REST_PREFIX,)),
-        Middleware(
-            WebSocketLimit, max_connections=settings.ws_max_connections, protocols=SUBPROTOCOLS, count=sockets
-        ),
-        Middleware(Authentication, paths=("/graphql", "/metrics", "/export.csv")),
-    ]
+    edge = Middleware(
+        Edge,
+        hosts=settings.host_names,
+        origins=settings.origins,
+        max_body_bytes=settings.api_max_body_bytes,
+        body_exempt=(REST_PREFIX,),
+        max_sockets=settings.ws_max_connections,
+        protocols=SUBPROTOCOLS,
+        sockets=sockets,
+        authenticated=("/graphql", "/metrics", "/export.csv"),
+    )
+    return [*cors, edge]
 
 
 def create_app(

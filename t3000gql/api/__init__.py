@@ -27,8 +27,8 @@ errors.py             the one mapping of errors to `extensions.code`, and of dom
 limits.py             document limits, list caps, the request's history budget, the request gate (concurrency,
                       timeout)
 access.py             the role each field needs (`needs`), checked before its resolver runs
-authentication.py     who an HTTP request acts as (bearer token), the per-token rate limit, 401 / 429
-edge.py               Host and Origin checks, the body size cap, the WebSocket connection cap
+authentication.py     who an HTTP request acts as (bearer token), the per-token rate limit, 401 / 429 (called by the edge)
+edge.py               one ASGI layer before every route: Host and Origin checks, body cap, WebSocket cap, identity
 tokens.py             `me`, and API tokens for admins (list, create, revoke)
 audit_log.py          the audit trail for admins (auditLog)
 execution.py          the schema's execution context (a fix for long-lived subscriptions)

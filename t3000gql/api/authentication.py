@@ -1,4 +1,5 @@
-"""Who an HTTP request to /graphql, /metrics or /export.csv acts as: checked before it is read or executed.
+"""Who an HTTP request to /graphql, /metrics or /export.csv acts as: checked by the edge (api/edge.py) before
+the request is read or executed.
 
 The `Authorization: Bearer TOKEN` header is checked by the running authenticator (`services.auth`, in memory).
 No token, or a bad, revoked or expired one, is HTTP 401 with a GraphQL error UNAUTHENTICATED (and
@@ -13,54 +14,45 @@ every operation it sends is checked. WebSockets are authenticated by their first
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import orjson
+from starlette.datastructures import QueryParams
+from starlette.responses import Response
+from starlette.types import Scope
 
-from starlette.datastructures import Headers, QueryParams
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from t3000gql.api.edge import error_response
+from t3000gql.api.errors import request_error
 from t3000gql.auth import Role, allows
 from t3000gql.auth.rate_limit import RateLimitExceeded
 from t3000gql.errors import LimitExceeded, Unauthenticated
 from t3000gql.services import Services
 
 
-def is_graphiql_page(scope: Scope, headers: Headers) -> bool:
+def is_graphiql_page(scope: Scope, accept: str) -> bool:
     """A browser asking for the GraphiQL page (not an operation sent by GET)."""
-    if scope["method"] != "GET" or "text/html" not in headers.get("accept", ""):
+    if scope["method"] != "GET" or "text/html" not in accept:
         return False
     params = QueryParams(scope.get("query_string", b""))
     return "query" not in params and "extensions" not in params
 
 
-class Authentication:
-    def __init__(self, app: ASGIApp, paths: Collection[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
+def identify(scope: Scope, authorization: str | None, accept: str) -> Response | None:
+    """Puts the request's identity in its state (None: go on), or the refusal to send (401, 429)."""
+    if is_graphiql_page(scope, accept):
+        return None
+    services: Services = scope["app"].state.services
+    try:
+        identity = services.auth.authenticate(authorization)
+        services.auth.admit(identity)
+    except Unauthenticated as exc:
+        return refusal(str(exc), exc.code, 401, {"WWW-Authenticate": 'Bearer realm="t3000gql"'})
+    except LimitExceeded as exc:
+        wait = exc.retry_after_seconds if isinstance(exc, RateLimitExceeded) else 1
+        return refusal(str(exc), exc.code, 429, {"Retry-After": str(wait)})
+    scope.setdefault("state", {})["identity"] = identity
+    return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        if is_graphiql_page(scope, headers):
-            await self.app(scope, receive, send)
-            return
-        services: Services = scope["app"].state.services
-        try:
-            identity = services.auth.authenticate(headers.get("authorization"))
-            services.auth.admit(identity)
-        except Unauthenticated as exc:
-            response = error_response(str(exc), exc.code, 401, {"WWW-Authenticate": 'Bearer realm="t3000gql"'})
-            await response(scope, receive, send)
-            return
-        except LimitExceeded as exc:
-            wait = exc.retry_after_seconds if isinstance(exc, RateLimitExceeded) else 1
-            response = error_response(str(exc), exc.code, 429, {"Retry-After": str(wait)})
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["identity"] = identity
-        await self.app(scope, receive, send)
+
+def refusal(message: str, code: str, status: int, headers: dict[str, str]) -> Response:
+    return Response(orjson.dumps(request_error(message, code)), status, headers, "application/json")
 
 
 def may_see_details(services: Services, authorization: str | None) -> bool:
