@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket
 from t3000gql.api.limits import HistoryBudget
 from t3000gql.api.loaders import Loaders
 from t3000gql.auth import Identity
-from t3000gql.config import Settings
+from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.audit import Actor
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import from_datetime
@@ -37,7 +37,7 @@ class Context:
     identity: Identity | None = None
     """Who the request acts as (api/authentication.py for HTTP, api/websocket.py for WebSockets); None only
     where no edge authenticated (then every field that needs a role is FORBIDDEN)."""
-    history_budget: HistoryBudget = field(default_factory=lambda: HistoryBudget(1))
+    history_budget: HistoryBudget = field(default_factory=lambda: HistoryBudget(DEFAULTS.api_max_history_samples))
     """Samples this request may still read, across all its history fields (API_MAX_HISTORY_SAMPLES)."""
 
     @classmethod
