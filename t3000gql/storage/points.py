@@ -19,6 +19,8 @@ from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.records import MonitoringPoint, column_value
 
+_LOAD_ROWS = 1_000
+"""Rows read at a time when the directory is filled at start (all at once would hold every row at the peak)."""
 _FIELDS = ("point_name", "description", "unit_code", "data_type", "is_active", "options")
 _DEFAULTS: dict[str, Any] = {
     "point_name": None,
@@ -36,18 +38,43 @@ class PointDirectory:
     Reading a point record is the only statement of a cached-value read (`point { current }`), and a statement
     is a hand-off to a reader thread that costs more than the rest of such a read under load. The records are
     kept in step like the ids: by this repository's own writes and by deletes (which drop them).
+
+    Every point of the site is in here for the life of the process, so the representation is kept small (about
+    150 bytes a point, where two dicts of fresh objects per row took 310): one dict PointRef -> id, the way back
+    as a list indexed by id (ids are handed out densely; a far one goes to a dict), and each device id held as
+    one int object however many points the device has.
     """
 
     RECORDS = 16_384
+    _DENSE_SLACK = 1 << 16
+    """An id at most this far beyond twice the ids covered so far stretches the list; a farther one goes to the
+    `_far_refs` dict (see storage/cache.py, which holds its values the same way)."""
 
     def __init__(self) -> None:
         self._ids: dict[PointRef, int] = {}
-        self._refs: dict[int, PointRef] = {}
+        self._refs: list[PointRef | None] = []
+        """PointRef by point id (None: no such point)."""
+        self._far_refs: dict[int, PointRef] = {}
+        self._device_ids: dict[int, int] = {}
+        """One int object per device id, shared by the refs of all its points."""
         self._records: OrderedDict[int, MonitoringPoint] = OrderedDict()
 
     def add(self, ref: PointRef, point_id: int) -> None:
+        device_id = self._device_ids.setdefault(ref.device_id, ref.device_id)
+        if device_id is not ref.device_id:
+            ref = PointRef(device_id, ref.point_type, ref.point_number)
+        old = self.ref_of(point_id)
+        if old is not None and old != ref:
+            self._ids.pop(old, None)  # the id was re-used for another point: its old name no longer leads here
         self._ids[ref] = point_id
-        self._refs[point_id] = ref
+        refs = self._refs
+        if 0 <= point_id < len(refs):
+            refs[point_id] = ref
+        elif 0 <= point_id <= 2 * len(refs) + self._DENSE_SLACK:
+            refs.extend([None] * (max(point_id + 1, len(refs) + len(refs) // 4) - len(refs)))
+            refs[point_id] = ref
+        else:
+            self._far_refs[point_id] = ref
 
     def remember(self, point: MonitoringPoint) -> None:
         self.add(point.ref, point.id)
@@ -63,23 +90,32 @@ class PointDirectory:
         return self._ids.get(ref)
 
     def ref_of(self, point_id: int) -> PointRef | None:
-        return self._refs.get(point_id)
+        if 0 <= point_id < len(self._refs):
+            return self._refs[point_id]
+        return self._far_refs.get(point_id)
 
     def drop_device(self, device_id: int) -> list[int]:
         gone = [pid for ref, pid in self._ids.items() if ref.device_id == device_id]
         for pid in gone:
             self.drop(pid)
+        self._device_ids.pop(device_id, None)
         return gone
 
     def drop(self, point_id: int) -> None:
         self._records.pop(point_id, None)
-        ref = self._refs.pop(point_id, None)
+        if 0 <= point_id < len(self._refs):
+            ref = self._refs[point_id]
+            self._refs[point_id] = None
+        else:
+            ref = self._far_refs.pop(point_id, None)
         if ref is not None:
             self._ids.pop(ref, None)
 
     def clear(self) -> None:
         self._ids.clear()
         self._refs.clear()
+        self._far_refs.clear()
+        self._device_ids.clear()
         self._records.clear()
 
 
@@ -91,10 +127,15 @@ class PointRepository:
         self.directory = PointDirectory()
 
     async def load_directory(self) -> None:
-        rows = await self._db.fetch_all("SELECT id, device_id, point_type, point_number FROM monitoring_points")
         self.directory.clear()
-        for pid, device_id, point_type, number in rows:
-            self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
+        devices: dict[int, int] = {}
+        async for rows in self._db.iterate(
+            "SELECT id, device_id, point_type, point_number FROM monitoring_points", _LOAD_ROWS
+        ):
+            for pid, device_id, point_type, number in rows:
+                # the directory's one int object per device, so that it keeps this ref instead of building another
+                device = devices.setdefault(device_id, device_id)
+                self.directory.add(PointRef(device, PointType(point_type), number), pid)
 
     async def resolve(self, refs: Iterable[PointRef]) -> dict[PointRef, int]:
         """Point ids of the refs that exist (missing refs are left out; the caller decides if that is an error)."""
