@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
+from operator import attrgetter, itemgetter, lt
 from typing import NamedTuple
 
 import aiosqlite
@@ -24,6 +26,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Quality, Sample
 from t3000gql.domain.stations import (
+    CHANNEL_COUNT,
     CHANNELS,
     ENERGY_INDEXES,
     ChannelValues,
@@ -249,45 +252,17 @@ class StationService:
         flags_of: dict[int, int] = defaultdict(int)
         for flag in flagged:
             flags_of[flag.index] |= 1 << _POSITION[flag.field]
-        samples: list[Sample] = []
-        extend = samples.extend
-        owner: list[int] = []
-        """owner[i]: the position in `prepared` of the reading samples[i] belongs to."""
-        meta: list[tuple[int, int, int]] = []
-        good, uncertain = Quality.GOOD, Quality.UNCERTAIN
-        # Samples are built as the tuples they are (Sample is a NamedTuple), skipping its Python-level __new__:
-        # a log import builds ten million of them.
-        new_sample = tuple.__new__
-        for position, item in enumerate(prepared):
-            ts = item.ts_ms
-            device_id = item.station.device_id
-            flags = flags_of.get(item.at, 0)
-            before = len(samples)
-            refs = _refs(device_id)
-            if flags:
-                extend(
-                    [
-                        new_sample(Sample, (ref, ts, value, None, uncertain if flags >> channel & 1 else good))
-                        for channel, (ref, value) in enumerate(zip(refs, item.values, strict=True))
-                        if value is not None
-                    ]
-                )
-            else:
-                extend(
-                    [
-                        new_sample(Sample, (ref, ts, value, None, good))
-                        for ref, value in zip(refs, item.values, strict=True)
-                        if value is not None
-                    ]
-                )
-            owner.extend([position] * (len(samples) - before))
-            meta.append((device_id, ts, flags))
+        samples, owner = _samples(prepared, flags_of)
+        meta = [(item.station.device_id, item.ts_ms, flags_of.get(item.at, 0)) for item in prepared]
         outcomes: list[RecordOutcome] = []
 
         async def in_transaction(conn: aiosqlite.Connection, context: WriteContext) -> None:
-            changed = [False] * len(prepared)
-            for i in context.changed:
-                changed[owner[i]] = True
+            if len(context.changed) == len(samples):
+                changed = [True] * len(prepared)  # the common case: every value is new
+            else:
+                changed = [False] * len(prepared)
+                for i in context.changed:
+                    changed[owner(i)] = True
             await save_meta(conn, meta, changed, context)
             outcomes.append(_outcome(prepared, changed, flagged))
             if then is not None:
@@ -314,6 +289,8 @@ class StationService:
             first = items[0].ts_ms
             refs = _refs(device_id)
             last = {pos: previous.get((ids.get(refs[pos], -1), first)) for pos in ENERGY_INDEXES}
+            if not _any_backwards(items, last):
+                continue
             for item in items:
                 for pos in ENERGY_INDEXES:
                     value = item.values[pos]
@@ -337,6 +314,8 @@ def _outcome(
     """A reading counts as imported when it stored a new or changed value, else as a duplicate (also the first
     of two readings of one station and time in one batch: the last one's values are stored). Flags are reported
     for imported readings only: a duplicate's flag was reported when it was first stored."""
+    if all(changed):
+        return RecordOutcome(count=len(prepared), imported=len(prepared), duplicates=0, flagged=list(flagged))
     imported = {item.at for item, is_changed in zip(prepared, changed, strict=True) if is_changed}
     return RecordOutcome(
         count=len(prepared),
@@ -344,6 +323,57 @@ def _outcome(
         duplicates=len(prepared) - len(imported),
         flagged=[flag for flag in flagged if flag.index in imported],
     )
+
+
+def _any_backwards(items: Sequence[PreparedReading], last: dict[int, float | None]) -> bool:
+    """False when no energy counter of these readings (one station's, in time order) is below the one before:
+    the common case, decided with C-level map/zip instead of a Python loop per value. True also when a
+    counter is missing somewhere (the careful loop then decides)."""
+    values = list(map(attrgetter("values"), items))
+    for pos in ENERGY_INDEXES:
+        column = list(map(itemgetter(pos), values))
+        before = last[pos]
+        if before is not None:
+            column.insert(0, before)
+        if None in column or any(map(lt, islice(column, 1, None), column)):
+            return True
+    return False
+
+
+def _samples(
+    prepared: Sequence[PreparedReading], flags_of: Mapping[int, int]
+) -> tuple[list[Sample], Callable[[int], int]]:
+    """The samples of the readings, and `owner(i)`: the position in `prepared` of the reading samples[i] comes
+    from. Built as the tuples they are (Sample is a NamedTuple, its Python-level __new__ skipped): a log import
+    builds ten million of them. When every reading has all its channels the samples are built by C-level
+    iterators, ten per reading in channel order, and a flagged reading's samples are fixed up after."""
+    new_sample = tuple.__new__
+    good, uncertain = Quality.GOOD, Quality.UNCERTAIN
+    if not any(None in item.values for item in prepared):
+        stamps = chain.from_iterable(map(repeat, map(attrgetter("ts_ms"), prepared), repeat(CHANNEL_COUNT)))
+        refs = chain.from_iterable(_refs(item.station.device_id) for item in prepared)
+        values = chain.from_iterable(map(attrgetter("values"), prepared))
+        rows = zip(refs, stamps, values, repeat(None), repeat(good))
+        samples: list[Sample] = list(map(new_sample, repeat(Sample), rows))
+        for position, item in enumerate(prepared):
+            flags = flags_of.get(item.at, 0)
+            for channel in range(CHANNEL_COUNT) if flags else ():
+                if flags >> channel & 1:
+                    i = position * CHANNEL_COUNT + channel
+                    samples[i] = samples[i]._replace(quality=uncertain)
+        return samples, lambda i: i // CHANNEL_COUNT
+    samples = []
+    owner: list[int] = []
+    for position, item in enumerate(prepared):
+        flags = flags_of.get(item.at, 0)
+        before = len(samples)
+        samples.extend(
+            new_sample(Sample, (ref, item.ts_ms, value, None, uncertain if flags >> channel & 1 else good))
+            for channel, (ref, value) in enumerate(zip(_refs(item.station.device_id), item.values, strict=True))
+            if value is not None
+        )
+        owner.extend([position] * (len(samples) - before))
+    return samples, owner.__getitem__
 
 
 _POSITION = {channel.field: position for position, channel in enumerate(CHANNELS)}
