@@ -40,7 +40,7 @@ from t3000gql.storage.store import Store  # noqa: E402
 Result = dict[str, Any]
 Scenario = Callable[[argparse.Namespace], Result]
 SCENARIOS: dict[str, Scenario] = {}
-EXTRA_MODULES = ("bench_api", "bench_live", "bench_collect", "bench_stations")
+EXTRA_MODULES = ("bench_api", "bench_live", "bench_collect", "bench_stations", "bench_memory")
 
 DEVICE = 1001
 T2024_07_01 = 1719792000000
