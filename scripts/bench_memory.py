@@ -56,7 +56,7 @@ from t3000gql.storage.store import Store  # noqa: E402
 Result = dict[str, Any]
 CACHE_SECONDS = 86_400
 """The server's CACHE_DURATION_SECONDS: every seeded value stays fresh, so no read goes to a device."""
-CURRENT_ALL = "{ devices { deviceId points { pointType pointNumber current { value timestamp stale } } } }"
+CURRENT_ALL = "{ devices { points { current { value } } } }"
 
 
 # --- the site ------------------------------------------------------------------------------------------------
