@@ -8,6 +8,9 @@ Re-importing the same data another way (`rescan`) stores nothing new: identical 
 
 A file is known by a hash of its first 4 KiB, not by its path: a log that is moved or renamed is still the same
 log, and one that grew is resumed at its old end. A final line without a newline is imported like the others.
+
+Lines are parsed by a worker process one batch ahead of the writer (t3000gql.ingest.parsing), files with less
+than `worker_min_bytes` left in this process; docs/performance.md says what each part costs.
 """
 
 from __future__ import annotations
