@@ -1,345 +1,155 @@
 #!/usr/bin/env python3
-"""Benchmark scenarios of t3000gql, each beside plain stdlib `sqlite3` doing the same SQL work (the floor).
+"""Benchmark scenarios of t3000gql, each beside its floor (the same work done without t3000gql) in the same run.
 
-    python scripts/bench.py                      # every scenario
+    python scripts/bench.py --list                       # every scenario with its area, goal and floor
+    python scripts/bench.py                              # every scenario
     python scripts/bench.py --scenario insert-1k,range-1k --json bench.json
+    python scripts/bench.py --area live --broadcast-url redis://127.0.0.1:6379
+    python scripts/bench.py --quick                      # a smoke run: 3 repeats, shorter loads
 
-Prints one table: median and p95 over repeats, the floor's median, the ratio (median / floor) and a rate where
-one applies. `--json FILE` writes {"scenarios": {NAME: {"median_ms", "p95_ms", "floor_ms", "ratio",
-"rate_per_s", ...}}}. Other scenario modules (scripts/bench_*.py) register themselves through `SCENARIOS`.
-Timings belong here, never in a test's assertion.
+Prints one table: median, p95 and p99, the floor, the ratio, a rate, what was lost, the peak RSS and the goal
+met or MISSED; below each row the scenario's other figures. `--json FILE` writes {"run": {...}, "scenarios":
+{NAME: {"area", "goal", "goal_met", "median_ms", "p95_ms", "p99_ms", "floor_ms", "ratio", "rate_per_s", "lost",
+"peak_rss_mb", ...}}}, rewritten after each scenario. The scenarios live in scripts/benchlib/scenarios/ (one module per area);
+scripts/benchlib/__init__.py says how to add one. Timings belong here, never in a test's assertion.
+
+Environment: BENCH_LIVE_DEFLATE=0 turns WebSocket compression off in the live scenarios' server process;
+BENCH_LIVE_PROFILE=FILE writes a cProfile dump of that process.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
-import inspect
-import json
-import sqlite3
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+SCRIPTS = Path(__file__).resolve().parent
+for path in (SCRIPTS, SCRIPTS.parent):  # benchlib and station_sim; t3000gql without an installed package
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-from t3000gql.config import Settings  # noqa: E402
-from t3000gql.domain.inputs import DeviceInput, PointInput  # noqa: E402
-from t3000gql.domain.points import PointRef, PointType  # noqa: E402
-from t3000gql.domain.samples import Aggregate, Sample  # noqa: E402
-from t3000gql.storage.partitions import PARTITION_TEMPLATE, partition_table, year_of_ms  # noqa: E402
-from t3000gql.storage.store import Store  # noqa: E402
+from benchlib.context import SQLITE, backend_of, open_context  # noqa: E402
+from benchlib.registry import Scenario, load  # noqa: E402
+from benchlib.report import complete, header, row, write_json  # noqa: E402
 
-Result = dict[str, Any]
-Scenario = Callable[[argparse.Namespace], Result]
-SCENARIOS: dict[str, Scenario] = {}
-EXTRA_MODULES = ("bench_api", "bench_live", "bench_collect", "bench_stations", "bench_memory")
-
-DEVICE = 1001
-T2024_07_01 = 1719792000000
-MINUTE = 60_000
+QUICK_REPEATS = 3
+REPEATS = 7
 
 
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    def register(func: Scenario) -> Scenario:
-        SCENARIOS[name] = func
-        return func
-
-    return register
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(times_ms: list[float], floor_ms: list[float] | None = None, **extra: Any) -> Result:
-    median = statistics.median(times_ms)
-    floor = statistics.median(floor_ms) if floor_ms else None
-    return {
-        "median_ms": round(median, 3),
-        "p95_ms": round(percentile(times_ms, 0.95), 3),
-        "floor_ms": round(floor, 3) if floor is not None else None,
-        "ratio": round(median / floor, 2) if floor else None,
-        "rate_per_s": None,
-        "repeats": len(times_ms),
-        **extra,
-    }
-
-
-# --- the floor: stdlib sqlite3 doing the same SQL work on its own file -----------------------------------
-
-
-class Floor:
-    """A plain sqlite3 database with the same partition layout, written and read with the same statements."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute(
-            "CREATE TABLE monitoring_points (id INTEGER PRIMARY KEY)"
-        )  # the partitions' foreign key target
-        self.conn.executemany("INSERT INTO monitoring_points VALUES (?)", [(i,) for i in range(1, 101)])
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.tables: set[str] = set()
-
-    def insert(self, rows: list[tuple[int, int, float]]) -> None:
-        """rows: (point_id, ts, value); one transaction, grouped by year like the write path."""
-        by_table: dict[str, list[tuple[int, int, float]]] = {}
-        for row in rows:
-            by_table.setdefault(partition_table(year_of_ms(row[1])), []).append(row)
-        self.conn.execute("BEGIN IMMEDIATE")
-        for table, part in by_table.items():
-            if table not in self.tables:
-                self.conn.execute(PARTITION_TEMPLATE.format(table=table))
-                self.tables.add(table)
-            self.conn.executemany(
-                f"INSERT INTO {table} (point_id, ts, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value",
-                part,
-            )
-        self.conn.execute("COMMIT")
-
-    def tables_between(self, start: int, end: int) -> list[str]:
-        years = range(year_of_ms(start), year_of_ms(end - 1) + 1)
-        return [t for y in years if (t := partition_table(y)) in self.tables]
-
-    def read(self, point_id: int, start: int, end: int) -> int:
-        count = 0
-        for table in self.tables_between(start, end):
-            rows = self.conn.execute(
-                f"SELECT ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
-                (point_id, start, end),
-            ).fetchall()
-            count += len(rows)
-        return count
-
-    def aggregate(self, point_id: int, start: int, end: int, width_ms: int) -> int:
-        count = 0
-        for table in self.tables_between(start, end):
-            rows = self.conn.execute(
-                f"SELECT ts / ? AS b, avg(value), min(value), max(value) FROM {table} "
-                "WHERE point_id = ? AND ts >= ? AND ts < ? GROUP BY b",
-                (width_ms, point_id, start, end),
-            ).fetchall()
-            count += len(rows)
-        return count
+def parse_args(argv: list[str] | None, scenarios: dict[str, Scenario]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="list the scenarios with their goals and floors")
+    parser.add_argument(
+        "--scenario", action="append", default=[], help="comma-separated names, repeatable (default: all)"
+    )
+    parser.add_argument("--area", action="append", default=[], help="comma-separated areas, repeatable")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer repeats and shorter loads")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"repeats per scenario that repeats (default {REPEATS}, {QUICK_REPEATS} with --quick)",
+    )
+    parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep each scenario's files in WORKDIR/NAME (default: a temporary directory)"
+    )
+    parser.add_argument(
+        "--database",
+        default=SQLITE,
+        help="'sqlite' (default: a file per database in the workdir) or a postgresql:// server URL, on which each "
+        "database is created and dropped; only scenarios that support the backend run",
+    )
+    parser.add_argument(
+        "--broadcast-url",
+        default="memory://",
+        help="BROADCAST_URL of the live scenarios' server (default memory://)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.backend = backend_of(args.database)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.repeats is None:
+        args.repeats = QUICK_REPEATS if args.quick else REPEATS
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    args.selected = select(parser, scenarios, args)
+    return args
 
 
-# --- t3000gql side -----------------------------------------------------------------------------------------
+def _split(values: list[str]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
-async def open_store(directory: Path, points: int = 100) -> Store:
-    settings = Settings.defaults(database_url=f"sqlite:///{directory}/bench.db", database_pool_size=4)
-    store = await Store.open(settings)
-    await store.devices.upsert(DeviceInput(DEVICE, device_name="bench", device_type="T3-BB"))
-    await store.points.upsert(DEVICE, [PointInput(PointType.INPUT, n) for n in range(1, points + 1)])
-    return store
+def select(
+    parser: argparse.ArgumentParser, scenarios: dict[str, Scenario], args: argparse.Namespace
+) -> list[Scenario]:
+    """The scenarios asked for, in registry order. Named ones that cannot run on --database are an error; those
+    picked by area or by default are left out, with a note."""
+    names, areas = _split(args.scenario), _split(args.area)
+    known_areas = sorted({s.area for s in scenarios.values()})
+    unknown = [n for n in names if n not in scenarios] + [a for a in areas if a not in known_areas]
+    if unknown:
+        parser.error(
+            f"unknown scenario or area: {', '.join(unknown)} (scenarios: {', '.join(scenarios)}; areas: "
+            f"{', '.join(known_areas)}; --list describes them)"
+        )
+    chosen = [s for s in scenarios.values() if (not names and not areas) or s.name in names or s.area in areas]
+    named_elsewhere = [s.name for s in chosen if s.name in names and args.backend not in s.backends]
+    if named_elsewhere:
+        parser.error(
+            f"{', '.join(named_elsewhere)}: cannot run on {args.backend} (see --list for each one's backends)"
+        )
+    runnable = [s for s in chosen if args.backend in s.backends]
+    if not runnable:
+        parser.error(f"no scenario asked for runs on {args.backend} yet (a scenario declares backends=...)")
+    left_out = [s.name for s in chosen if s not in runnable]
+    if left_out:
+        print(f"left out (not on {args.backend}): {', '.join(left_out)}", file=sys.stderr)
+    return runnable
 
 
-def samples_for(points: range, start_ms: int, count: int, step_ms: int = MINUTE) -> list[Sample]:
-    refs = [PointRef(DEVICE, PointType.INPUT, n) for n in points]
-    return [
-        Sample(refs[i % len(refs)], start_ms + (i // len(refs)) * step_ms, float(i % 1000) / 10)
-        for i in range(count)
-    ]
-
-
-def as_rows(samples: list[Sample]) -> list[tuple[int, int, float]]:
-    return [(s.point.point_number, s.ts_ms, s.value) for s in samples]
-
-
-def timed(func: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    func()
-    return (time.perf_counter() - start) * 1000
-
-
-async def atimed(func: Callable[[], Awaitable[Any]]) -> float:
-    start = time.perf_counter()
-    await func()
-    return (time.perf_counter() - start) * 1000
-
-
-@scenario("insert-1k")
-def insert_1k(args: argparse.Namespace) -> Result:
-    """One batch of 1,000 samples (10 points x 100 minutes) through the write path; goal <= 15 ms."""
-
-    async def run(tmp: Path) -> Result:
-        store = await open_store(tmp)
-        floor = Floor(tmp / "floor.db")
-        ours, base = [], []
-        for repeat in range(args.repeats + 1):
-            batch = samples_for(range(1, 11), T2024_07_01 + repeat * 1000 * MINUTE, 1000)
-            took = await atimed(lambda b=batch: store.writes.record(b, "bench"))
-            floor_took = timed(lambda b=batch: floor.insert(as_rows(b)))
-            if repeat:  # the first round creates the partition: warm-up
-                ours.append(took)
-                base.append(floor_took)
-        await store.close()
-        result = summary(ours, base)
-        result["rate_per_s"] = round(1000 / (result["median_ms"] / 1000))
-        return result
-
-    return in_tmp(run)
-
-
-@scenario("insert-100k")
-def insert_100k(args: argparse.Namespace) -> Result:
-    """100,000 samples in batches of 10,000; goal >= 200,000 samples/s."""
-
-    async def run(tmp: Path) -> Result:
-        store = await open_store(tmp)
-        floor = Floor(tmp / "floor.db")
-        ours, base = [], []
-        for repeat in range(args.repeats):
-            data = samples_for(range(1, 101), T2024_07_01 + repeat * 2000 * MINUTE, 100_000)
-            batches = [data[i : i + 10_000] for i in range(0, len(data), 10_000)]
-
-            async def write_all(batches: list[list[Sample]] = batches) -> None:
-                for batch in batches:
-                    await store.writes.record(batch, "bench")
-
-            ours.append(await atimed(write_all))
-            rows = [as_rows(b) for b in batches]
-            base.append(timed(lambda rows=rows: [floor.insert(r) for r in rows]))
-        await store.close()
-        result = summary(ours, base)
-        result["rate_per_s"] = round(100_000 / (result["median_ms"] / 1000))
-        result["floor_rate_per_s"] = round(100_000 / (result["floor_ms"] / 1000))
-        return result
-
-    return in_tmp(run)
-
-
-def _range_scenario(args: argparse.Namespace, size: int) -> Result:
-    async def run(tmp: Path) -> Result:
-        store = await open_store(tmp, points=1)
-        floor = Floor(tmp / "floor.db")
-        # one point with 2x the samples asked for, crossing no year boundary
-        data = samples_for(range(1, 2), T2024_07_01, 2 * size)
-        for i in range(0, len(data), 50_000):
-            await store.writes.record(data[i : i + 50_000], "bench")
-            floor.insert(as_rows(data[i : i + 50_000]))
-        pid = (await store.points.resolve([data[0].point]))[data[0].point]
-        start = T2024_07_01 + (size // 2) * MINUTE
-        end = start + size * MINUTE
-        got = await store.history.read_range([pid], start, end)
-        assert len(got[pid].values) == size, len(got[pid].values)
-        assert floor.read(1, start, end) == size
-        ours = [await atimed(lambda: store.history.read_range([pid], start, end)) for _ in range(args.repeats)]
-        base = [timed(lambda: floor.read(1, start, end)) for _ in range(args.repeats)]
-        await store.close()
-        result = summary(ours, base)
-        result["rate_per_s"] = round(size / (result["median_ms"] / 1000))
-        return result
-
-    return in_tmp(run)
-
-
-@scenario("range-1k")
-def range_1k(args: argparse.Namespace) -> Result:
-    """1,000 samples of one point; goal <= 5 ms."""
-    return _range_scenario(args, 1_000)
-
-
-@scenario("range-100k")
-def range_100k(args: argparse.Namespace) -> Result:
-    """100,000 samples of one point; goal <= 150 ms."""
-    return _range_scenario(args, 100_000)
-
-
-@scenario("agg-year-15min")
-def agg_year(args: argparse.Namespace) -> Result:
-    """A year of 1-minute samples (525,600, across a year boundary) into 15-minute avg/min/max buckets;
-    goal <= 1.5x the sqlite3 floor."""
-
-    async def run(tmp: Path) -> Result:
-        store = await open_store(tmp, points=1)
-        floor = Floor(tmp / "floor.db")
-        data = samples_for(range(1, 2), T2024_07_01, 525_600)
-        for i in range(0, len(data), 50_000):
-            await store.writes.record(data[i : i + 50_000], "bench")
-            floor.insert(as_rows(data[i : i + 50_000]))
-        pid = (await store.points.resolve([data[0].point]))[data[0].point]
-        start, end = T2024_07_01, T2024_07_01 + 525_600 * MINUTE
-        aggs = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX]
-        got = await store.history.aggregate([pid], start, end, 900, aggs)
-        assert len(got[pid].bucket_starts) == 525_600 // 15
-        ours = [
-            await atimed(lambda: store.history.aggregate([pid], start, end, 900, aggs))
-            for _ in range(args.repeats)
-        ]
-        base = [timed(lambda: floor.aggregate(1, start, end, 900_000)) for _ in range(args.repeats)]
-        await store.close()
-        result = summary(ours, base)
-        result["rate_per_s"] = round(525_600 / (result["median_ms"] / 1000))
-        return result
-
-    return in_tmp(run)
-
-
-def in_tmp(run: Callable[[Path], Awaitable[Result]]) -> Result:
-    with tempfile.TemporaryDirectory(prefix="t3000gql-bench-") as tmp:
-        return asyncio.run(run(Path(tmp)))
-
-
-def _adapt(func: Callable[..., Result]) -> Scenario:
-    """Scenario modules take either the parsed arguments or `(workdir: Path, *, quick: bool)`; both run here."""
-    params = inspect.signature(func).parameters
-    if "workdir" not in params:
-        return func
-
-    def run(args: argparse.Namespace) -> Result:
-        with tempfile.TemporaryDirectory(prefix="t3000gql-bench-") as tmp:
-            return func(Path(tmp), **({"quick": args.quick} if "quick" in params else {}))
-
-    return run
-
-
-def load_extra_scenarios() -> None:
-    for name in EXTRA_MODULES:
-        if (ROOT / "scripts" / f"{name}.py").exists():
-            module = importlib.import_module(name)
-            SCENARIOS.update({key: _adapt(func) for key, func in getattr(module, "SCENARIOS", {}).items()})
+def print_list(scenarios: dict[str, Scenario]) -> None:
+    area = None
+    for s in scenarios.values():
+        if s.area != area:
+            area = s.area
+            print(f"{area}:")
+        print(f"  {s.name:<24}{s.summary}")
+        print(f"  {'':<24}goal: {s.goal.text if s.goal else '- (measured only)'}")
+        print(f"  {'':<24}floor: {s.floor or '- (none exists)'}")
+        if s.backends != (SQLITE,):
+            print(f"  {'':<24}backends: {', '.join(s.backends)}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_extra_scenarios()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", help="comma-separated names (default: all): " + ", ".join(SCENARIOS))
-    parser.add_argument("--repeats", type=int, default=7, help="repeats per scenario (at least 5 counts)")
-    parser.add_argument("--json", type=Path, help="write the results to this file")
-    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke run)")
-    args = parser.parse_args(argv)
-    names = args.scenario.split(",") if args.scenario else list(SCENARIOS)
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown:
-        parser.error(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    results: dict[str, Result] = {}
-    print(f"{'scenario':<26}{'median ms':>11}{'p95 ms':>10}{'floor ms':>10}{'ratio':>8}{'rate/s':>12}")
-    for name in names:
-        result = SCENARIOS[name](args)
-        results[name] = result
-        cells = [result.get(k) for k in ("median_ms", "p95_ms", "floor_ms", "ratio", "rate_per_s")]
-        text = ["-" if v is None else (f"{v:,.0f}" if i == 4 else f"{v:.2f}") for i, v in enumerate(cells)]
-        print(f"{name:<26}{text[0]:>11}{text[1]:>10}{text[2]:>10}{text[3]:>8}{text[4]:>12}", flush=True)
-        extra = {
-            k: v for k, v in result.items() if k not in {"median_ms", "p95_ms", "floor_ms", "ratio", "rate_per_s"}
-        }
-        if extra:
-            print(f"{'':<26}{json.dumps(extra)}")
-    if args.json:
-        args.json.write_text(json.dumps({"scenarios": results}, indent=2))
+    scenarios = load()
+    args = parse_args(argv, scenarios)
+    if args.list:
+        print_list(scenarios)
+        return 0
+    run = {
+        "command": " ".join(["scripts/bench.py", *(sys.argv[1:] if argv is None else argv)]),
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "database": args.backend,
+        "broadcast_url": args.broadcast_url.split(":")[0],
+    }
+    results = {}
+    print(header(), flush=True)
+    for scenario in args.selected:
+        with open_context(
+            scenario.name,
+            args.workdir,
+            quick=args.quick,
+            repeats=args.repeats,
+            database=args.database,
+            broadcast_url=args.broadcast_url,
+        ) as ctx:
+            results[scenario.name] = complete(scenario, scenario.run(ctx))
+        print(row(scenario.name, results[scenario.name]), flush=True)
+        if args.json:
+            write_json(args.json, run, results)
     return 0
 
 

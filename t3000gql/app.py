@@ -16,7 +16,10 @@ from t3000gql.api.schema import schema
 from t3000gql.api.view import GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.lifecycle import LifecycleHook
+from t3000gql.rest import rest_routes
 from t3000gql.services import Services
+from t3000gql.web import WebSite
 
 
 async def health(request: Request) -> JSONResponse:
@@ -24,21 +27,25 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(await services.health())
 
 
-def create_app(settings: Settings, *, demo: bool = False, clock: Clock = system_clock) -> Starlette:
+def create_app(
+    settings: Settings, *, demo: bool = False, clock: Clock = system_clock, hook: LifecycleHook | None = None
+) -> Starlette:
+    """`hook` hears each part of Services start and stop (t3000gql/lifecycle.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await Services.start(settings, clock=clock, demo=demo)
-        app.state.services = services
-        try:
+        async with await Services.start(settings, clock=clock, demo=demo, hook=hook) as services:
+            app.state.services = services
             yield
-        finally:
-            await services.stop()
 
-    graphql = GraphQLView(schema, settings)
+    web = WebSite(settings)
+    graphql = GraphQLView(schema, settings, ide=web.graphiql_page)
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate)),
+        *rest_routes(graphql.gate),
+        *web.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -192,6 +192,15 @@ def export_schema_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("export-openapi", "print the REST API's OpenAPI 3.1 document; schema/openapi.json is this output")
+def export_openapi_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.rest import rest_app
+    from t3000gql.rest.openapi import document_json
+
+    sys.stdout.write(document_json(rest_app()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="t3000gql",
@@ -212,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.getLogger("databases").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

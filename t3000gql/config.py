@@ -1,392 +1,273 @@
 """Settings from environment variables (names and defaults of seed 000), with a `.env` file read too.
 
-Every variable is declared once in `VARIABLES`: its name, its parser, its default and a line of documentation.
-README's configuration table is checked against this list by a test, so the two cannot drift apart.
+Every variable is declared once, as a field of `Settings`: its name, its type (the annotation), the values it
+accepts, its default and a line of documentation. `VARIABLES` (README's configuration table is checked against
+it by a test) and `DEFAULTS` (the parsed defaults, which other modules use for their own default arguments) are
+derived from those fields, so no default is written twice. The kinds of values are in setting_values.py.
 """
 
 from __future__ import annotations
 
 import os
-import zoneinfo
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from t3000gql.errors import ConfigError
-
-Parser = Callable[[str, str], Any]
-
-
-def _int(minimum: int, maximum: int | None = None) -> Parser:
-    def parse(name: str, raw: str) -> int:
-        accepted = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ConfigError(name, raw, accepted) from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ConfigError(name, raw, accepted)
-        return value
-
-    return parse
-
-
-def _float(minimum: float) -> Parser:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ConfigError(name, raw, f"a number >= {minimum}") from None
-        if not value >= minimum or value == float("inf"):
-            raise ConfigError(name, raw, f"a number >= {minimum}")
-        return value
-
-    return parse
-
-
-def _number(name: str, raw: str) -> float:
-    """Any finite number, negative too (a station's power range may include export)."""
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(name, raw, "a finite number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ConfigError(name, raw, "a finite number")
-    return value
-
-
-def _optional_text(name: str, raw: str) -> str:
-    return raw.strip()
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigError(name, raw, "true/false (also 1/0, yes/no, on/off)")
-
-
-def _url(*schemes: str) -> Parser:
-    def parse(name: str, raw: str) -> str:
-        value = raw.strip()
-        scheme = urlsplit(value).scheme
-        if scheme not in schemes:
-            raise ConfigError(name, raw, "a URL starting with " + ", ".join(f"{s}://" for s in schemes))
-        return value
-
-    return parse
-
-
-def _timezone(name: str, raw: str) -> str:
-    value = raw.strip()
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(name, raw, "an IANA time zone name such as UTC or Europe/Berlin") from None
-    return value
-
-
-def _text(name: str, raw: str) -> str:
-    value = raw.strip()
-    if not value:
-        raise ConfigError(name, raw, "a non-empty value")
-    return value
-
-
-def _channel_prefix(name: str, raw: str) -> str:
-    value = raw.strip()
-    if not value or len(value) > 100 or not all(ch.isascii() and (ch.isalnum() or ch in "_.:-") for ch in value):
-        raise ConfigError(name, raw, "1 to 100 letters, digits or _ . : -")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Variable:
-    name: str
-    field: str
-    parse: Parser
-    default: str
-    doc: str
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "DATABASE_URL",
-        "database_url",
-        _url("sqlite"),
-        "sqlite:///t3000gql.db",
-        "Where history lives. `sqlite:///relative.db` or `sqlite:////absolute/path.db`.",
-    ),
-    Variable(
-        "DATABASE_POOL_SIZE", "database_pool_size", _int(1, 64), "10", "Reader connections (one writer besides)."
-    ),
-    Variable(
-        "DATABASE_BUSY_TIMEOUT_MS",
-        "database_busy_timeout_ms",
-        _int(0, 600_000),
-        "5000",
-        "How long a write waits for a lock held by another process before the database counts as unavailable.",
-    ),
-    Variable(
-        "CACHE_DURATION_SECONDS",
-        "cache_duration_seconds",
-        _int(1),
-        "60",
-        "How long a cached realtime value counts as fresh.",
-    ),
-    Variable(
-        "CACHE_CLEANUP_INTERVAL_MINUTES",
-        "cache_cleanup_interval_minutes",
-        _int(1),
-        "5",
-        "How often stale counters are refreshed and cache entries of deleted points dropped.",
-    ),
-    Variable(
-        "DATA_RETENTION_DAYS",
-        "data_retention_days",
-        _int(1),
-        "1095",
-        "History older than this is removed by retention (3 years by default).",
-    ),
-    Variable(
-        "PARTITION_CLEANUP_ENABLED",
-        "partition_cleanup_enabled",
-        _bool,
-        "true",
-        "Run retention periodically (daily) while the server runs.",
-    ),
-    Variable(
-        "T3000_INTERFACE_TIMEOUT",
-        "t3000_interface_timeout_ms",
-        _int(1),
-        "5000",
-        "Milliseconds a controller may take to answer one request.",
-    ),
-    Variable(
-        "T3000_MAX_RETRIES", "t3000_max_retries", _int(0, 20), "3", "Retries of a failed controller request."
-    ),
-    Variable(
-        "T3000_BULK_REQUEST_SIZE",
-        "t3000_bulk_request_size",
-        _int(1, 1000),
-        "100",
-        "Most points read from a controller in one request.",
-    ),
-    Variable(
-        "BACKGROUND_COLLECTION_ENABLED",
-        "background_collection_enabled",
-        _bool,
-        "true",
-        "Sample active trend logs on their schedules.",
-    ),
-    Variable(
-        "DEFAULT_TREND_INTERVAL_SECONDS",
-        "default_trend_interval_seconds",
-        _int(1, 86400),
-        "900",
-        "Interval of a trend log created without one.",
-    ),
-    Variable(
-        "COLLECTOR_ERROR_RETRY_SECONDS",
-        "collector_error_retry_seconds",
-        _int(1),
-        "300",
-        "How long a failing device is skipped before collection tries it again.",
-    ),
-    Variable(
-        "COLLECTOR_MAX_CONCURRENT_DEVICES",
-        "collector_max_concurrent_devices",
-        _int(1, 1000),
-        "16",
-        "Devices the collector reads at once; one slow device holds one of these, never the others.",
-    ),
-    Variable(
-        "API_REQUEST_TIMEOUT_SECONDS",
-        "api_request_timeout_seconds",
-        _float(0.001),
-        "30",
-        "A GraphQL request running longer is answered with a timeout error.",
-    ),
-    Variable(
-        "API_MAX_CONCURRENT_REQUESTS",
-        "api_max_concurrent_requests",
-        _int(1),
-        "100",
-        "Requests served at once; the excess is refused at once with RATE_LIMITED.",
-    ),
-    Variable(
-        "API_MAX_HISTORY_SAMPLES",
-        "api_max_history_samples",
-        _int(1),
-        "1000000",
-        "Largest number of samples one history request may return.",
-    ),
-    Variable("HOST", "host", _text, "127.0.0.1", "Address the server listens on."),
-    Variable("PORT", "port", _int(0, 65535), "8000", "Port the server listens on."),
-    Variable(
-        "TIMEZONE",
-        "timezone",
-        _timezone,
-        "UTC",
-        "Site time zone: how date-times without an offset in requests are read.",
-    ),
-    Variable(
-        "BROADCAST_URL",
-        "broadcast_url",
-        _url("memory", "redis", "postgres", "postgresql"),
-        "memory://",
-        "Live bus: `memory://` in one process, `redis://host:6379` to share across processes.",
-    ),
-    Variable(
-        "BROADCAST_CHANNEL_PREFIX",
-        "broadcast_channel_prefix",
-        _channel_prefix,
-        "t3000gql",
-        "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one "
-        "Redis its own prefix.",
-    ),
-    Variable(
-        "LIVE_QUEUE_SIZE",
-        "live_queue_size",
-        _int(1, 1_000_000),
-        "1000",
-        "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
-    ),
-    Variable(
-        "STATION_MONITOR_ENABLED",
-        "station_monitor_enabled",
-        _bool,
-        "true",
-        "Connect to every station that has a WebSocket URL and record its readings while the server runs.",
-    ),
-    Variable(
-        "STATION_FLUSH_READINGS",
-        "station_flush_readings",
-        _int(1, 100_000),
-        "500",
-        "The station monitor writes its buffer once this many readings are waiting…",
-    ),
-    Variable(
-        "STATION_FLUSH_INTERVAL_MS",
-        "station_flush_interval_ms",
-        _int(1, 60_000),
-        "250",
-        "…or this many milliseconds after the oldest waiting reading arrived, whichever comes first.",
-    ),
-    Variable(
-        "STATION_RECONNECT_MIN_MS",
-        "station_reconnect_min_ms",
-        _int(1, 3_600_000),
-        "500",
-        "First wait before reconnecting to a station; doubles after each failed attempt…",
-    ),
-    Variable(
-        "STATION_RECONNECT_MAX_MS",
-        "station_reconnect_max_ms",
-        _int(1, 3_600_000),
-        "30000",
-        "…up to this many milliseconds.",
-    ),
-    Variable(
-        "STATION_SPOOL_PATH",
-        "station_spool_path",
-        _optional_text,
-        "",
-        "Append-only file for readings that arrive while the database cannot take writes; empty: the database "
-        "file's path plus `.station-spool`.",
-    ),
-    Variable(
-        "STATION_RETRY_INTERVAL_MS",
-        "station_retry_interval_ms",
-        _int(1, 3_600_000),
-        "1000",
-        "While readings are spooled, how often the monitor tries the database again.",
-    ),
-    Variable(
-        "STATION_POWER_MIN_W",
-        "station_power_min_w",
-        _number,
-        "0",
-        "Smallest accepted activePower value (W); smaller readings are rejected.",
-    ),
-    Variable(
-        "STATION_POWER_MAX_W",
-        "station_power_max_w",
-        _number,
-        "10000000",
-        "Largest accepted activePower value (W).",
-    ),
-    Variable(
-        "STATION_ENERGY_MIN_KWH",
-        "station_energy_min_kwh",
-        _number,
-        "0",
-        "Smallest accepted muxPower energy counter (kWh).",
-    ),
-    Variable(
-        "STATION_ENERGY_MAX_KWH",
-        "station_energy_max_kwh",
-        _number,
-        "1000000000",
-        "Largest accepted muxPower energy counter (kWh).",
-    ),
-    Variable(
-        "IMPORT_BATCH_READINGS",
-        "import_batch_readings",
-        _int(1, 1_000_000),
-        "5000",
-        "Readings written (and checkpointed) per transaction by `t3000gql import-logs`.",
-    ),
+from t3000gql.setting_values import (
+    ANY_TEXT,
+    BOOLEAN,
+    CHANNEL_PREFIX,
+    FINITE_NUMBER,
+    NON_EMPTY_TEXT,
+    TIME_ZONE,
+    Values,
+    integer,
+    number_at_least,
+    url,
 )
 
 
 @dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: what `variable()` declares on a field of `Settings`."""
+
+    name: str
+    field: str
+    values: Values
+    default: str
+    doc: str
+
+    def parse(self, raw: str) -> Any:
+        return self.values.parse(self.name, raw)
+
+
+def variable(name: str, values: Values, default: str, doc: str) -> Any:
+    """Declares the environment variable behind a field of `Settings` (the field's name fills in later)."""
+    return field(metadata={"variable": Variable(name, "", values, default, doc)})
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str
-    database_pool_size: int
-    cache_duration_seconds: int
-    cache_cleanup_interval_minutes: int
-    data_retention_days: int
-    partition_cleanup_enabled: bool
-    t3000_interface_timeout_ms: int
-    t3000_max_retries: int
-    t3000_bulk_request_size: int
-    background_collection_enabled: bool
-    default_trend_interval_seconds: int
-    collector_error_retry_seconds: int
-    collector_max_concurrent_devices: int
-    api_request_timeout_seconds: float
-    api_max_concurrent_requests: int
-    api_max_history_samples: int
-    host: str
-    port: int
-    timezone: str
-    broadcast_url: str
-    broadcast_channel_prefix: str
-    live_queue_size: int
-    database_busy_timeout_ms: int
-    station_monitor_enabled: bool
-    station_flush_readings: int
-    station_flush_interval_ms: int
-    station_reconnect_min_ms: int
-    station_reconnect_max_ms: int
-    station_spool_path: str
-    station_retry_interval_ms: int
-    station_power_min_w: float
-    station_power_max_w: float
-    station_energy_min_kwh: float
-    station_energy_max_kwh: float
-    import_batch_readings: int
+    database_url: str = variable(
+        "DATABASE_URL",
+        url("sqlite"),
+        "sqlite:///t3000gql.db",
+        "Where history lives. `sqlite:///relative.db` or `sqlite:////absolute/path.db`.",
+    )
+    database_pool_size: int = variable(
+        "DATABASE_POOL_SIZE",
+        integer(1, 64),
+        "10",
+        "Reader connections (one writer besides).",
+    )
+    database_busy_timeout_ms: int = variable(
+        "DATABASE_BUSY_TIMEOUT_MS",
+        integer(0, 600_000),
+        "5000",
+        "How long a write waits for a lock held by another process before the database counts as unavailable.",
+    )
+    cache_duration_seconds: int = variable(
+        "CACHE_DURATION_SECONDS",
+        integer(1),
+        "60",
+        "How long a cached realtime value counts as fresh.",
+    )
+    cache_cleanup_interval_minutes: int = variable(
+        "CACHE_CLEANUP_INTERVAL_MINUTES",
+        integer(1),
+        "5",
+        "How often stale counters are refreshed and cache entries of deleted points dropped.",
+    )
+    data_retention_days: int = variable(
+        "DATA_RETENTION_DAYS",
+        integer(1),
+        "1095",
+        "History older than this is removed by retention (3 years by default).",
+    )
+    partition_cleanup_enabled: bool = variable(
+        "PARTITION_CLEANUP_ENABLED",
+        BOOLEAN,
+        "true",
+        "Run retention periodically (daily) while the server runs.",
+    )
+    t3000_interface_timeout_ms: int = variable(
+        "T3000_INTERFACE_TIMEOUT",
+        integer(1),
+        "5000",
+        "Milliseconds a controller may take to answer one request.",
+    )
+    t3000_max_retries: int = variable(
+        "T3000_MAX_RETRIES",
+        integer(0, 20),
+        "3",
+        "Retries of a failed controller request.",
+    )
+    t3000_bulk_request_size: int = variable(
+        "T3000_BULK_REQUEST_SIZE",
+        integer(1, 1000),
+        "100",
+        "Most points read from a controller in one request.",
+    )
+    background_collection_enabled: bool = variable(
+        "BACKGROUND_COLLECTION_ENABLED",
+        BOOLEAN,
+        "true",
+        "Sample active trend logs on their schedules.",
+    )
+    default_trend_interval_seconds: int = variable(
+        "DEFAULT_TREND_INTERVAL_SECONDS",
+        integer(1, 86400),
+        "900",
+        "Interval of a trend log created without one.",
+    )
+    collector_error_retry_seconds: int = variable(
+        "COLLECTOR_ERROR_RETRY_SECONDS",
+        integer(1),
+        "300",
+        "How long a failing device is skipped before collection tries it again.",
+    )
+    collector_max_concurrent_devices: int = variable(
+        "COLLECTOR_MAX_CONCURRENT_DEVICES",
+        integer(1, 1000),
+        "16",
+        "Devices the collector reads at once; one slow device holds one of these, never the others.",
+    )
+    api_request_timeout_seconds: float = variable(
+        "API_REQUEST_TIMEOUT_SECONDS",
+        number_at_least(0.001),
+        "30",
+        "A GraphQL request running longer is answered with a timeout error.",
+    )
+    api_max_concurrent_requests: int = variable(
+        "API_MAX_CONCURRENT_REQUESTS",
+        integer(1),
+        "100",
+        "Requests served at once; the excess is refused at once with RATE_LIMITED.",
+    )
+    api_max_history_samples: int = variable(
+        "API_MAX_HISTORY_SAMPLES",
+        integer(1),
+        "1000000",
+        "Largest number of samples one history request may return.",
+    )
+    api_persisted_query_cache_size: int = variable(
+        "API_PERSISTED_QUERY_CACHE_SIZE",
+        integer(0, 1_000_000),
+        "1000",
+        "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
+    )
+    host: str = variable(
+        "HOST",
+        NON_EMPTY_TEXT,
+        "127.0.0.1",
+        "Address the server listens on.",
+    )
+    port: int = variable(
+        "PORT",
+        integer(0, 65535),
+        "8000",
+        "Port the server listens on.",
+    )
+    timezone: str = variable(
+        "TIMEZONE",
+        TIME_ZONE,
+        "UTC",
+        "Site time zone: how date-times without an offset in requests are read.",
+    )
+    broadcast_url: str = variable(
+        "BROADCAST_URL",
+        url("memory", "redis", "postgres", "postgresql"),
+        "memory://",
+        "Live bus: `memory://` in one process, `redis://host:6379` to share across processes.",
+    )
+    broadcast_channel_prefix: str = variable(
+        "BROADCAST_CHANNEL_PREFIX",
+        CHANNEL_PREFIX,
+        "t3000gql",
+        "Live bus channels are `<prefix>.points` and `<prefix>.devices`: give each deployment sharing one Redis its own prefix.",
+    )
+    live_queue_size: int = variable(
+        "LIVE_QUEUE_SIZE",
+        integer(1, 1_000_000),
+        "1000",
+        "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
+    )
+    station_monitor_enabled: bool = variable(
+        "STATION_MONITOR_ENABLED",
+        BOOLEAN,
+        "true",
+        "Connect to every station that has a WebSocket URL and record its readings while the server runs.",
+    )
+    station_flush_readings: int = variable(
+        "STATION_FLUSH_READINGS",
+        integer(1, 100_000),
+        "500",
+        "The station monitor writes its buffer once this many readings are waiting…",
+    )
+    station_flush_interval_ms: int = variable(
+        "STATION_FLUSH_INTERVAL_MS",
+        integer(1, 60_000),
+        "250",
+        "…or this many milliseconds after the oldest waiting reading arrived, whichever comes first.",
+    )
+    station_reconnect_min_ms: int = variable(
+        "STATION_RECONNECT_MIN_MS",
+        integer(1, 3_600_000),
+        "500",
+        "First wait before reconnecting to a station; doubles after each failed attempt…",
+    )
+    station_reconnect_max_ms: int = variable(
+        "STATION_RECONNECT_MAX_MS",
+        integer(1, 3_600_000),
+        "30000",
+        "…up to this many milliseconds.",
+    )
+    station_spool_path: str = variable(
+        "STATION_SPOOL_PATH",
+        ANY_TEXT,
+        "",
+        "Append-only file for readings that arrive while the database cannot take writes; empty: the database file's path plus `.station-spool`.",
+    )
+    station_retry_interval_ms: int = variable(
+        "STATION_RETRY_INTERVAL_MS",
+        integer(1, 3_600_000),
+        "1000",
+        "While readings are spooled, how often the monitor tries the database again.",
+    )
+    station_power_min_w: float = variable(
+        "STATION_POWER_MIN_W",
+        FINITE_NUMBER,
+        "0",
+        "Smallest accepted activePower value (W); smaller readings are rejected.",
+    )
+    station_power_max_w: float = variable(
+        "STATION_POWER_MAX_W",
+        FINITE_NUMBER,
+        "10000000",
+        "Largest accepted activePower value (W).",
+    )
+    station_energy_min_kwh: float = variable(
+        "STATION_ENERGY_MIN_KWH",
+        FINITE_NUMBER,
+        "0",
+        "Smallest accepted muxPower energy counter (kWh).",
+    )
+    station_energy_max_kwh: float = variable(
+        "STATION_ENERGY_MAX_KWH",
+        FINITE_NUMBER,
+        "1000000000",
+        "Largest accepted muxPower energy counter (kWh).",
+    )
+    import_batch_readings: int = variable(
+        "IMPORT_BATCH_READINGS",
+        integer(1, 1_000_000),
+        "5000",
+        "Readings written (and checkpointed) per transaction by `t3000gql import-logs`.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -396,11 +277,11 @@ class Settings:
         if dotenv_path.is_file():
             merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         merged.update(os.environ if environ is None else environ)
-        values = {}
-        for variable in VARIABLES:
-            raw = merged.get(variable.name, variable.default)
-            values[variable.field] = variable.parse(variable.name, raw)
-        settings = cls(**values)
+        return cls._parse(merged)
+
+    @classmethod
+    def _parse(cls, environ: Mapping[str, str]) -> Settings:
+        settings = cls(**{v.field: v.parse(environ.get(v.name, v.default)) for v in VARIABLES})
         settings.check_ranges()
         return settings
 
@@ -418,13 +299,18 @@ class Settings:
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:
         """Default settings with some fields replaced: what tests and the benchmark start from."""
-        base = cls.from_env(environ={}, env_file=Path("/nonexistent"))
-        names = {f.name for f in fields(cls)}
-        unknown = set(overrides) - names
+        unknown = set(overrides) - {v.field for v in VARIABLES}
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
-        return cls(**{**{n: getattr(base, n) for n in names}, **overrides})
+        return replace(DEFAULTS, **overrides)
 
     @property
     def t3000_interface_timeout(self) -> float:
         return self.t3000_interface_timeout_ms / 1000
+
+
+VARIABLES: tuple[Variable, ...] = tuple(replace(f.metadata["variable"], field=f.name) for f in fields(Settings))
+"""Every variable, in the order of the fields of `Settings`."""
+
+DEFAULTS: Settings = Settings._parse({})
+"""The settings with nothing set: the one place other modules take a default from (`DEFAULTS.live_queue_size`)."""

@@ -9,7 +9,8 @@
     │   ├── MigrationError          the schema cannot be brought to the code's version
     │   └── DatabaseUnavailable     the database cannot take writes now (locked, read-only, disk full)
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
-    │   └── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
+    │   ├── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
+    │   └── DeviceOffline           a controller that did not answer is skipped for now     -> DEVICE_OFFLINE
     ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
     ├── RequestTimeout              a request ran longer than API_REQUEST_TIMEOUT_SECONDS   -> TIMEOUT
     └── LiveBusError                the live bus cannot reach its broker (BROADCAST_URL)    -> INTERNAL
@@ -20,6 +21,8 @@ GraphQL codes in one place (`t3000gql.api.errors`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 
@@ -38,7 +41,12 @@ class ConfigError(T3000Error):
 
 
 class ValidationError(T3000Error):
-    """Bad input. `field`, `index` and `value` say where, so a caller can fix exactly that item."""
+    """Bad input. `field`, `index` and `value` say where, so a caller can fix exactly that item.
+
+    Fields carry the domain's names (`device_name`, `channel_names.muxPower1`); the API renames them to its
+    argument names in one place (t3000gql.api.errors). `mentions` lists other fields the reason names, so they
+    are renamed too ("give exactly one of device_id, name or uuid").
+    """
 
     code = "BAD_USER_INPUT"
 
@@ -49,18 +57,32 @@ class ValidationError(T3000Error):
         field: str | None = None,
         index: int | None = None,
         value: Any = None,
+        mentions: tuple[str, ...] = (),
     ) -> None:
         self.field = field
         self.index = index
         self.value = value
-        where = []
-        if index is not None:
-            where.append(f"item {index}")
-        if field is not None:
-            where.append(f"field {field!r}")
-        prefix = f"{', '.join(where)}: " if where else ""
-        super().__init__(f"{prefix}{message}")
         self.reason = message
+        self.mentions = mentions
+        super().__init__(self.describe())
+
+    def describe(self, name: Callable[[str], str] | None = None) -> str:
+        """The message, with every field it names as `name` gives it (the domain's own names by default)."""
+        rename = name or _same
+        reason = self.reason
+        if self.mentions:
+            names = "|".join(re.escape(mentioned) for mentioned in self.mentions)
+            reason = re.sub(rf"\b(?:{names})\b", lambda match: rename(match.group()), reason)
+        where = []
+        if self.index is not None:
+            where.append(f"item {self.index}")
+        if self.field is not None:
+            where.append(f"field {rename(self.field)!r}")
+        return f"{', '.join(where)}: {reason}" if where else reason
+
+
+def _same(name: str) -> str:
+    return name
 
 
 class NotFoundError(T3000Error):
@@ -90,7 +112,20 @@ class DeviceError(T3000Error):
 
 
 class DeviceTimeout(DeviceError):
+    """No answer in time: timeout, connection refused, no route (after the driver's retries)."""
+
     code = "DEVICE_TIMEOUT"
+
+
+class DeviceOffline(DeviceError):
+    """Nothing was sent: the device did not answer lately and is skipped until `retry_at_ms`
+    (COLLECTOR_ERROR_RETRY_SECONDS after its last silence), which the message and the API both give."""
+
+    code = "DEVICE_OFFLINE"
+
+    def __init__(self, message: str, *, retry_at_ms: int) -> None:
+        super().__init__(message)
+        self.retry_at_ms = retry_at_ms
 
 
 class LimitExceeded(T3000Error):

@@ -2,32 +2,32 @@
 collection (the collector, current-value reads, the demo site), the station service and the live station
 monitor.
 
-The API calls the methods here, never the parts behind them: `read_current`, `refresh_point`,
-`write_point_value`, `collect_now`, and `trend_log_changed` after it created, changed or deleted a trend log.
-Changes stored by the write path and devices going online or offline are published on the live bus.
+The API calls these services, never the repositories behind them: `registry` for every change to devices,
+points, trend logs and stations (it writes, reschedules collection and publishes the change), `collection` for
+current values and on-demand reads and writes, `stations` and `readings` for power readings. Changes stored by
+the write path and devices going online or offline are published on the live bus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Any
 
-from t3000gql.collect.collector import CollectionResult
-from t3000gql.collect.current import CurrentReading
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
-from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live import LiveBus
+from t3000gql.registry import Registry
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.store import Store
 from t3000gql.storage.write_path import WriteResult
@@ -48,7 +48,9 @@ class Services:
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
+    registry: Registry = field(init=False)
+    """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
 
     @classmethod
     async def start(
@@ -58,119 +60,69 @@ class Services:
         clock: Clock = system_clock,
         demo: bool = False,
         backoff_base: float = DEFAULT_BACKOFF_BASE,
+        hook: LifecycleHook | None = None,
     ) -> Services:
-        store = await Store.open(settings, clock=clock)
-
-        def take_remote_changes(changes: list[StoredSample]) -> None:
-            # Another process wrote these: keep this process's cache in step (by point, as ids are local).
-            directory = store.points.directory
-            known = [
-                replace(change, point_id=point_id)
-                for change in changes
-                if (point_id := directory.get(change.point)) is not None
-            ]
-            store.cache.apply(known)
-
-        live = LiveBus(
-            settings.broadcast_url,
-            prefix=settings.broadcast_channel_prefix,
-            queue_size=settings.live_queue_size,
-            on_remote_changes=take_remote_changes,
-        )
-        try:
-            await live.start()
-        except BaseException:
-            await store.close()
-            raise
-        store.writes.add_listener(_publish_to(live))
-        collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
-        collection.health.add_listener(live.publish_device_status)
-        try:
-            await collection.start()
-        except BaseException:
-            await collection.stop()
-            await live.stop()
-            await store.close()
-            raise
-        stations = StationService(store, reading_limits(settings))
-        services = cls(
-            settings=settings,
-            store=store,
-            live=live,
-            collection=collection,
-            clock=clock,
-            stations=stations,
-            readings=ReadingReader(store),
-            demo=demo,
-        )
-        if settings.station_monitor_enabled:
-            # Always started: it replays a spool left by an earlier run even when no station has a URL yet, and
-            # picks up stations that get one later.
-            monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
-            try:
-                await monitor.start()
-            except BaseException:
-                await collection.stop()
-                await live.stop()
-                await store.close()
-                raise
-            stations.on_change(monitor.request_refresh)
-            services.monitor = monitor
-        services._every(settings.cache_cleanup_interval_minutes * 60, services._cache_cleanup, "cache cleanup")
-        if settings.partition_cleanup_enabled:
-            services._every(RETENTION_PERIOD_SECONDS, services.store.apply_retention, "retention")
+        """Starts every part in order: store, live bus, collection, station monitor, periodic jobs. When one
+        fails, the parts already started are stopped in reverse and the error is raised. `hook` hears each part
+        start and stop (t3000gql/lifecycle.py)."""
+        async with Lifecycle("", hook) as life:
+            store = await life.start("store", lambda: Store.open(settings, clock=clock, hook=hook), Store.close)
+            live = LiveBus(
+                settings.broadcast_url,
+                prefix=settings.broadcast_channel_prefix,
+                queue_size=settings.live_queue_size,
+                on_remote_changes=_remote_changes_into(store),
+            )
+            await life.start("live bus", lambda: live.start(hook), lambda _: live.stop())
+            store.writes.add_listener(_publish_to(live))
+            collection = Collection(store, clock=clock, backoff_base=backoff_base, demo=demo)
+            collection.health.add_listener(live.publish_device_status)
+            await life.start("collection", lambda: collection.start(hook), lambda _: collection.stop())
+            stations = StationService(store, reading_limits(settings))
+            services = cls(
+                settings=settings,
+                store=store,
+                live=live,
+                collection=collection,
+                clock=clock,
+                stations=stations,
+                readings=ReadingReader(store),
+                demo=demo,
+            )
+            if settings.station_monitor_enabled:
+                # Always started: it replays a spool left by an earlier run even when no station has a URL yet,
+                # and picks up stations that get one later. Stopped before the store closes: it writes (or
+                # spools) what is buffered.
+                monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
+                await life.start("station monitor", lambda: monitor.start(hook), lambda _: monitor.stop())
+                stations.on_change(monitor.request_refresh)
+                services.monitor = monitor
+            cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
+            life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
+            if settings.partition_cleanup_enabled:
+                life.task("retention", _every(RETENTION_PERIOD_SECONDS, store.apply_retention, "retention"))
+            services._running = life.pop_all()
         return services
-
-    def _every(self, seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                try:
-                    await job()
-                except Exception:
-                    log.exception("%s failed; it runs again in %s s", name, seconds)
-
-        self._tasks.append(asyncio.create_task(loop(), name=name))
 
     async def _cache_cleanup(self) -> None:
         await self.store.cache.cleanup(self.store.db)
 
     async def stop(self) -> None:
-        if self.monitor is not None:
-            await self.monitor.stop()  # before the store closes: it writes (or spools) what is buffered
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        await self.collection.stop()
-        await self.live.stop()
-        await self.store.close()
+        """Stops every part in the reverse order of `start`."""
+        await self._running.aclose()
 
-    # --- collection and current values (what the API calls) --------------------------------------------------
+    async def __aenter__(self) -> Services:
+        return self
 
-    async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
-        """Current values by point id, cache first; stale or missing ones are read from their device once for
-        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT (then: stale value + DEVICE_TIMEOUT)."""
-        return await self.collection.read_current(point_ids)
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
 
-    async def refresh_point(self, ref: PointRef) -> CurrentValue:
-        return await self.collection.refresh_point(ref)
+    def __post_init__(self) -> None:
+        self.registry = Registry(self.store, self.collection, self.stations)
 
-    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
-        return await self.collection.write_point_value(ref, value, user_id=user_id)
-
-    async def collect_now(self, trend_log_id: int) -> CollectionResult:
-        return await self.collection.collect_now(trend_log_id)
-
-    async def trend_log_changed(self, trend_log_id: int) -> None:
-        """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""
-        await self.collection.trend_log_changed(trend_log_id)
-
-    async def devices_changed(self) -> None:
-        """Call after creating, changing or deleting a device: the schedule is compared with the database."""
-        await self.collection.devices_changed()
+    # --- what the API reads beside the services ----------------------------------------------------------------
 
     def cached_values(self, point_ids: Iterable[int]) -> dict[int, CurrentValue]:
         """What the cache holds for these points, without counting lookups or asking devices (snapshots)."""
@@ -206,6 +158,36 @@ class Services:
                 "buffered": self.monitor.buffered,
             },
         }
+
+
+def _remote_changes_into(store: Store) -> Callable[[list[StoredSample]], None]:
+    def take_remote_changes(changes: list[StoredSample]) -> None:
+        # Another process wrote these: keep this process's cache in step (by point, as ids are local).
+        directory = store.points.directory
+        known = [
+            replace(change, point_id=point_id)
+            for change in changes
+            if (point_id := directory.get(change.point)) is not None
+        ]
+        store.cache.apply(known)
+
+    return take_remote_changes
+
+
+def _every(
+    seconds: float, job: Callable[[], Awaitable[Any]], name: str
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A periodic job's loop: `job()` every `seconds`; a failure is logged and the next run comes as planned."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed; it runs again in %s s", name, seconds)
+
+    return loop
 
 
 def _publish_to(live: LiveBus) -> Callable[[WriteResult], None]:

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
 
 from t3000gql.cli import COMMANDS
-from t3000gql.config import VARIABLES, Settings
+from t3000gql.config import DEFAULTS, VARIABLES, Settings
 from t3000gql.errors import ConfigError
+from t3000gql.ingest.logformat import LineParser
+from t3000gql.ingest.monitor import MonitorConfig
+from t3000gql.live import LiveBus
+from t3000gql.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +83,28 @@ def test_readme_documents_every_variable_and_command() -> None:
 def test_every_command_has_help(name: str) -> None:
     done = subprocess.run([sys.executable, "-m", "t3000gql", name, "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "usage: t3000gql" in done.stdout
+
+
+def test_each_variable_is_declared_once_on_its_field_with_a_matching_type() -> None:
+    declared = {f.name: f for f in fields(Settings)}
+    assert [v.field for v in VARIABLES] == list(declared)  # every field is a variable, nothing else
+    assert len({v.name for v in VARIABLES}) == len(VARIABLES)
+    for variable in VARIABLES:
+        assert declared[variable.field].type == variable.values.type.__name__, variable.name
+        assert variable.doc and variable.values.accepted, variable.name
+        assert getattr(DEFAULTS, variable.field) == variable.parse(variable.default), variable.name
+
+
+def test_modules_take_their_defaults_from_the_settings() -> None:
+    # The defaults of these constructors are DEFAULTS' values: changing a default in config.py changes them.
+    expected = {
+        (LiveBus, "prefix"): DEFAULTS.broadcast_channel_prefix,
+        (LiveBus, "queue_size"): DEFAULTS.live_queue_size,
+        (Database, "pool_size"): DEFAULTS.database_pool_size,
+        (Database, "busy_timeout_ms"): DEFAULTS.database_busy_timeout_ms,
+        (LineParser, "timezone"): DEFAULTS.timezone,
+    }
+    for (cls, parameter), value in expected.items():
+        assert inspect.signature(cls).parameters[parameter].default == value, (cls.__name__, parameter)
+    # The station monitor has no defaults of its own: it is configured from Settings only.
+    assert all(f.default is MISSING for f in fields(MonitorConfig))

@@ -1,16 +1,32 @@
-"""The GraphQL API.
+"""The GraphQL API: resolvers of a few lines over the services (docs/architecture.md shows the layers).
 
-schema.py      composes Query / Mutation / Subscription from the area classes (extend it there)
-devices.py, points.py, trend_logs.py, history.py    one area each: its queries and mutations
-types.py       object types over storage records; nested fields use the loaders
-inputs.py      input types and their conversion to domain inputs
-scalars.py     DateTime and the column scalars
-enums.py       PointType and Aggregate as GraphQL enums
-context.py     the typed Context (services, loaders, request) that every resolver gets
-loaders.py     per-request DataLoaders
-history_reads.py  history requests: argument checks, limits, reads (no GraphQL)
-errors.py      the one mapping of errors to `extensions.code`
-limits.py      document limits and the request gate (concurrency, timeout)
-view.py        the ASGI endpoint: GraphQL over HTTP, WebSocket, GraphiQL
-metrics.py     /metrics
+schema.py             composes Query / Mutation / Subscription from the area classes (extend it there)
+devices.py            devices: list, look up, create or change, delete (over the registry service)
+points.py             points: look up, define, delete (over the registry service); write current values
+trend_logs.py         trend logs: list, look up, create or change, delete (over the registry service)
+history.py            one point's time series, many points for a chart, storing samples in bulk
+collection.py         collect a trend log now, refresh a point from its device, write a value to a device
+stations.py           power stations and their readings, the station monitor, the powerReadings subscription
+subscriptions.py      pointValues and deviceStatus, fed by the live bus
+types.py              object types over storage records; nested fields use the loaders
+faults.py             RefreshError and PointFailure: why a device gave no value, as data beside the values
+station_types.py      object types of stations, their connections, readings and buckets
+mapping.py            fills an object type from the record it shows (same-named fields copied)
+ids.py                global ids (`id: ID!`, base64 of "Type:key") from external keys
+nodes.py              the Node lookups behind `node(id:)`
+inputs.py             input types and their conversion to domain inputs
+station_inputs.py     input types of stations and readings, and their conversion to domain inputs
+scalars.py            DateTime and the column scalars
+enums.py              the closed sets as GraphQL enums (PointType, DeviceProtocol, DataSource, ...), storage strings
+                      as values
+context.py            the typed Context (services, registry, loaders, request) that every resolver gets
+loaders.py            per-request DataLoaders (the read path)
+history_reads.py      history requests: argument checks, limits, reads (no GraphQL)
+errors.py             the one mapping of errors to `extensions.code`, and of domain field names to argument names
+limits.py             document limits and the request gate (concurrency, timeout)
+execution.py          the schema's execution context (a fix for long-lived subscriptions)
+view.py               the ASGI endpoint: GraphQL over HTTP, WebSocket, GraphiQL
+websocket.py          the WebSocket protocols' keep-alive and message checks
+persisted_queries.py  automatic persisted queries (Apollo's protocol): query texts by SHA-256, a bounded LRU
+metrics.py            /metrics
 """

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import strawberry
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -17,7 +16,8 @@ from t3000gql.api.loaders import Loaders
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import from_datetime
-from t3000gql.errors import NotFoundError, T3000Error
+from t3000gql.errors import NotFoundError
+from t3000gql.registry import Registry
 from t3000gql.services import Services
 from t3000gql.storage.records import Device, MonitoringPoint
 from t3000gql.storage.store import Store
@@ -30,9 +30,6 @@ class Context:
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = field(default=None)
-    field_errors: list[GraphQLError] = field(default_factory=list)
-    """Errors of fields that still answer (a stale value that could not be refreshed): `ErrorCodes` adds them
-    to the response's `errors`, with their code and the field's path, beside the data."""
     """The payload of a WebSocket `connection_init` (strawberry sets it)."""
 
     @classmethod
@@ -50,6 +47,11 @@ class Context:
         return self.services.store
 
     @property
+    def registry(self) -> Registry:
+        """Every change to devices, points, trend logs and stations, and reads of them (t3000gql.registry)."""
+        return self.services.registry
+
+    @property
     def settings(self) -> Settings:
         return self.services.settings
 
@@ -65,13 +67,6 @@ class Context:
         if point is None:
             raise NotFoundError(f"point {ref} does not exist")
         return point
-
-    def report(self, info: strawberry.Info[Any, Any], error: T3000Error) -> None:
-        """Adds `error` to the response for the field being resolved, which still returns its data."""
-        path = info.path.as_list()
-        message = str(error)
-        if not any(e.path == path and e.message == message for e in self.field_errors):
-            self.field_errors.append(GraphQLError(message, path=path, original_error=error))
 
     def now_ms(self) -> int:
         return self.services.clock()

@@ -15,7 +15,7 @@ class DeviceQueries:
     async def devices(
         self, info: Info, is_active: bool | None = None, device_type: str | None = None
     ) -> list[Device]:
-        listed = await info.context.store.devices.list(is_active=is_active, device_type=device_type)
+        listed = await info.context.registry.devices(is_active=is_active, device_type=device_type)
         return [Device.from_record(device) for device in listed]
 
     @strawberry.field
@@ -27,15 +27,11 @@ class DeviceQueries:
 class DeviceMutations:
     @strawberry.mutation(description="Creates the device (deviceName and deviceType needed) or changes it.")
     async def upsert_device(self, info: Info, input: DeviceInput) -> Device | None:
-        device = await info.context.store.devices.upsert(input.to_domain())
-        await info.context.services.devices_changed()  # (de)activated: its trend logs are (un)scheduled
-        return Device.from_record(device)
+        return Device.from_record(await info.context.registry.upsert_device(input.to_domain()))
 
     @strawberry.mutation(
         description="Deletes the device with its points, trend logs, cached values and history. "
         "False when there was no such device."
     )
     async def delete_device(self, info: Info, device_id: int) -> bool | None:
-        deleted = await info.context.store.devices.delete(device_id)
-        await info.context.services.devices_changed()  # its trend logs went with it
-        return deleted
+        return await info.context.registry.delete_device(device_id)

@@ -1,6 +1,8 @@
 """The one place where errors become GraphQL errors with `extensions.code`.
 
-    our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value
+    our errors (t3000gql.errors)    their `.code`; ValidationError adds field, index and value, its field
+                                    renamed from the domain's name to the argument's (`argument_name`);
+                                    DeviceOffline (DEVICE_OFFLINE) adds retryAt, when the device is tried again
     a syntax error, too many tokens GRAPHQL_PARSE_FAILED
     failed validation, too deep,    GRAPHQL_VALIDATION_FAILED
       too many aliases
@@ -20,8 +22,11 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.utils.str_converters import to_camel_case
 
-from t3000gql.errors import T3000Error, ValidationError
+from t3000gql.api.scalars import serialize_datetime
+from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import DeviceOffline, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,14 @@ def request_error(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+def argument_name(domain_name: str) -> str:
+    """The GraphQL name of a field that lower layers name in the domain's words: `device_name` -> `deviceName`,
+    `channel_names.muxPower1` -> `channelNames.muxPower1`. Inputs and arguments are the domain's names in
+    Python, which strawberry turns into the schema's with this same converter; a name already in the schema's
+    form is kept as it is."""
+    return ".".join(to_camel_case(part) for part in domain_name.split("."))
+
+
 def _json_safe(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
@@ -49,21 +62,25 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
     original = error.original_error
     extensions: dict[str, Any] = dict(error.extensions or {})
     message = error.message
-    if isinstance(original, T3000Error):
+    if isinstance(original, ValidationError):
+        extensions["code"] = original.code
+        message = original.describe(argument_name)
+        extensions.update(
+            {
+                key: _json_safe(value)
+                for key, value in (
+                    ("field", None if original.field is None else argument_name(original.field)),
+                    ("index", original.index),
+                    ("value", original.value),
+                )
+                if value is not None
+            }
+        )
+    elif isinstance(original, T3000Error):
         extensions["code"] = original.code
         message = str(original)
-        if isinstance(original, ValidationError):
-            extensions.update(
-                {
-                    key: _json_safe(value)
-                    for key, value in (
-                        ("field", original.field),
-                        ("index", original.index),
-                        ("value", original.value),
-                    )
-                    if value is not None
-                }
-            )
+        if isinstance(original, DeviceOffline):
+            extensions["retryAt"] = serialize_datetime(to_datetime(original.retry_at_ms))
     elif isinstance(error, GraphQLSyntaxError):
         extensions["code"] = "GRAPHQL_PARSE_FAILED"
     elif validation_failed:
@@ -106,12 +123,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         if not self._streamed:
-            result = self.execution_context.result
-            reported = getattr(self.execution_context.context, "field_errors", None)
-            if reported and result is not None:
-                # Errors of fields that answered anyway (stale values): beside the data, after the others.
-                result.errors = [*(result.errors or []), *reported]
-            self._code(result)
+            self._code(self.execution_context.result)
 
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)

@@ -4,18 +4,19 @@ graphql-core 3.3.2 runs each subscription event on a shallow copy of the subscri
 shares one memo of collected subfields, keyed by the id of a field list that is built anew for each event. The
 memo never hits across events and keeps every list alive: a subscription grows by about 1.4 KB per event for as
 long as it runs (100,000 events made a server 200 MB larger). Each event gets a memo of its own here, which is
-all the memo is good for (lists within one result).
+all the memo is good for (lists within one result). The internals touched are fenced in t3000gql/compat/.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from t3000gql.compat.graphql_core import fresh_subfield_memo
+from t3000gql.compat.strawberry import StrawberryGraphQLCoreExecutionContext
 
 
 class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
-        executor._relevant_sub_fields = {}
+        fresh_subfield_memo(executor)
         return executor

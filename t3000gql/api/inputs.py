@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 from strawberry.types.arguments import InputContext
 
 from t3000gql.api.context import Context
-from t3000gql.api.enums import PointType
+from t3000gql.api.enums import DeviceProtocol, PointDataType, PointType
 from t3000gql.domain import inputs as domain
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Sample
@@ -51,6 +51,11 @@ def _given(value: Any, field: str, *, nullable: bool, index: int | None = None) 
     return value
 
 
+def _stored(value: Any) -> Any:
+    """An enum member as the string storage keeps (see api/enums.py); UNSET and None as they are."""
+    return value.value if isinstance(value, DeviceProtocol | PointDataType) else value
+
+
 @strawberry.input(description="A device to create or change; fields left out keep their stored value.")
 class DeviceInput:
     device_id: int
@@ -58,9 +63,7 @@ class DeviceInput:
     device_type: str | None = strawberry.UNSET
     ip_address: str | None = strawberry.UNSET
     port: int | None = strawberry.UNSET
-    protocol: str | None = strawberry.field(
-        default=strawberry.UNSET, description="none, modbus, bacnet, simulated or websocket."
-    )
+    protocol: DeviceProtocol | None = strawberry.UNSET
     modbus_unit_id: int | None = strawberry.UNSET
     bacnet_instance: int | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
@@ -73,7 +76,7 @@ class DeviceInput:
             device_type=_given(self.device_type, "deviceType", nullable=False),
             ip_address=_given(self.ip_address, "ipAddress", nullable=True),
             port=_given(self.port, "port", nullable=True),
-            protocol=_given(self.protocol, "protocol", nullable=False),
+            protocol=_stored(_given(self.protocol, "protocol", nullable=False)),
             modbus_unit_id=_given(self.modbus_unit_id, "modbusUnitId", nullable=True),
             bacnet_instance=_given(self.bacnet_instance, "bacnetInstance", nullable=True),
             is_active=_given(self.is_active, "isActive", nullable=False),
@@ -88,7 +91,7 @@ class MonitoringPointInput:
     point_name: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     unit_code: int | None = strawberry.UNSET
-    data_type: str | None = strawberry.field(default=strawberry.UNSET, description="REAL, INTEGER or BOOLEAN.")
+    data_type: PointDataType | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
     options: JSON | None = strawberry.UNSET
 
@@ -99,7 +102,7 @@ class MonitoringPointInput:
             point_name=_given(self.point_name, "pointName", nullable=True, index=index),
             description=_given(self.description, "description", nullable=True, index=index),
             unit_code=_given(self.unit_code, "unitCode", nullable=True, index=index),
-            data_type=_given(self.data_type, "dataType", nullable=False, index=index),
+            data_type=_stored(_given(self.data_type, "dataType", nullable=False, index=index)),
             is_active=_given(self.is_active, "isActive", nullable=False, index=index),
             options=_given(self.options, "options", nullable=True, index=index),
         )
@@ -122,9 +125,11 @@ class PointRefInput:
         return PointRef(self.device_id, self.point_type, self.point_number)
 
 
-@strawberry.input(description="A trend log to create (no id) or change (id); `points` replaces its points.")
+@strawberry.input(
+    description="A trend log to create (no trendLogId) or change (trendLogId); `points` replaces its points."
+)
 class TrendLogInput:
-    id: int | None = None
+    trend_log_id: int | None = None
     trend_log_name: str | None = strawberry.UNSET
     interval_seconds: int | None = strawberry.UNSET
     max_points: int | None = strawberry.UNSET
@@ -136,7 +141,7 @@ class TrendLogInput:
     def to_domain(self, device_id: int) -> domain.TrendLogInput:
         points = _given(self.points, "points", nullable=False)
         return domain.TrendLogInput(
-            id=self.id,
+            id=self.trend_log_id,
             device_id=device_id,
             trend_log_name=_given(self.trend_log_name, "trendLogName", nullable=False),
             interval_seconds=_given(self.interval_seconds, "intervalSeconds", nullable=False),

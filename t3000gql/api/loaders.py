@@ -16,6 +16,7 @@ from typing import NamedTuple
 from strawberry.dataloader import DataLoader
 
 from t3000gql.api.history_reads import HistoryArgs, read_history
+from t3000gql.domain.faults import Fault
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.errors import T3000Error, ValidationError
@@ -28,10 +29,11 @@ from t3000gql.storage.stations import Station
 
 class CurrentRead(NamedTuple):
     """A point's current value (None when nothing is known) and the device error that kept it from being
-    refreshed, if one did: a stale value and a DEVICE_TIMEOUT can come together."""
+    refreshed, if one did (also as a `Fault`): a stale value and a DEVICE_TIMEOUT can come together."""
 
     value: CurrentValue | None
     error: T3000Error | None
+    fault: Fault | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +124,11 @@ class Loaders:
         return [found[device_id] for device_id in device_ids]
 
     async def _current(self, point_ids: list[int]) -> list[CurrentRead]:
-        reading = await self._services.read_current(point_ids)
-        return [CurrentRead(reading.values.get(pid), reading.errors.get(pid)) for pid in point_ids]
+        reading = await self._services.collection.read_current(point_ids)
+        return [
+            CurrentRead(reading.values.get(pid), reading.errors.get(pid), reading.faults.get(pid))
+            for pid in point_ids
+        ]
 
     async def _history(self, keys: list[HistoryKey]) -> Sequence[Series | ValidationError]:
         by_args: dict[HistoryArgs, list[int]] = defaultdict(list)

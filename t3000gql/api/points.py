@@ -42,16 +42,18 @@ class PointMutations:
         self, info: Info, device_id: int, points: list[MonitoringPointInput]
     ) -> UpsertPointsResult | None:
         given = [point.to_domain(index) for index, point in enumerate(points)]
-        stored, inserted, updated = await info.context.store.points.upsert(device_id, given)
+        written = await info.context.registry.upsert_points(device_id, given)
         return UpsertPointsResult(
-            inserted=inserted, updated=updated, points=[MonitoringPoint.from_record(point) for point in stored]
+            inserted=written.inserted,
+            updated=written.updated,
+            points=[MonitoringPoint.from_record(point) for point in written.points],
         )
 
     @strawberry.mutation(description="Deletes a point with its history. False when there was no such point.")
     async def delete_monitoring_point(
         self, info: Info, device_id: int, point_type: PointType, point_number: int
     ) -> bool | None:
-        return await info.context.store.points.delete(PointRef(device_id, point_type, point_number)) is not None
+        return await info.context.registry.delete_point(PointRef(device_id, point_type, point_number))
 
     @strawberry.mutation(
         description="Writes current values of a device's points (history, cache and live updates), all or "

@@ -24,13 +24,14 @@ from t3000gql.api.errors import ErrorCodes
 from t3000gql.api.execution import SubscriptionSafeExecutionContext
 from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
+from t3000gql.api.nodes import NodeQueries
 from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
 from t3000gql.api.stations import StationMutations, StationQueries, StationSubscriptions
 from t3000gql.api.subscriptions import LiveSubscriptions
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
-QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries]
+QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries, NodeQueries]
 MUTATIONS: list[type] = [
     DeviceMutations,
     PointMutations,

@@ -9,15 +9,16 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Context
+from t3000gql.api.enums import ChannelField
 from t3000gql.domain import stations as domain
 from t3000gql.domain.inputs import UNSET
 from t3000gql.errors import ValidationError
 from t3000gql.ingest import readings
 
 
-@strawberry.input(description='A new display name for one channel, e.g. {field: "muxPower1", name: "TV5 HD"}.')
+@strawberry.input(description='A new display name for one channel, e.g. {field: muxPower1, name: "TV5 HD"}.')
 class ChannelNameInput:
-    field: str
+    field: ChannelField
     name: str
 
 
@@ -50,7 +51,7 @@ class StationInput:
             websocket_url=UNSET if self.websocket_url is strawberry.UNSET else self.websocket_url,
             channel_names=UNSET
             if self.channel_names is strawberry.UNSET
-            else {c.field: c.name for c in self.channel_names or ()},
+            else {c.field.value: c.name for c in self.channel_names or ()},
         )
 
 

@@ -11,9 +11,12 @@ import enum
 from datetime import datetime
 
 import strawberry
+from strawberry import relay
 
+from t3000gql.api import ids
 from t3000gql.api.context import Info
-from t3000gql.api.enums import PointType
+from t3000gql.api.enums import ChannelField, ChannelUnit, DataSource, PointType
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.api.types import Device, TimeSeriesColumns
 from t3000gql.domain import stations as domain
@@ -52,15 +55,11 @@ class StationConnection:
 
     @classmethod
     def from_link(cls, link: StationLink) -> StationConnection:
-        return cls(
-            url=link.url,
+        return from_attributes(
+            cls,
+            link,
             state=StationConnectionState(link.state),
             since=to_datetime(link.since_ms),
-            last_error=link.last_error,
-            failures=link.failures,
-            connects=link.connects,
-            received=link.received,
-            rejected=link.rejected,
             last_reading_at=_when(link.last_reading_ms),
             retry_at=_when(link.retry_at_ms),
         )
@@ -68,25 +67,25 @@ class StationConnection:
 
 @strawberry.type(description="One channel of a station and the point that holds its values.")
 class StationChannel:
-    field: str = strawberry.field(description="activePower1..6 (W) or muxPower1..4 (kWh).")
+    field: ChannelField
     name: str = strawberry.field(
         description="Display name (the point's name; muxPower1..4: TV5, MCOT, PRD, TPBS)."
     )
     point_type: PointType
     point_number: int
-    unit: str
+    unit: ChannelUnit
 
 
 @strawberry.type(description="One channel's samples in a range, as columns.")
 class StationChannelSeries:
-    field: str
+    field: ChannelField
     name: str
     columns: TimeSeriesColumns
     truncated: bool
 
 
 @strawberry.type(description="A power-monitoring station: a device of type power_station with ten channels.")
-class Station:
+class Station(relay.Node):
     device_id: int = strawberry.field(description="The station's device id (allocated from 4000000 upwards).")
     name: str
     uuid: str
@@ -111,15 +110,19 @@ class Station:
             record=station,
         )
 
+    @classmethod
+    def resolve_id(cls, root: Station, *, info: Info) -> str:
+        return ids.int_key(root.device_id)
+
     @strawberry.field
     def channels(self) -> list[StationChannel]:
         return [
             StationChannel(
-                field=channel.field,
+                field=ChannelField(channel.field),
                 name=name,
                 point_type=channel.point_type,
                 point_number=channel.point_number,
-                unit="kWh" if channel.is_energy else "W",
+                unit=ChannelUnit.kWh if channel.is_energy else ChannelUnit.W,
             )
             for channel, name in zip(domain.CHANNELS, self.record.channel_names, strict=True)
         ]
@@ -152,7 +155,7 @@ class Station:
         names = dict(zip(domain.CHANNEL_FIELDS, self.record.channel_names, strict=True))
         return [
             StationChannelSeries(
-                field=field,
+                field=ChannelField(field),
                 name=names[field],
                 columns=TimeSeriesColumns(
                     timestamps=TimestampColumn(series.timestamps), values=FloatColumn(series.values)
@@ -164,7 +167,7 @@ class Station:
 
 
 @strawberry.type(description="A station's channels at one timestamp; null where a channel has no value then.")
-class PowerReading:
+class PowerReading(relay.Node):
     station: Station
     timestamp: datetime
     active_power1: float | None
@@ -178,10 +181,11 @@ class PowerReading:
     mux_power3: float | None
     mux_power4: float | None
     created_at: datetime = strawberry.field(description="When the reading was first stored.")
-    source: str = strawberry.field(description="websocket, log_migration, manual, ...: who stored it last.")
-    flagged_channels: list[str] = strawberry.field(
+    source: DataSource = strawberry.field(description="Who stored it last.")
+    flagged_channels: list[ChannelField] = strawberry.field(
         description="Energy counters that went backwards here: stored with quality UNCERTAIN."
     )
+    ts_ms: strawberry.Private[int]
 
     @classmethod
     def from_reading(cls, reading: readings.PowerReading) -> PowerReading:
@@ -200,9 +204,14 @@ class PowerReading:
             mux_power3=v[8],
             mux_power4=v[9],
             created_at=to_datetime(reading.created_at),
-            source=reading.source,
-            flagged_channels=reading.flagged_channels,
+            source=DataSource.of(reading.source),
+            flagged_channels=[ChannelField(field) for field in reading.flagged_channels],
+            ts_ms=reading.ts_ms,
         )
+
+    @classmethod
+    def resolve_id(cls, root: PowerReading, *, info: Info) -> str:
+        return ids.reading_key(root.station.device_id, root.ts_ms)
 
 
 @strawberry.type(description="One channel in one bucket.")
@@ -252,20 +261,13 @@ class FlaggedValue:
     index: int = strawberry.field(description="The reading's place in the request.")
     station: str
     timestamp: datetime
-    field: str
+    field: ChannelField
     value: float
     previous: float
 
     @classmethod
     def from_record(cls, flag: FlaggedRecord) -> FlaggedValue:
-        return cls(
-            index=flag.index,
-            station=flag.station,
-            timestamp=to_datetime(flag.ts_ms),
-            field=flag.field,
-            value=flag.value,
-            previous=flag.previous,
-        )
+        return from_attributes(cls, flag, timestamp=to_datetime(flag.ts_ms), field=ChannelField(flag.field))
 
 
 @strawberry.type(description="What recording readings did.")
@@ -277,12 +279,7 @@ class RecordPowerReadingsResult:
 
     @classmethod
     def from_outcome(cls, outcome: RecordOutcome) -> RecordPowerReadingsResult:
-        return cls(
-            count=outcome.count,
-            imported=outcome.imported,
-            duplicates=outcome.duplicates,
-            flagged=[FlaggedValue.from_record(flag) for flag in outcome.flagged],
-        )
+        return from_attributes(cls, outcome, flagged=[FlaggedValue.from_record(flag) for flag in outcome.flagged])
 
 
 @strawberry.type(description="The live station monitor as a whole.")

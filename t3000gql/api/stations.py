@@ -1,7 +1,8 @@
 """Power stations (seed 004): stations, readings (rows, latest, buckets), recording readings, the monitor.
 
-Resolvers are a few lines each: the station service writes (through the one write path), the reading reader
-reads, and the `powerReadings` subscription follows the live bus.
+Resolvers are a few lines each: the registry service changes stations, the station service records readings
+(through the one write path), the reading reader reads them, and the `powerReadings` subscription follows the
+live bus.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
+from t3000gql.api.enums import DataSource
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.station_inputs import PowerReadingFilter, PowerReadingInput, StationInput
 from t3000gql.api.station_types import (
     PowerReading,
@@ -22,10 +25,10 @@ from t3000gql.api.station_types import (
     StationMonitorStatus,
 )
 from t3000gql.errors import ValidationError
+from t3000gql.ingest.monitor import MonitorStats
 from t3000gql.ingest.readings import new_readings
 from t3000gql.storage.stations import Station as StationRecord
 
-MANUAL_SOURCE = "manual"
 MAX_READINGS_PER_REQUEST = 10_000
 
 
@@ -90,54 +93,33 @@ class StationQueries:
     @strawberry.field(description="The live station monitor: counters and whether the database takes writes.")
     def station_monitor(self, info: Info) -> StationMonitorStatus:
         monitor = info.context.services.monitor
-        if monitor is None:
-            return StationMonitorStatus(
-                enabled=False,
-                database_available=True,
-                buffered=0,
-                received=0,
-                written=0,
-                duplicates=0,
-                rejected=0,
-                spooled=0,
-                replayed=0,
-            )
-        stats = monitor.stats
-        return StationMonitorStatus(
-            enabled=True,
-            database_available=stats.database_available,
-            buffered=monitor.buffered,
-            received=stats.received,
-            written=stats.written,
-            duplicates=stats.duplicates,
-            rejected=stats.rejected,
-            spooled=stats.spooled,
-            replayed=stats.replayed,
-        )
+        if monitor is None:  # STATION_MONITOR_ENABLED=false: nothing counted, nothing waiting
+            return from_attributes(StationMonitorStatus, MonitorStats(), enabled=False, buffered=0)
+        return from_attributes(StationMonitorStatus, monitor.stats, enabled=True, buffered=monitor.buffered)
 
 
 @strawberry.type
 class StationMutations:
     @strawberry.mutation(description="Creates a station (name and uuid must be new) with its ten channel points.")
     async def create_station(self, info: Info, input: StationInput) -> Station | None:
-        return Station.from_record(await info.context.services.stations.create_station(input.to_domain()))
+        return Station.from_record(await info.context.registry.create_station(input.to_domain()))
 
     @strawberry.mutation(
         description="Creates the station or changes the one with this deviceId (if given) or name; a station "
         "with a websocketUrl is monitored at once."
     )
     async def upsert_station(self, info: Info, input: StationInput) -> Station | None:
-        return Station.from_record(await info.context.services.stations.upsert_station(input.to_domain()))
+        return Station.from_record(await info.context.registry.upsert_station(input.to_domain()))
 
     @strawberry.mutation(description="Deletes a station with its readings. False when there was no such station.")
     async def delete_station(self, info: Info, device_id: int) -> bool | None:
-        return await info.context.services.stations.delete_station(device_id)
+        return await info.context.registry.delete_station(device_id)
 
     @strawberry.mutation(description="Records one reading (see recordPowerReadings).")
     async def record_power_reading(
-        self, info: Info, input: PowerReadingInput, source: str = MANUAL_SOURCE
+        self, info: Info, input: PowerReadingInput, source: DataSource = DataSource.MANUAL
     ) -> RecordPowerReadingsResult | None:
-        outcome = await info.context.services.stations.record([input.to_domain(info.context)], source)
+        outcome = await info.context.services.stations.record([input.to_domain(info.context)], source.stored())
         return RecordPowerReadingsResult.from_outcome(outcome)
 
     @strawberry.mutation(
@@ -146,7 +128,7 @@ class StationMutations:
         "counter lower than its previous value is stored with quality UNCERTAIN and listed in `flagged`."
     )
     async def record_power_readings(
-        self, info: Info, inputs: list[PowerReadingInput], source: str = MANUAL_SOURCE
+        self, info: Info, inputs: list[PowerReadingInput], source: DataSource = DataSource.MANUAL
     ) -> RecordPowerReadingsResult | None:
         if len(inputs) > MAX_READINGS_PER_REQUEST:
             raise ValidationError(
@@ -155,7 +137,7 @@ class StationMutations:
                 value=len(inputs),
             )
         given = [reading.to_domain(info.context) for reading in inputs]
-        outcome = await info.context.services.stations.record(given, source)
+        outcome = await info.context.services.stations.record(given, source.stored())
         return RecordPowerReadingsResult.from_outcome(outcome)
 
 

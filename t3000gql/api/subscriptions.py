@@ -1,5 +1,5 @@
 """Live subscriptions: the current values of watched points and then each change (`pointValues`), and devices
-going online or offline (`deviceStatus`). Both are fed by the live bus (t3000gql.live): a slow client only
+going online or offline or changing their set of failing points (`deviceStatus`). Both are fed by the live bus (t3000gql.live): a slow client only
 fills its own bounded queue, which then keeps the latest value per point."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from datetime import datetime
 import strawberry
 
 from t3000gql.api.context import Info
-from t3000gql.api.enums import PointType
+from t3000gql.api.enums import DataSource, PointType
+from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.inputs import PointRefInput
 from t3000gql.domain.samples import StoredSample
 from t3000gql.domain.timeutil import to_datetime
@@ -29,7 +30,7 @@ class LivePointValue:
     point_number: int
     value: float
     timestamp: datetime
-    source: str = strawberry.field(description="Who wrote it: collector, api, a station, an import, ...")
+    source: DataSource = strawberry.field(description="Who wrote it.")
 
     @classmethod
     def of(cls, sample: StoredSample) -> LivePointValue:
@@ -40,19 +41,35 @@ class LivePointValue:
             point_number=point.point_number,
             value=sample.value,
             timestamp=to_datetime(sample.ts_ms),
-            source=sample.source,
+            source=DataSource.of(sample.source),
         )
 
 
-@strawberry.type(description="A device became reachable (online) or stopped answering (offline).")
+@strawberry.type(
+    description="A device became reachable (online) or stopped answering (offline), or the set of its failing "
+    "points changed. Each one is the device's whole status."
+)
 class DeviceStatusChange:
     device_id: int
-    online: bool
+    online: bool = strawberry.field(description="False only for a device that did not answer.")
     timestamp: datetime
+    error: RefreshError | None = strawberry.field(
+        description="Why it is offline (DEVICE_TIMEOUT), since when, and when it is tried again; null while online."
+    )
+    failing_points: list[PointFailure] = strawberry.field(
+        description="Points whose last read failed although the device answered, with the device's reason and "
+        "since when."
+    )
 
     @classmethod
     def of(cls, status: DeviceStatus) -> DeviceStatusChange:
-        return cls(device_id=status.device_id, online=status.online, timestamp=to_datetime(status.at_ms))
+        return cls(
+            device_id=status.device_id,
+            online=status.online,
+            timestamp=to_datetime(status.at_ms),
+            error=None if status.fault is None else RefreshError.of(status.fault),
+            failing_points=[PointFailure.of(failure) for failure in status.failing],
+        )
 
 
 @strawberry.type
@@ -97,7 +114,10 @@ class LiveSubscriptions:
             async for sample in feed:
                 yield LivePointValue.of(sample)
 
-    @strawberry.subscription(description="Each time a device (or the given one) goes online or offline.")
+    @strawberry.subscription(
+        description="Each time a device (or the given one) goes online or offline, or a point of it starts or "
+        "stops failing."
+    )
     async def device_status(
         self, info: Info, device_id: int | None = None
     ) -> AsyncGenerator[DeviceStatusChange, None]:

@@ -7,7 +7,6 @@ import strawberry
 from t3000gql.api.context import Info
 from t3000gql.api.inputs import TrendLogInput
 from t3000gql.api.types import TrendLog
-from t3000gql.errors import NotFoundError
 
 
 @strawberry.type
@@ -18,26 +17,21 @@ class TrendLogQueries:
         return [TrendLog.from_record(log) for log in await info.context.loaders.trend_logs_of.load(device_id)]
 
     @strawberry.field
-    async def trend_log(self, info: Info, id: int) -> TrendLog | None:
-        log = await info.context.store.trend_logs.get(id)
-        if log is None:
-            raise NotFoundError(f"trend log {id} does not exist")
-        return TrendLog.from_record(log)
+    async def trend_log(self, info: Info, trend_log_id: int) -> TrendLog | None:
+        return TrendLog.from_record(await info.context.registry.trend_log(trend_log_id))
 
 
 @strawberry.type
 class TrendLogMutations:
     @strawberry.mutation(
-        description="Creates a trend log (input without id; trendLogName needed) or changes one; points given "
+        description="Creates a trend log (input without trendLogId; trendLogName needed) or changes one; points given "
         "by type and number replace its points."
     )
     async def upsert_trend_log(self, info: Info, device_id: int, input: TrendLogInput) -> TrendLog | None:
-        log = await info.context.store.trend_logs.upsert(device_id, input.to_domain(device_id))
-        await info.context.services.trend_log_changed(log.id)  # its schedule follows at the next tick
-        return TrendLog.from_record(log)
+        return TrendLog.from_record(
+            await info.context.registry.upsert_trend_log(device_id, input.to_domain(device_id))
+        )
 
     @strawberry.mutation(description="Deletes a trend log (its samples stay). False when there was none.")
-    async def delete_trend_log(self, info: Info, id: int) -> bool | None:
-        deleted = await info.context.store.trend_logs.delete(id)
-        await info.context.services.trend_log_changed(id)
-        return deleted
+    async def delete_trend_log(self, info: Info, trend_log_id: int) -> bool | None:
+        return await info.context.registry.delete_trend_log(trend_log_id)

@@ -6,13 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
+from t3000gql.api import ids
 from t3000gql.api.context import Info
-from t3000gql.api.enums import Aggregate, PointType
+from t3000gql.api.enums import Aggregate, DataSource, DeviceProtocol, PointDataType, PointType
+from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
+from t3000gql.api.mapping import from_attributes
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
+from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import to_datetime
@@ -26,13 +31,13 @@ def _when(ts_ms: int | None) -> datetime | None:
 
 
 @strawberry.type(description="A controller (or station), known by its own device id.")
-class Device:
+class Device(relay.Node):
     device_id: int
     device_name: str
     device_type: str
     ip_address: str | None
     port: int | None
-    protocol: str = strawberry.field(description="none, modbus, bacnet, simulated or websocket.")
+    protocol: DeviceProtocol
     modbus_unit_id: int | None
     bacnet_instance: int | None
     options: JSON = strawberry.field(description="Protocol settings, e.g. a register map.")
@@ -50,7 +55,7 @@ class Device:
             device_type=device.device_type,
             ip_address=device.ip_address,
             port=device.port,
-            protocol=device.protocol,
+            protocol=DeviceProtocol(device.protocol),
             modbus_unit_id=device.modbus_unit_id,
             bacnet_instance=device.bacnet_instance,
             options=JSON(device.options),
@@ -60,6 +65,10 @@ class Device:
             created_at=to_datetime(device.created_at),
             updated_at=to_datetime(device.updated_at),
         )
+
+    @classmethod
+    def resolve_id(cls, root: Device, *, info: Info) -> str:
+        return ids.int_key(root.device_id)
 
     @strawberry.field(description="The device's points, by type and number.")
     async def points(
@@ -79,28 +88,32 @@ class Device:
 
     @strawberry.field(
         description="The current values of the device's points with cache statistics, cache first: stale "
-        "ones are read from the device in one batch (see MonitoringPoint.current for failures)."
+        "ones are read from the device in one batch. A point the device gave no value for keeps its last value "
+        "(stale, with its refreshError), or is listed in failedPoints when it has none; one failing point never "
+        "hides the others."
     )
     async def data(self, info: Info) -> DeviceData:
         listed = await info.context.loaders.points_of.load(PointsOf(self.device_id))
         point_ids = [record.id for record in listed]
         reads = await info.context.loaders.current.load_many(point_ids)
         values = []
-        for record, (value, error) in zip(listed, reads, strict=True):
-            if error is not None:
-                info.context.report(info, error)
+        failed = []
+        for record, (value, _, fault) in zip(listed, reads, strict=True):
             if value is not None:
-                values.append(PointValue.of(MonitoringPoint.from_record(record), value))
+                values.append(PointValue.of(MonitoringPoint.from_record(record), value, fault))
+            elif fault is not None:
+                failed.append(PointFailure.of(PointFault(record.ref, fault)))
         return DeviceData(
             device_id=self.device_id,
             points=values,
+            failed_points=failed,
             last_updated=_when(max((value.ts_ms for value in values), default=None)),
             cache_stats=CacheStats.from_record(info.context.store.cache.stats(point_ids)),
         )
 
 
 @strawberry.type(description="A point of a device: an input, output, variable, ... with its metadata.")
-class MonitoringPoint:
+class MonitoringPoint(relay.Node):
     point_id: strawberry.Private[int]
     device_id: int
     point_type: PointType
@@ -109,7 +122,7 @@ class MonitoringPoint:
     description: str | None
     unit_code: int | None = strawberry.field(description="T3000 range code (1 degC, 22 %, 101.. digital).")
     unit_symbol: str | None
-    data_type: str = strawberry.field(description="REAL, INTEGER or BOOLEAN.")
+    data_type: PointDataType
     is_active: bool
     options: JSON
     created_at: datetime
@@ -126,12 +139,16 @@ class MonitoringPoint:
             description=point.description,
             unit_code=point.unit_code,
             unit_symbol=point.unit_symbol,
-            data_type=point.data_type,
+            data_type=PointDataType(point.data_type),
             is_active=point.is_active,
             options=JSON(point.options),
             created_at=to_datetime(point.created_at),
             updated_at=to_datetime(point.updated_at),
         )
+
+    @classmethod
+    def resolve_id(cls, root: MonitoringPoint, *, info: Info) -> str:
+        return ids.point_key(root.device_id, root.point_type, root.point_number)
 
     @strawberry.field
     async def device(self, info: Info) -> Device:
@@ -139,17 +156,17 @@ class MonitoringPoint:
 
     @strawberry.field(
         description="The current value, cache first: a stale or missing one is read from the device (once for "
-        "all readers, waiting at most T3000_INTERFACE_TIMEOUT). If the device fails, the last value comes back "
-        "with stale: true and the response's errors hold the DEVICE_TIMEOUT / DEVICE_ERROR for this field; "
-        "null when nothing is known yet."
+        "all readers, waiting at most T3000_INTERFACE_TIMEOUT). If the device gives no value, the last value "
+        "comes back with stale: true and its refreshError (no GraphQL error). With no value known at all, the "
+        "field is null and the error (DEVICE_TIMEOUT, DEVICE_OFFLINE, DEVICE_ERROR) is in the response's errors."
     )
     async def current(self, info: Info) -> PointValue | None:
-        value, error = await info.context.loaders.current.load(self.point_id)
-        if error is not None:
-            if value is None:
+        value, error, fault = await info.context.loaders.current.load(self.point_id)
+        if value is None:
+            if error is not None:
                 raise error
-            info.context.report(info, error)
-        return None if value is None else PointValue.of(self, value)
+            return None
+        return PointValue.of(self, value, fault)
 
     @strawberry.field(description="Samples in [start, end), oldest first; buckets when intervalSeconds is given.")
     async def history(
@@ -184,11 +201,16 @@ class PointValue:
     value: float
     timestamp: datetime
     stale: bool = strawberry.field(description="Older than CACHE_DURATION_SECONDS.")
-    source: str = strawberry.field(description="Who wrote it: api, collector, t3000, websocket, ...")
+    source: DataSource = strawberry.field(description="Who wrote it.")
     ts_ms: strawberry.Private[int]
+    refresh_error: RefreshError | None = strawberry.field(
+        default=None,
+        description="Why this stale value could not be refreshed from the device just now; null when it did "
+        "not need to be, or was.",
+    )
 
     @classmethod
-    def of(cls, point: MonitoringPoint, current: CurrentValue) -> PointValue:
+    def of(cls, point: MonitoringPoint, current: CurrentValue, fault: Fault | None = None) -> PointValue:
         return cls(
             point=point,
             point_type=point.point_type,
@@ -196,8 +218,9 @@ class PointValue:
             value=current.value,
             timestamp=to_datetime(current.ts_ms),
             stale=current.stale,
-            source=current.source,
+            source=DataSource.of(current.source),
             ts_ms=current.ts_ms,
+            refresh_error=None if fault is None else RefreshError.of(fault),
         )
 
 
@@ -205,6 +228,9 @@ class PointValue:
 class DeviceData:
     device_id: int
     points: list[PointValue]
+    failed_points: list[PointFailure] = strawberry.field(
+        description="Points with no value at all that the device could not give one for just now, with why."
+    )
     last_updated: datetime | None = strawberry.field(description="The time of the newest value.")
     cache_stats: CacheStats
 
@@ -220,19 +246,12 @@ class CacheStats:
 
     @classmethod
     def from_record(cls, stats: CacheStatsRecord) -> CacheStats:
-        return cls(
-            total_points=stats.total_points,
-            fresh_points=stats.fresh_points,
-            stale_points=stats.stale_points,
-            cache_hit_rate=stats.cache_hit_rate,
-            hits=stats.hits,
-            misses=stats.misses,
-        )
+        return from_attributes(cls, stats)
 
 
 @strawberry.type(description="A trend log (T3000 monitor): which points a device samples and how often.")
-class TrendLog:
-    id: int
+class TrendLog(relay.Node):
+    trend_log_id: int = strawberry.field(description="The number that trendLog, collectNow, ... take.")
     device_id: int
     trend_log_name: str
     interval_seconds: int
@@ -246,7 +265,7 @@ class TrendLog:
     @classmethod
     def from_record(cls, log: records.TrendLog) -> TrendLog:
         return cls(
-            id=log.id,
+            trend_log_id=log.id,
             device_id=log.device_id,
             trend_log_name=log.trend_log_name,
             interval_seconds=log.interval_seconds,
@@ -257,6 +276,10 @@ class TrendLog:
             updated_at=to_datetime(log.updated_at),
             point_ids=log.point_ids,
         )
+
+    @classmethod
+    def resolve_id(cls, root: TrendLog, *, info: Info) -> str:
+        return ids.int_key(root.trend_log_id)
 
     @strawberry.field
     async def device(self, info: Info) -> Device:

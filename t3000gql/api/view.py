@@ -4,12 +4,13 @@ Beyond strawberry's own view it speaks the GraphQL-over-HTTP spec: it answers
 `application/graphql-response+json` to clients that accept it (a request error is then HTTP 400) and
 `application/json` to the rest (always 200 once the request is well formed); a mutation over GET is 405, a body
 that is not JSON 415, an Accept it cannot satisfy 406. Every HTTP request passes the `RequestGate`, and JSON is
-encoded with orjson, which is what makes the column scalars fast.
+encoded with orjson, which is what makes the column scalars fast. A request that sends a persisted query's hash
+instead of its text gets its text in `parse_http_body` (api/persisted_queries.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,41 +18,30 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException, parse_content_type
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from t3000gql.api.context import Context
 from t3000gql.api.errors import HTTP_CODES, request_error
 from t3000gql.api.limits import RequestGate
+from t3000gql.api.persisted_queries import PersistedQueries, PersistedQueryError
 from t3000gql.api.websocket import (
     CONNECTION_INIT_TIMEOUT,
     KEEP_ALIVE_SECONDS,
     LegacyWSHandler,
     TransportWSHandler,
 )
+from t3000gql.compat.strawberry import BaseRequestProtocol, InvalidOperationTypeError, TextWebSocketAdapter
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 _LIMIT_STATUS = {LimitExceeded: 429, RequestTimeout: 504}
-
-
-class _TextWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends text frames: `encode_json` gives bytes (for HTTP), which strawberry would send as binary frames,
-    and browser GraphQL WebSocket clients parse text only."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(self.view.encode_json_string(message))
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
 
 
 class _MethodNotAllowed(HTTPException):
@@ -84,20 +74,33 @@ def negotiate(accept: str | None) -> str | None:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    websocket_adapter_class = _TextWebSocketAdapter
+    websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        settings: Settings,
+        *,
+        ide: Callable[[Request], Awaitable[Response]] | None = None,
+    ) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide="graphiql" if ide is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         )
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
+        self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
+        self._ide = ide
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The GraphiQL page `ide` renders (t3000gql.web: served from this server, no CDN)."""
+        assert self._ide is not None  # strawberry asks only when graphql_ide is set, i.e. when ide is given
+        return await self._ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +121,8 @@ class GraphQLView(GraphQL[Context, None]):
         except (LimitExceeded, RequestTimeout) as exc:
             headers = {"Retry-After": "1"} if isinstance(exc, LimitExceeded) else {}
             response = self._error(request, str(exc), exc.code, _LIMIT_STATUS[type(exc)], headers)
+        except PersistedQueryError as exc:
+            response = self._error(request, str(exc), exc.code, exc.status, exc.headers)
         await response(scope, receive, send)
 
     def _error(self, request: Request, message: str, code: str, status: int, headers: dict[str, str]) -> Response:
@@ -137,6 +142,10 @@ class GraphQLView(GraphQL[Context, None]):
         request.state.sub_response = response
         return response
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET that sends a persisted query's hash (`extensions`) instead of its text."""
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -146,7 +155,10 @@ class GraphQLView(GraphQL[Context, None]):
                 raise HTTPException(
                     415, 'send the operation as application/json: {"query": "...", "variables": {...}}'
                 )
-        return await super().parse_http_body(request)
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, list):
+            return [self.persisted_queries.resolve(one) for one in parsed]
+        return self.persisted_queries.resolve(parsed)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:

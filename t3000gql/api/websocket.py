@@ -20,12 +20,15 @@ import contextlib
 from datetime import timedelta
 from typing import Any
 
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, Message
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-
 from t3000gql.api.context import Context
+from t3000gql.compat.strawberry import (
+    BaseGraphQLTransportWSHandler,
+    BaseGraphQLWSHandler,
+    ConnectionInitMessage,
+    OperationMessage,
+)
+from t3000gql.compat.strawberry import TransportWSMessage as Message
+from t3000gql.lifecycle import cancel_and_wait
 
 KEEP_ALIVE_SECONDS = 15.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
@@ -82,11 +85,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"type": "ping"})
 
     async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
-            self._pinger = None
+        pinger, self._pinger = self._pinger, None
+        await cancel_and_wait(pinger)
         await super().shutdown()
 
 

@@ -6,8 +6,13 @@ log's id and source "collector", then sets `last_collected`.
 
 Retries: the driver already retries every request T3000_MAX_RETRIES times with backoff, so a run makes one
 `read_points` attempt and does not retry on top (that would multiply to (retries+1)^2 requests and hold the
-device for as long). A failed run marks the device offline and skips it for COLLECTOR_ERROR_RETRY_SECONDS
-(`DeviceHealth`); the first run after that window tries again and a success brings it back online.
+device for as long). A run whose device did not answer marks it offline and skips it for
+COLLECTOR_ERROR_RETRY_SECONDS (`DeviceHealth`); the first run after that window tries again and an answer brings
+it back online.
+
+Partial reads: a device that answers is online, whatever it answers. The values it gave are stored; the points it
+answered with an error (or that cannot be read, such as a bad register map) are counted per point in
+`DeviceHealth` and listed in the run's result, and the run succeeds with the samples it has.
 
 Concurrency: each run is its own task. Runs of one device take turns (the device lock, shared with on-demand
 reads); at most COLLECTOR_MAX_CONCURRENT_DEVICES devices are read at once, a slot being taken only after the
@@ -18,7 +23,6 @@ not started again (aiocron has no overlap protection); `collect_now` joins the r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,13 +30,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from t3000gql.collect.access import DeviceAccess, spec_for
+from t3000gql.collect.drivers import PointSpec, ReadResult
 from t3000gql.collect.health import DeviceHealth
 from t3000gql.collect.metrics import CollectionMetrics
 from t3000gql.collect.scheduler import IntervalScheduler
+from t3000gql.domain.faults import PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Sample
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, NotFoundError, T3000Error, ValidationError
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,8 @@ Outcome = Literal["started", "succeeded", "failed", "skipped"]
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """What run listeners hear: a run started, succeeded (with its sample count), failed or was skipped."""
+    """What run listeners hear: a run started, succeeded (with its sample count and how many points failed),
+    failed or was skipped."""
 
     outcome: Outcome
     trend_log_id: int
@@ -56,6 +64,7 @@ class RunEvent:
     samples: int = 0
     error: T3000Error | None = None
     reason: str | None = None
+    failed_points: int = 0
 
 
 RunListener = Callable[[RunEvent], None]
@@ -67,6 +76,8 @@ class CollectionResult:
     device_id: int
     ts_ms: int
     samples: int
+    failed_points: tuple[PointFault, ...] = ()
+    """Points of the trend log the device gave no value for, each with its own error."""
 
 
 class Collector:
@@ -102,17 +113,12 @@ class Collector:
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stops scheduling, then waits up to `grace_seconds` for runs in flight and cancels the rest."""
         self.scheduler.stop()
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-            self._sync_task = None
+        sync_task, self._sync_task = self._sync_task, None
+        await cancel_and_wait(sync_task)
         running = list(self._running.values())
         if running:
-            _, pending = await asyncio.wait(running, timeout=grace_seconds)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.wait(running, timeout=grace_seconds)
+            await cancel_and_wait(*running)  # those still running after the grace period
 
     async def sync(self) -> None:
         """Makes the schedule match the database: active trend logs of active devices."""
@@ -225,6 +231,7 @@ class Collector:
             return None
         self._emit(RunEvent("started", trend_log_id, device_id, ts_ms))
         started = time.perf_counter()
+        result = ReadResult()
         try:
             device = await store.devices.require(device_id)
             if not (force or device.is_active):
@@ -233,8 +240,14 @@ class Collector:
                 return None
             by_id = await store.points.get_by_ids(trend_log.point_ids)
             points = [by_id[pid] for pid in trend_log.point_ids if pid in by_id and by_id[pid].is_active]
-            specs = [spec_for(point) for point in points]
-            values: dict[PointRef, float] = {}
+            specs: list[PointSpec] = []
+            unreadable: dict[PointRef, T3000Error] = {}
+            for point in points:
+                try:
+                    specs.append(spec_for(point))
+                except ValidationError as exc:  # a bad register map fails its own point, not the run
+                    unreadable[point.ref] = exc
+            generation = self._health.generation(device_id)
             if specs:
                 async with self._access.lock(device_id):
                     if not force and self._health.skipped_until(device_id) is not None:
@@ -244,28 +257,59 @@ class Collector:
                         return None
                     async with self._slots:
                         driver = await self._access.driver_for(device)
-                        values = await driver.read_points(specs)
-                await self._health.succeeded(device_id)
-        except DeviceError as exc:  # DeviceTimeout included: no answer, or an error answer
-            await self._health.failed(device_id, exc)
+                        result = await driver.read_points(specs)
+            result.errors.update(unreadable)
+            if specs:
+                await self._health.record_read(device_id, result, generation=generation)
+        except DeviceError as exc:  # our side could not ask the device (say, our BACnet application failed)
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
             return None
         except (ValidationError, NotFoundError) as exc:
             # The trend log's configuration is wrong, not the device: it stays online.
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
             return None
-        samples = [Sample(spec.ref, ts_ms, values[spec.ref], trend_log_id=trend_log_id) for spec in specs]
+        values = result.values
+        samples = [
+            Sample(point.ref, ts_ms, values[point.ref], trend_log_id=trend_log_id)
+            for point in points
+            if point.ref in values
+        ]
         try:
-            await store.writes.record(samples, SOURCE)
-            await store.trend_logs.mark_collected(trend_log_id, ts_ms)
+            if samples:
+                await store.writes.record(samples, SOURCE)
+                await store.trend_logs.mark_collected(trend_log_id, ts_ms)
         except T3000Error as exc:  # the database refused (locked, full): the device did its part
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
             return None
+        if result.no_answer is not None:  # the values it gave before falling silent are stored all the same
+            self._failed(trend_log_id, device_id, ts_ms, started, result.no_answer, raise_it=force)
+            return None
+        errors = result.errors
+        failed = tuple(
+            PointFault(point.ref, self._health.fault_of(device_id, point.ref, errors[point.ref]))
+            for point in points
+            if point.ref in errors
+        )
         latency_ms = (time.perf_counter() - started) * 1000
-        self.metrics.record(trend_log_id, device_id, ok=True, latency_ms=latency_ms, samples=len(samples))
-        log.debug("trend log %s: %s samples from device %s", trend_log_id, len(samples), device_id)
-        self._emit(RunEvent("succeeded", trend_log_id, device_id, ts_ms, samples=len(samples)))
-        return CollectionResult(trend_log_id, device_id, ts_ms, len(samples))
+        self.metrics.record(
+            trend_log_id,
+            device_id,
+            ok=True,
+            latency_ms=latency_ms,
+            samples=len(samples),
+            failed_points=len(failed),
+        )
+        log.debug(
+            "trend log %s: %s samples from device %s, %s points failed",
+            trend_log_id,
+            len(samples),
+            device_id,
+            len(failed),
+        )
+        self._emit(
+            RunEvent("succeeded", trend_log_id, device_id, ts_ms, samples=len(samples), failed_points=len(failed))
+        )
+        return CollectionResult(trend_log_id, device_id, ts_ms, len(samples), failed)
 
     def _failed(
         self,

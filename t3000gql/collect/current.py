@@ -5,10 +5,12 @@ many readers want that point at that moment (single flight), and in one driver c
 points asked in the same event-loop turn (a batch). The value read goes through the one write path (source
 "on-demand"), so history, cache and live bus see it like any other.
 
-A reader never waits longer than T3000_INTERFACE_TIMEOUT: if the device has not answered by then (or fails, or
-is known offline and inside its skip window), the reader gets the stale value marked stale - or nothing, if
-there never was one - plus the error, and the read in flight finishes (with the driver's retries) for whoever
-asks next. Devices that no driver reads (protocol "none", power stations) are served from the cache as is.
+A reader never waits longer than T3000_INTERFACE_TIMEOUT: if the device has not answered by then (or is known
+offline and inside its skip window, or answered with an error for the point), the reader gets the stale value
+marked stale - or nothing, if there never was one - plus the point's error, and the read in flight finishes
+(with the driver's retries) for whoever asks next. One point the device refuses fails alone: the batch's other
+points get their values. Devices that no driver reads (protocol "none", power stations) are served from the
+cache as is.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from dataclasses import dataclass, field
 from t3000gql.collect.access import DeviceAccess, is_readable, spec_for
 from t3000gql.collect.drivers import PointSpec
 from t3000gql.collect.health import DeviceHealth
+from t3000gql.domain.faults import Fault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, Sample, check_value
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.records import Device
 from t3000gql.storage.store import Store
@@ -40,10 +44,13 @@ WRITE_OPERATION = "write_point_value"
 @dataclass(frozen=True, slots=True)
 class CurrentReading:
     """What `read_current` answers: the values there are (stale ones flagged) and, per point, why its value
-    could not be refreshed. A point can be in both (a stale value and the DEVICE_TIMEOUT that kept it stale)."""
+    could not be refreshed. A point can be in both (a stale value and the DEVICE_TIMEOUT that kept it stale).
+    `faults` holds the same errors as plain values, with since when they last and when an offline device is
+    tried again."""
 
     values: dict[int, CurrentValue]
     errors: dict[int, T3000Error] = field(default_factory=dict)
+    faults: dict[int, Fault] = field(default_factory=dict)
 
 
 Flight = asyncio.Future[CurrentValue | None]
@@ -52,6 +59,8 @@ Flight = asyncio.Future[CurrentValue | None]
 @dataclass
 class _Batch:
     device: Device
+    generation: int
+    """The device's health generation when the batch formed: a reset since then voids the outcome."""
     flights: dict[int, Flight] = field(default_factory=dict)
 
 
@@ -85,9 +94,7 @@ class CurrentReader:
 
     async def close(self) -> None:
         """Cancels reads in flight (their readers get an error); called on shutdown."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
 
     async def read_current(self, point_ids: Sequence[int], *, force: bool = False) -> CurrentReading:
         """Current values by point id, cache first. `force` asks the device even for fresh values (and even
@@ -122,7 +129,16 @@ class CurrentReader:
                 errors[point_id] = exc if isinstance(exc, T3000Error) else DeviceError(str(exc))
             elif (current := flight.result()) is not None:
                 values[point_id] = current
-        return CurrentReading(values, errors)
+        return CurrentReading(values, errors, self._faults(errors))
+
+    def _faults(self, errors: dict[int, T3000Error]) -> dict[int, Fault]:
+        directory = self._store.points.directory
+        faults = {}
+        for point_id, error in errors.items():
+            ref = directory.ref_of(point_id)
+            if ref is not None:
+                faults[point_id] = self._health.fault_of(ref.device_id, ref, error)
+        return faults
 
     async def refresh_point(self, ref: PointRef) -> CurrentValue:
         """Reads one point from its device now; raises the device's error instead of serving a stale value."""
@@ -136,20 +152,27 @@ class CurrentReader:
 
     async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
         """Writes a value to the point on its device, then records it through the write path with an audit
-        entry holding the old and the new value. Nothing is recorded if the device refuses or times out."""
+        entry holding the old and the new value. Nothing is recorded if the device refuses or times out.
+
+        A refusal is the device's answer: it raises DEVICE_ERROR with the device's reason, and the device stays
+        online with its other points untouched. Only a device that does not answer goes offline."""
         value = check_value(value)
         point = await self._store.points.require(ref)
         device = await self._store.devices.require(ref.device_id)
         spec = spec_for(point)
         if is_readable(device):
+            generation = self._health.generation(device.device_id)
             async with self._access.lock(device.device_id):
                 driver = await self._access.driver_for(device)
                 try:
                     await driver.write_point(spec, value)
-                except DeviceError as exc:
-                    await self._health.failed(device.device_id, exc)
+                except DeviceTimeout as exc:
+                    await self._health.failed(device.device_id, exc, generation=generation)
                     raise
-            await self._health.succeeded(device.device_id)
+                except DeviceError:
+                    await self._health.succeeded(device.device_id, generation=generation)
+                    raise
+            await self._health.succeeded(device.device_id, generation=generation)
         if spec.digital:
             value = 1.0 if value else 0.0
         now = self._clock()
@@ -203,13 +226,9 @@ class CurrentReader:
             device = repository.remembered(ref.device_id)
             if device is None or not device.is_active or not is_readable(device):
                 continue  # no driver reads it: the cached value is all there is
-            skip_until = self._health.skipped_until(device.device_id)
-            if skip_until is not None and not force:
-                state = self._health.state(device.device_id)
-                errors[point_id] = DeviceTimeout(
-                    f"device {device.device_id} is offline (last error: {state.last_error}); it is tried again in "
-                    f"{(skip_until - self._clock()) / 1000:.0f} s; the last known value is served, marked stale"
-                )
+            offline = None if force else self._health.offline_error(device.device_id)
+            if offline is not None:
+                errors[point_id] = offline  # nothing is sent to it until its skip window ends
                 continue
             flights[point_id] = self._join(device, point_id)
         return flights
@@ -218,7 +237,7 @@ class CurrentReader:
         device_id = device.device_id
         batch = self._forming.get(device_id)
         if batch is None:
-            batch = self._forming[device_id] = _Batch(device)
+            batch = self._forming[device_id] = _Batch(device, self._health.generation(device_id))
             task = asyncio.create_task(self._fly(batch), name=f"read device {device_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -265,20 +284,23 @@ class CurrentReader:
         async with self._access.lock(device.device_id):
             driver = await self._access.driver_for(device)
             self.device_reads += 1
-            try:
-                values = await driver.read_points(list(specs.values()))
-            except DeviceError as exc:
-                await self._health.failed(device.device_id, exc)
-                raise
-        await self._health.succeeded(device.device_id)
+            result = await driver.read_points(list(specs.values()))
+        await self._health.record_read(device.device_id, result, generation=batch.generation)
         now = self._clock()
-        await self._store.writes.record(
-            [Sample(spec.ref, now, values[spec.ref]) for spec in specs.values()], READ_SOURCE
-        )
+        values = result.values
+        if values:
+            await self._store.writes.record(
+                [Sample(spec.ref, now, values[spec.ref]) for spec in specs.values() if spec.ref in values],
+                READ_SOURCE,
+            )
         for point_id, spec in specs.items():
             flight = batch.flights[point_id]
-            if not flight.done():
+            if flight.done():
+                continue
+            if spec.ref in values:
                 flight.set_result(CurrentValue(point_id, values[spec.ref], now, READ_SOURCE, stale=False))
+            else:
+                flight.set_exception(result.errors.get(spec.ref) or DeviceError(f"{spec.ref} was not read"))
 
     def _land(self, point_id: int, flight: Flight) -> None:
         if self._flights.get(point_id) is flight:

@@ -21,6 +21,7 @@ class Run(NamedTuple):
     ok: bool
     latency_ms: float
     samples: int
+    failed_points: int
 
 
 class CollectionMetrics:
@@ -30,17 +31,29 @@ class CollectionMetrics:
         self.runs_total = 0
         self.failures_total = 0
         self.samples_total = 0
+        self.failed_points_total = 0
+        """Points a device answered with an error (or that could not be asked for), summed over runs."""
         self.overlaps_skipped = 0
         """Ticks that found the trend log's previous run still going (and so did not start another)."""
         self.offline_skipped = 0
         """Ticks of trend logs whose device was in its skip window."""
         self.last_error: str | None = None
 
-    def record(self, trend_log_id: int, device_id: int, *, ok: bool, latency_ms: float, samples: int = 0) -> None:
+    def record(
+        self,
+        trend_log_id: int,
+        device_id: int,
+        *,
+        ok: bool,
+        latency_ms: float,
+        samples: int = 0,
+        failed_points: int = 0,
+    ) -> None:
         now = self._clock()
-        self._runs.append(Run(now, trend_log_id, device_id, ok, latency_ms, samples))
+        self._runs.append(Run(now, trend_log_id, device_id, ok, latency_ms, samples, failed_points))
         self.runs_total += 1
         self.samples_total += samples
+        self.failed_points_total += failed_points
         if not ok:
             self.failures_total += 1
         self._trim(now)
@@ -66,12 +79,14 @@ class CollectionMetrics:
                     "max": round(latencies[-1], 1) if latencies else None,
                 },
                 "samples": sum(run.samples for run in runs),
+                "failedPoints": sum(run.failed_points for run in runs),
                 "failingDevices": sorted({run.device_id for run in failures}),
             },
             "total": {
                 "runs": self.runs_total,
                 "failures": self.failures_total,
                 "samples": self.samples_total,
+                "failedPoints": self.failed_points_total,
                 "overlapsSkipped": self.overlaps_skipped,
                 "offlineSkipped": self.offline_skipped,
             },

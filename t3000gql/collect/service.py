@@ -1,10 +1,11 @@
 """The collection side of the server as one object: drivers, device health, collector, current-value reads and
-(with `--demo`) the demo site. `Services` starts it in the lifespan and calls it; the API calls `Services`."""
+(with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
+the registry service (t3000gql.registry) to reschedule after a device or trend-log change."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
@@ -19,6 +20,7 @@ from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import T3000Error
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,38 +48,59 @@ class Collection:
             store, self.access, self.health, clock=clock, timeout=settings.t3000_interface_timeout
         )
         self.demo = DemoSite(store) if demo else None
+        self._started: Lifecycle | None = None
 
-    async def start(self) -> None:
+    async def start(self, hook: LifecycleHook | None = None) -> None:
         """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false).
-        Inside the running loop: aiocron binds the loop it is created in."""
-        if self.demo is not None:
-            await self.demo.start()
-        if self.scheduling:
-            await self.collector.start()
-        else:
-            log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
-        if self.demo is not None:
-            # A first sample of everything at once, so the demo shows values before its first boundary.
-            for trend_log in await self.store.trend_logs.list(is_active=True):
-                try:
-                    await self.collector.collect_now(trend_log.id)
-                except T3000Error as exc:
-                    log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
+        Inside the running loop: aiocron binds the loop it is created in. When a step fails, what started
+        before it is stopped again."""
+        async with Lifecycle("collection", hook) as life:
+            if self.demo is not None:
+                await life.start("demo site", self.demo.start, lambda _: self._stop_demo())
+            life.stop_with("device access", self.access.close)
+            life.stop_with("current reads", self.reader.close)
+            if self.scheduling:
+                await life.start("schedule", self.collector.start, lambda _: self.collector.stop())
+            else:
+                log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
+            if self.demo is not None:
+                await self._first_demo_collection()
+            self._started = life.pop_all()
 
-    async def stop(self) -> None:
-        await self.collector.stop()
-        await self.reader.close()
-        await self.access.close()
+    async def _first_demo_collection(self) -> None:
+        """A first sample of everything at once, so the demo shows values before its first boundary."""
+        for trend_log in await self.store.trend_logs.list(is_active=True):
+            try:
+                await self.collector.collect_now(trend_log.id)
+            except T3000Error as exc:
+                log.warning("demo: first collection of trend log %s failed: %s", trend_log.id, exc)
+
+    async def _stop_demo(self) -> None:
         if self.demo is not None:
             await self.demo.stop()
 
+    async def stop(self) -> None:
+        """Stops what `start` started, in reverse; without a start (tests drive the collector by hand), closes
+        what on-demand reads opened."""
+        started, self._started = self._started, None
+        if started is not None:
+            await started.aclose()
+        else:
+            await self.reader.close()
+            await self.access.close()
+
     def on_status_change(self, listener: StatusListener) -> None:
-        """`listener(device_id, online, at_ms)` after a device went online or offline (the live bus's hook)."""
+        """`listener(device_id, online, at_ms, fault=..., failing=...)` after a device went online or offline or
+        the set of its failing points changed (the live bus's hook)."""
         self.health.add_listener(listener)
 
-    # --- what Services exposes to the API --------------------------------------------------------------------
+    # --- what the API calls (as services.collection) ---------------------------------------------------------
 
     async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
+        """Current values by point id, cache first; stale or missing ones are read from their device once for
+        all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT. A point the device gave no value for
+        keeps its stale value (if any) beside its own error and fault: DEVICE_TIMEOUT, DEVICE_OFFLINE (skipped,
+        nothing sent) or DEVICE_ERROR (the device's reason for that point)."""
         return await self.reader.read_current(point_ids)
 
     async def refresh_point(self, ref: PointRef) -> CurrentValue:
@@ -94,22 +117,35 @@ class Collection:
         if self.scheduling:
             await self.collector.reschedule(trend_log_id)
 
-    async def devices_changed(self) -> None:
+    async def devices_changed(self, device_ids: Iterable[int] | None = None) -> None:
         """A device was created, changed or deleted: a deleted one took its trend logs along, a deactivated
-        one is no longer collected. One query compares the whole schedule with the database."""
+        one is no longer collected (one query compares the whole schedule with the database), and a device
+        whose address, protocol or options changed, or that was deleted or re-created, starts afresh
+        (`reset_device`). `device_ids` names the devices changed; without it, every device this process has
+        talked to is compared with its record."""
         if self.scheduling:
             await self.collector.sync()
+        candidates = set(self.access.known_devices()) if device_ids is None else set(device_ids)
+        if not candidates:
+            return
+        found = await self.store.devices.get_many(sorted(candidates))
+        records = {device_id: found.get(device_id) for device_id in candidates}
+        for device_id in self.access.changed_devices(records):
+            await self.reset_device(device_id)
+
+    async def reset_device(self, device_id: int) -> None:
+        """Forgets the device's health (offline state, failing points) and its driver (with what the driver
+        learnt, such as registers the device lacks): the next read goes to the device as it is now."""
+        self.health.reset(device_id)
+        await self.access.forget([device_id])
 
     def report(self) -> dict[str, Any]:
-        offline = self.health.offline_devices()
+        directory = self.store.points.directory
         return {
             "scheduling": self.scheduling,
             "scheduledTrendLogs": len(self.collector.scheduler.intervals()),
             "running": self.collector.running_count,
             "onDemandDeviceReads": self.reader.device_reads,
-            "failingDevices": {
-                str(device_id): {"failures": state.failures, "lastError": state.last_error}
-                for device_id, state in sorted(offline.items())
-            },
+            "devices": self.health.report(is_point=lambda ref: directory.get(ref) is not None),
             **self.metrics.report(),
         }

@@ -2,6 +2,8 @@
 
 `UNSET` marks a field the caller did not give: on update it keeps the stored value, on create the default
 applies. It differs from None, which clears an optional field.
+
+Errors name fields as these inputs do (`device_name`); the API renames them to its arguments' names.
 """
 
 from __future__ import annotations
@@ -69,50 +71,50 @@ class TrendLogInput:
 
 
 def check_device(data: DeviceInput) -> None:
-    check_int_range(data.device_id, "deviceId", 0, 4194303)
+    check_int_range(data.device_id, "device_id", 0, 4194303)
     if data.device_name is not UNSET:
-        check_name(data.device_name, "deviceName")
+        check_name(data.device_name, "device_name")
     if data.device_type is not UNSET:
-        check_name(data.device_type, "deviceType")
+        check_name(data.device_type, "device_type")
     if data.ip_address not in (UNSET, None):
         try:
             ipaddress.ip_address(str(data.ip_address))
         except ValueError:
             if not _is_hostname(str(data.ip_address)):
                 raise ValidationError(
-                    "must be an IPv4/IPv6 address or a host name", field="ipAddress", value=data.ip_address
+                    "must be an IPv4/IPv6 address or a host name", field="ip_address", value=data.ip_address
                 ) from None
     if data.port not in (UNSET, None):
         check_int_range(data.port, "port", 1, 65535)
     if data.protocol is not UNSET and data.protocol not in PROTOCOLS:
         raise ValidationError(f"must be one of {', '.join(PROTOCOLS)}", field="protocol", value=data.protocol)
     if data.modbus_unit_id not in (UNSET, None):
-        check_int_range(data.modbus_unit_id, "modbusUnitId", 0, 255)
+        check_int_range(data.modbus_unit_id, "modbus_unit_id", 0, 255)
     if data.bacnet_instance not in (UNSET, None):
-        check_int_range(data.bacnet_instance, "bacnetInstance", 0, 4194302)
+        check_int_range(data.bacnet_instance, "bacnet_instance", 0, 4194302)
 
 
 def check_point(data: PointInput, *, index: int | None = None) -> None:
-    check_int_range(data.point_number, "pointNumber", 1, 65535, index=index)
+    check_int_range(data.point_number, "point_number", 1, 65535, index=index)
     if data.point_name not in (UNSET, None):
-        check_name(data.point_name, "pointName", index=index)
+        check_name(data.point_name, "point_name", index=index)
     if data.description not in (UNSET, None) and len(str(data.description)) > 500:
         raise ValidationError("is longer than 500 characters", field="description", index=index)
     if data.unit_code not in (UNSET, None):
-        check_int_range(data.unit_code, "unitCode", 0, 255, index=index)
+        check_int_range(data.unit_code, "unit_code", 0, 255, index=index)
     if data.data_type is not UNSET and data.data_type not in DATA_TYPES:
         raise ValidationError(
-            f"must be one of {', '.join(DATA_TYPES)}", field="dataType", index=index, value=data.data_type
+            f"must be one of {', '.join(DATA_TYPES)}", field="data_type", index=index, value=data.data_type
         )
 
 
 def check_trend_log(data: TrendLogInput) -> None:
     if data.trend_log_name is not UNSET:
-        check_name(data.trend_log_name, "trendLogName")
+        check_name(data.trend_log_name, "trend_log_name")
     if data.interval_seconds is not UNSET:
-        check_int_range(data.interval_seconds, "intervalSeconds", 1, 86400)
+        check_int_range(data.interval_seconds, "interval_seconds", 1, 86400)
     if data.max_points is not UNSET:
-        check_int_range(data.max_points, "maxPoints", 1, 10_000_000)
+        check_int_range(data.max_points, "max_points", 1, 10_000_000)
     if data.points is not UNSET:
         if len(data.points) > 14 * 16:
             raise ValidationError("has more than 224 points", field="points", value=len(data.points))

@@ -1,4 +1,4 @@
-"""Point identity and T3000's point types and units (see shared/reference/t3000.md)."""
+"""Point identity and T3000's point types and units (see docs/t3000.md)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ DIGITAL_UNITS: tuple[str, ...] = (
 )
 DIGITAL_UNIT_BASE = 101
 
-# How many points of each kind a T3 controller has (shared/reference/t3000.md).
+# How many points of each kind a T3 controller has (docs/t3000.md).
 T3_POINT_COUNTS: dict[PointType, int] = {PointType.OUTPUT: 64, PointType.INPUT: 64, PointType.VARIABLE: 128}
 
 

@@ -190,7 +190,7 @@ def check_station(data: StationInput) -> None:
     ):
         raise ValidationError(
             f"must be an integer from {STATION_ID_FIRST} to {STATION_ID_LAST} (the station id range)",
-            field="deviceId",
+            field="device_id",
             value=data.device_id,
         )
     if data.uuid is not UNSET and (not isinstance(data.uuid, str) or not _UUID.match(data.uuid)):
@@ -203,14 +203,14 @@ def check_station(data: StationInput) -> None:
         url = str(data.websocket_url)
         if not url.startswith(("ws://", "wss://")) or len(url) > 500:
             raise ValidationError(
-                "must be a ws:// or wss:// URL of at most 500 characters", field="websocketUrl", value=url
+                "must be a ws:// or wss:// URL of at most 500 characters", field="websocket_url", value=url
             )
     if data.channel_names is not UNSET:
         for field, name in data.channel_names.items():
             if field not in CHANNEL_INDEX:
                 raise ValidationError(
                     f"names an unknown channel (channels: {', '.join(CHANNEL_FIELDS)})",
-                    field="channelNames",
+                    field="channel_names",
                     value=field,
                 )
-            check_name(name, f"channelNames.{field}")
+            check_name(name, f"channel_names.{field}")

@@ -29,7 +29,7 @@ from typing import Protocol, TextIO
 
 import aiosqlite
 
-from t3000gql.config import Settings
+from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.parsing import WORKER_MIN_BYTES, ParsedBatch, ParseWorker, WorkerFailed, parse_batch
@@ -116,7 +116,7 @@ class LogImporter:
         service: StationService,
         *,
         batch_readings: int,
-        timezone: str = "UTC",
+        timezone: str = DEFAULTS.timezone,
         create_stations: bool = False,
         rescan: bool = False,
         report_file: TextIO | None = None,
@@ -345,7 +345,7 @@ def _collections_between_batches() -> Iterator[None]:
 
 
 def _reason(error: ValidationError) -> str:
-    if error.field in ("station", "stationId"):
+    if error.field in ("station", "station_id"):
         return f"station {error.value!r} does not exist (create it first, or import with --create-stations)"
     if error.field is None:
         return error.reason

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from t3000gql.config import DEFAULTS
 from t3000gql.domain.stations import CHANNEL_COUNT, CHANNEL_FIELDS, CHANNEL_INDEX, ChannelValues
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,7 +43,7 @@ class LogEntry(NamedTuple):
 class LineParser:
     """Parses lines of either format. Returns None for lines to skip, raises LineError for bad lines."""
 
-    def __init__(self, timezone: str = "UTC") -> None:
+    def __init__(self, timezone: str = DEFAULTS.timezone) -> None:
         self._zone: tzinfo = UTC if timezone == "UTC" else zoneinfo.ZoneInfo(timezone)
         self._last: tuple[str, int] = ("", 0)
         """The last timestamp parsed: a monitor logs all its stations at the same instant, line after line."""

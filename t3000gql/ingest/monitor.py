@@ -26,6 +26,7 @@ from t3000gql.ingest.logformat import LineParser
 from t3000gql.ingest.spool import Spool
 from t3000gql.ingest.station_client import STOPPED, StationClient, StationLink
 from t3000gql.ingest.stations import StationService
+from t3000gql.lifecycle import Lifecycle, LifecycleHook, cancel_and_wait
 from t3000gql.storage.stations import Station
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,15 @@ SOURCE = "websocket"
 
 @dataclass(frozen=True, slots=True)
 class MonitorConfig:
-    flush_readings: int = 500
-    flush_interval_s: float = 0.25
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    retry_interval_s: float = 1.0
-    spool_path: Path = Path("t3000gql.db.station-spool")
-    timezone: str = "UTC"
+    """The STATION_* settings in the units the monitor works in (defaults: t3000gql/config.py)."""
+
+    flush_readings: int
+    flush_interval_s: float
+    reconnect_min_s: float
+    reconnect_max_s: float
+    retry_interval_s: float
+    spool_path: Path
+    timezone: str
 
     @classmethod
     def from_settings(cls, settings: Settings, database_path: str) -> MonitorConfig:
@@ -88,33 +91,43 @@ class StationMonitor:
         self._retry_at = 0.0
         self._replayed_to = 0
         self._flusher: asyncio.Task[None] | None = None
+        self._started = Lifecycle()
         self._clients: dict[int, tuple[StationClient, asyncio.Task[None]]] = {}
         self._links: dict[int, StationLink] = {}
         self._refresh: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Replays a spool left by an earlier run (first thing the flusher does), then connects to stations."""
-        if self.spool.exists():
-            log.info("station monitor: replaying %s bytes of spooled readings", self.spool.size())
-            self._spooling = True
-        self._flusher = asyncio.create_task(self._flush_loop(), name="station flusher")
-        await self.refresh()
+    async def start(self, hook: LifecycleHook | None = None) -> None:
+        """Replays a spool left by an earlier run (first thing the flusher does), then connects to stations.
+        When connecting fails, the clients started so far are stopped and the flusher writes what came in."""
+        async with Lifecycle("station monitor", hook) as life:
+            if self.spool.exists():
+                log.info("station monitor: replaying %s bytes of spooled readings", self.spool.size())
+                self._spooling = True
+            await life.start("flusher", self._start_flusher, lambda _: self._stop_flusher())
+            life.stop_with("stations", self._stop_clients)
+            await self.refresh()
+            self._started = life.pop_all()
 
     async def stop(self) -> None:
         """Disconnects, then writes (or spools) what is still buffered: nothing received is lost at shutdown."""
-        if self._refresh is not None:
-            self._refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh
-        for device_id in list(self._clients):
-            await self._stop_client(device_id)
+        await self._started.aclose()
+
+    async def _start_flusher(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="station flusher")
+
+    async def _stop_flusher(self) -> None:
         self._stopping = True
         self._wake.set()
         if self._flusher is not None:
             await self._flusher
             self._flusher = None
+
+    async def _stop_clients(self) -> None:
+        await cancel_and_wait(self._refresh)
+        for device_id in list(self._clients):
+            await self._stop_client(device_id)
 
     def request_refresh(self) -> None:
         """Station-change listener: picks up new, changed and deleted stations soon (not inside the caller)."""
@@ -152,9 +165,7 @@ class StationMonitor:
 
     async def _stop_client(self, device_id: int) -> None:
         client, task = self._clients.pop(device_id)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         client.link.enter(STOPPED, self._clock())
 
     def links(self) -> list[StationLink]:

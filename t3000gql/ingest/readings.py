@@ -84,7 +84,11 @@ class ReadingReader:
     async def _stations(self, wanted: ReadingFilter) -> list[Station]:
         if wanted.station_id is not None or wanted.station_name is not None:
             if wanted.station_id is not None and wanted.station_name is not None:
-                raise ValidationError("give stationId or stationName, not both", field="filter")
+                raise ValidationError(
+                    "give station_id or station_name, not both",
+                    field="filter",
+                    mentions=("station_id", "station_name"),
+                )
             station = await self.store.stations.get(device_id=wanted.station_id, name=wanted.station_name)
             return [station] if station is not None else []
         return await self.store.stations.list()

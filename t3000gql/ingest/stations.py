@@ -14,29 +14,27 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice, repeat
-from operator import attrgetter, itemgetter, lt
 from typing import NamedTuple
 
 import aiosqlite
 
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import Quality, Sample
 from t3000gql.domain.stations import (
-    CHANNEL_COUNT,
     CHANNELS,
     ENERGY_INDEXES,
+    STATION_ID_FIRST,
+    STATION_ID_LAST,
     ChannelValues,
     ReadingInput,
     ReadingLimits,
     StationInput,
-    channel_refs,
     check_reading,
 )
 from t3000gql.errors import NotFoundError, ValidationError
+from t3000gql.ingest.reading_samples import any_backwards, samples_of, station_refs
 from t3000gql.storage.power_readings import save_meta
 from t3000gql.storage.stations import Station
 from t3000gql.storage.store import Store
@@ -176,6 +174,14 @@ class StationService:
         """Drops the station list kept in memory (after a station was deleted elsewhere, e.g. as a device)."""
         self._forget_all()
 
+    def devices_changed(self, device_ids: Collection[int]) -> None:
+        """A registry change that was not a station change (a device or its points, created, changed or
+        deleted) touched these devices: when one may be a station (renamed, readdressed, deleted, a channel
+        renamed), the stations kept in memory are dropped and the listeners (the monitor) told."""
+        if any(STATION_ID_FIRST <= device_id <= STATION_ID_LAST for device_id in device_ids):
+            self._forget_all()
+            self._notify()
+
     def _forget_all(self) -> None:
         self._by_name.clear()
         self._by_id.clear()
@@ -222,7 +228,7 @@ class StationService:
             if reading.station_id is not None and reading.station_id != station.device_id:
                 raise ValidationError(
                     f"names station {station.device_id}, not {reading.station_id}",
-                    field="stationId",
+                    field="station_id",
                     index=index,
                     value=reading.station_id,
                 )
@@ -230,10 +236,11 @@ class StationService:
         found = self._by_id.get(reading.station_id) if reading.station_id is not None else None
         if found is None:
             raise ValidationError(
-                "is not a known station (give station or stationId)",
-                field="stationId",
+                "is not a known station (give station or station_id)",
+                field="station_id",
                 index=index,
                 value=reading.station_id,
+                mentions=("station_id",),
             )
         return found
 
@@ -252,7 +259,7 @@ class StationService:
         flags_of: dict[int, int] = defaultdict(int)
         for flag in flagged:
             flags_of[flag.index] |= 1 << _POSITION[flag.field]
-        samples, owner = _samples(prepared, flags_of)
+        samples, owner = samples_of(prepared, flags_of)
         meta = [(item.station.device_id, item.ts_ms, flags_of.get(item.at, 0)) for item in prepared]
         outcomes: list[RecordOutcome] = []
 
@@ -287,9 +294,9 @@ class StationService:
         flagged: list[FlaggedValue] = []
         for device_id, items in by_station.items():
             first = items[0].ts_ms
-            refs = _refs(device_id)
+            refs = station_refs(device_id)
             last = {pos: previous.get((ids.get(refs[pos], -1), first)) for pos in ENERGY_INDEXES}
-            if not _any_backwards(items, last):
+            if not any_backwards(items, last):
                 continue
             for item in items:
                 for pos in ENERGY_INDEXES:
@@ -325,69 +332,9 @@ def _outcome(
     )
 
 
-def _any_backwards(items: Sequence[PreparedReading], last: dict[int, float | None]) -> bool:
-    """False when no energy counter of these readings (one station's, in time order) is below the one before:
-    the common case, decided with C-level map/zip instead of a Python loop per value. True also when a
-    counter is missing somewhere (the careful loop then decides)."""
-    values = list(map(attrgetter("values"), items))
-    for pos in ENERGY_INDEXES:
-        column = list(map(itemgetter(pos), values))
-        before = last[pos]
-        if before is not None:
-            column.insert(0, before)
-        if None in column or any(map(lt, islice(column, 1, None), column)):
-            return True
-    return False
-
-
-def _samples(
-    prepared: Sequence[PreparedReading], flags_of: Mapping[int, int]
-) -> tuple[list[Sample], Callable[[int], int]]:
-    """The samples of the readings, and `owner(i)`: the position in `prepared` of the reading samples[i] comes
-    from. Built as the tuples they are (Sample is a NamedTuple, its Python-level __new__ skipped): a log import
-    builds ten million of them. When every reading has all its channels the samples are built by C-level
-    iterators, ten per reading in channel order, and a flagged reading's samples are fixed up after."""
-    new_sample = tuple.__new__
-    good, uncertain = Quality.GOOD, Quality.UNCERTAIN
-    if not any(None in item.values for item in prepared):
-        stamps = chain.from_iterable(map(repeat, map(attrgetter("ts_ms"), prepared), repeat(CHANNEL_COUNT)))
-        refs = chain.from_iterable(_refs(item.station.device_id) for item in prepared)
-        values = chain.from_iterable(map(attrgetter("values"), prepared))
-        rows = zip(refs, stamps, values, repeat(None), repeat(good))
-        samples: list[Sample] = list(map(new_sample, repeat(Sample), rows))
-        for position, item in enumerate(prepared):
-            flags = flags_of.get(item.at, 0)
-            for channel in range(CHANNEL_COUNT) if flags else ():
-                if flags >> channel & 1:
-                    i = position * CHANNEL_COUNT + channel
-                    samples[i] = samples[i]._replace(quality=uncertain)
-        return samples, lambda i: i // CHANNEL_COUNT
-    samples = []
-    owner: list[int] = []
-    for position, item in enumerate(prepared):
-        flags = flags_of.get(item.at, 0)
-        before = len(samples)
-        samples.extend(
-            new_sample(Sample, (ref, item.ts_ms, value, None, uncertain if flags >> channel & 1 else good))
-            for channel, (ref, value) in enumerate(zip(_refs(item.station.device_id), item.values, strict=True))
-            if value is not None
-        )
-        owner.extend([position] * (len(samples) - before))
-    return samples, owner.__getitem__
-
-
 _POSITION = {channel.field: position for position, channel in enumerate(CHANNELS)}
-_REFS: dict[int, tuple[PointRef, ...]] = {}
-
-
-def _refs(device_id: int) -> tuple[PointRef, ...]:
-    """Channel points of a station, built once per station (a log import asks millions of times)."""
-    refs = _REFS.get(device_id)
-    if refs is None:
-        refs = _REFS[device_id] = channel_refs(device_id)
-    return refs
 
 
 def _energy_refs(device_id: int) -> tuple[PointRef, ...]:
-    refs = _refs(device_id)
+    refs = station_refs(device_id)
     return tuple(refs[pos] for pos in ENERGY_INDEXES)

@@ -8,7 +8,7 @@ Each process holds one broadcaster subscription per channel and fans events out 
 crosses Redis once per process however many WebSocket clients watch it. A process's own events take the same
 round trip as everyone else's: all processes see one order per channel, and local delivery needs no second path.
 
-Channels are `<prefix>.points` and `<prefix>.devices` (prefix `t3000gql`); with `memory://` the bus works
+Channels are `<prefix>.points` and `<prefix>.devices` (BROADCAST_CHANNEL_PREFIX); with `memory://` the bus works
 inside one process, with `redis://` (or `postgres://`) across several.
 """
 
@@ -24,9 +24,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from t3000gql.config import DEFAULTS
+from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import StoredSample
 from t3000gql.errors import LiveBusError
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live.connection import HEARTBEAT_SECONDS, PROBE_TIMEOUT_SECONDS, BusConnection
 from t3000gql.live.events import DeviceStatus, Message, encode_changes, encode_statuses
 from t3000gql.live.registry import Registry, device_key, device_stamp, point_key, point_stamp
@@ -34,9 +37,6 @@ from t3000gql.live.subscriber import Counters, Subscriber, frozen_or_none
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "t3000gql"
-DEFAULT_QUEUE_SIZE = 1000
-"""Events a subscriber holds in order before it starts coalescing by point."""
 MAX_PENDING = 100_000
 """Changes waiting to be published; beyond this (a broker that stopped answering) the oldest are dropped."""
 MAX_BATCH = 1000
@@ -86,14 +86,15 @@ class LiveBus:
         self,
         url: str,
         *,
-        prefix: str = DEFAULT_PREFIX,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
+        prefix: str = DEFAULTS.broadcast_channel_prefix,
+        queue_size: int = DEFAULTS.live_queue_size,
         max_pending: int = MAX_PENDING,
         on_remote_changes: Callable[[list[StoredSample]], None] | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
-        """`on_remote_changes` is called with the changes another process published (to keep a local cache in
+        """`queue_size`: events a subscriber holds in order before it starts coalescing by point.
+        `on_remote_changes` is called with the changes another process published (to keep a local cache in
         step); it must not block."""
         self.url = url
         self.origin = uuid.uuid4().hex
@@ -116,8 +117,8 @@ class LiveBus:
         self._inflight_attempts = 0
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()  # the publisher and stop() never publish the same batch twice
-        self._publisher: asyncio.Task[None] | None = None
         self._running = False
+        self._started = Lifecycle()
         self._point_subs: Registry[StoredSample] = Registry()
         self._device_subs: Registry[DeviceStatus] = Registry()
         self._counters = Counters()
@@ -129,30 +130,32 @@ class LiveBus:
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, hook: LifecycleHook | None = None) -> None:
         """Connects, subscribes to both channels and waits until a probe of its own comes back on each, so a
         change published after `start` returns reaches this process's subscribers. Raises LiveBusError."""
-        await self._connection.open()
-        self._running = True
-        self._publisher = asyncio.create_task(self._publish_loop(), name="live bus publisher")
+        async with Lifecycle("live bus", hook) as life:
+            await life.start("connection", self._connection.open, lambda _: self._disconnect())
+            self._running = True
+            life.task("publisher", self._publish_loop)
+            life.stop_with("flush", self._flush_pending)
+            self._started = life.pop_all()
 
     async def stop(self) -> None:
         """Publishes what is still pending (for at most a second), disconnects and ends every subscriber."""
-        if self._running:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STOP_FLUSH_SECONDS), self._flushing:
-                    await self._flush()
-        self._running = False
-        if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
-            self._publisher = None
-        await self._connection.close()
+        await self._started.aclose()
         for subscriber in self._point_subs.all():
             subscriber.close()
         for status_subscriber in self._device_subs.all():
             status_subscriber.close()
+
+    async def _flush_pending(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_FLUSH_SECONDS), self._flushing:
+                await self._flush()
+
+    async def _disconnect(self) -> None:
+        self._running = False
+        await self._connection.close()
 
     async def __aenter__(self) -> LiveBus:
         await self.start()
@@ -174,15 +177,23 @@ class LiveBus:
         pending.extend(changes)
         self._wake.set()
 
-    def publish_device_status(self, device_id: int, online: bool, at_ms: int) -> None:
-        """Queues a device's reachability change: the collector's `DeviceHealth` listener (wired by `Services`),
-        called when `DeviceRepository.set_status` says `online` changed."""
+    def publish_device_status(
+        self,
+        device_id: int,
+        online: bool,
+        at_ms: int,
+        *,
+        fault: Fault | None = None,
+        failing: tuple[PointFault, ...] = (),
+    ) -> None:
+        """Queues a device's status: the collector's `DeviceHealth` listener (wired by `Services`), called when
+        `online` changed or the set of the device's failing points did."""
         if not self._running:
             return
         pending = self._pending_statuses
         if pending.maxlen is not None and len(pending) >= pending.maxlen:
             self._outbound_dropped += 1
-        pending.append(DeviceStatus(device_id, online, at_ms))
+        pending.append(DeviceStatus(device_id, online, at_ms, fault, failing))
         self._wake.set()
 
     def _wake_publisher(self) -> None:

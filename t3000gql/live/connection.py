@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 from broadcaster import Broadcast
 
+from t3000gql.compat.broadcaster import disconnect_backend
 from t3000gql.errors import LiveBusError
+from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.live.events import Message, decode, encode_probe
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class BusConnection:
         """Called after each successful check or reconnection: a publisher that stopped on an error retries."""
         self._broadcast: Broadcast | None = None
         self._listeners: list[asyncio.Task[None]] = []
-        self._watchdog: asyncio.Task[None] | None = None
+        self._opened = contextlib.AsyncExitStack()
         self._check_now = asyncio.Event()
         self._probe_number = 0
         self._probe_seen: dict[str, int] = {}
@@ -64,16 +66,17 @@ class BusConnection:
         self.bad_messages = 0
 
     async def open(self) -> None:
-        await self._connect()
-        self._watchdog = asyncio.create_task(self._watch(), name="live bus watchdog")
+        async with contextlib.AsyncExitStack() as opened:
+            await self._connect()
+            opened.push_async_callback(self._disconnect)
+            watchdog = asyncio.create_task(self._watch(), name="live bus watchdog")
+            opened.push_async_callback(cancel_and_wait, watchdog)
+            self._opened = opened.pop_all()
 
     async def close(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-            self._watchdog = None
-        await self._disconnect()
+        """Stops the watchdog, then disconnects (nothing happens when it is not open)."""
+        opened, self._opened = self._opened, contextlib.AsyncExitStack()
+        await opened.aclose()
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Publishes or raises LiveBusError (and has the connection checked at once)."""
@@ -94,26 +97,21 @@ class BusConnection:
         except Exception as exc:
             await _close_quietly(broadcast)
             raise LiveBusError(f"cannot connect the live bus to {safe_url(self.url)}: {exc}") from exc
-        self._broadcast = broadcast
-        self._listeners = [
-            asyncio.create_task(self._listen(broadcast, channel, handle), name=f"live bus {channel}")
-            for channel, handle in self._handlers.items()
-        ]
-        try:
+        async with contextlib.AsyncExitStack() as connecting:
+            self._broadcast = broadcast
+            connecting.push_async_callback(self._disconnect)
+            self._listeners = [
+                asyncio.create_task(self._listen(broadcast, channel, handle), name=f"live bus {channel}")
+                for channel, handle in self._handlers.items()
+            ]
             await self._prove(broadcast)
-        except BaseException:
-            await self._disconnect()
-            raise
+            connecting.pop_all()
         self.connected = True
 
     async def _disconnect(self) -> None:
         self.connected = False
-        for task in self._listeners:
-            task.cancel()
-        for task in self._listeners:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._listeners = []
+        listeners, self._listeners = self._listeners, []
+        await cancel_and_wait(*listeners)
         if self._broadcast is not None:
             await _close_quietly(self._broadcast)
             self._broadcast = None
@@ -205,7 +203,7 @@ async def _close_quietly(broadcast: Broadcast) -> None:
         await broadcast.disconnect()
     except AttributeError:  # connect failed before its listener task existed: close the backend alone
         with contextlib.suppress(Exception):
-            await broadcast._backend.disconnect()
+            await disconnect_backend(broadcast)
     except Exception:
         log.debug("closing a broken live bus connection raised", exc_info=True)
 

@@ -1,9 +1,10 @@
 """Connections to the SQLite file: one writer, a pool of readers.
 
 Connections are aiosqlite's, opened directly and kept for the life of the process: a connection is a thread
-and a file handle (~0.5 ms to open) and carries per-connection PRAGMAs, so opening one per query would be slow
-and lose them. (The `databases` package did the opening before; it imports SQLAlchemy, which cost every process
-~16 MB of memory for nothing we used.) `executemany` on these connections runs at SQLite speed.
+and a file handle (~0.5 ms to open, measured) and carries per-connection PRAGMAs (synchronous, busy_timeout,
+foreign_keys), so opening one per query would be slow and lose them. (The `databases` package opened them
+before, through a per-task trick; it imported SQLAlchemy, ~12 MB of memory in every process for nothing we
+used.) `executemany` on these connections runs at SQLite speed.
 
 Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock
 keeps them from failing with SQLITE_BUSY). In WAL mode readers never wait for the writer.
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosqlite
 
+from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
 )
+
+DEFAULT_CACHE_KIB = 65536
+"""SQLite's page cache per connection (64 MiB) for a long-running server; the log import asks for less."""
 
 # sqlite3 error texts that mean "cannot write now, try later" rather than "this write is wrong".
 _UNAVAILABLE_MARKERS = ("database is locked", "readonly", "read-only", "disk is full", "disk i/o error", "busy")
@@ -79,7 +84,12 @@ class Database:
     """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 4, busy_timeout_ms: int = 5000, cache_kib: int = 65536
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.database_pool_size,
+        busy_timeout_ms: int = DEFAULTS.database_busy_timeout_ms,
+        cache_kib: int = DEFAULT_CACHE_KIB,
     ) -> None:
         self.url = url
         self.path = sqlite_path(url)
@@ -88,7 +98,7 @@ class Database:
         self.cache_kib = int(cache_kib)
         """SQLite's page cache per connection: a long-running server reads faster with a big one; a batch job
         (the log import) keeps its memory down with a small one."""
-        self._connections: list[aiosqlite.Connection] = []
+        self._opened = contextlib.AsyncExitStack()
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -96,34 +106,34 @@ class Database:
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
 
     async def connect(self) -> None:
-        parent = Path(self.path).parent
-        parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._writer = await self._open()
+        """Opens the writer and the readers; when one fails, those already open are closed again."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(self._forget_connections)
+            self._writer = await self._open(opened)
             for _ in range(self.pool_size):
-                self._readers.put_nowait(await self._open())
-        except BaseException:
-            await self.disconnect()
-            raise
+                self._readers.put_nowait(await self._open(opened))
+            self._opened = opened.pop_all()
 
-    async def _open(self) -> aiosqlite.Connection:
+    async def _open(self, opened: contextlib.AsyncExitStack) -> aiosqlite.Connection:
         # isolation_level=None: no implicit transactions; `writer()` says BEGIN IMMEDIATE and COMMIT itself.
         raw = await aiosqlite.connect(self.path, isolation_level=None)
-        self._connections.append(raw)
+        opened.push_async_callback(_close, raw)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
         return raw
 
-    async def disconnect(self) -> None:
-        for conn in self._connections:
-            with contextlib.suppress(Exception):
-                await conn.close()
-        self._connections.clear()
+    def _forget_connections(self) -> None:
         self._writer = None
         while not self._readers.empty():
             self._readers.get_nowait()
+
+    async def disconnect(self) -> None:
+        """Closes every connection, in reverse order of opening (nothing happens when none is open)."""
+        opened, self._opened = self._opened, contextlib.AsyncExitStack()
+        await opened.aclose()
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -152,7 +162,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
         """A reader connection from the pool (waits when all are busy)."""
-        if not self._connections:
+        if self._writer is None:
             raise StorageError("the database is not connected")
         conn = await self._readers.get()
         try:
@@ -194,3 +204,11 @@ class Database:
         """The first row of a query that names one row (by key); None when there is none."""
         rows = await self.fetch_all(sql, params)
         return tuple(rows[0]) if rows else None
+
+
+async def _close(conn: aiosqlite.Connection) -> None:
+    """Closes one connection; a failure is logged, not raised, so that the other connections still close."""
+    try:
+        await conn.close()
+    except Exception:
+        log.warning("closing a database connection failed", exc_info=True)

@@ -1,9 +1,13 @@
-"""Devices (controllers and stations): create, update, upsert, delete, list, get by device id."""
+"""Devices (controllers and stations): create, update, upsert, delete, list, get by device id.
+
+The owner of the `devices` table: every write of a device row goes through here, including a station's (the
+station owner calls `upsert_in` inside its own transaction), so the records kept in memory stay true.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +16,7 @@ from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ConflictError, NotFoundError, ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.records import Device, column_value
+from t3000gql.storage.transaction import Transaction, transaction
 
 _FIELDS = (
     "device_name",
@@ -34,6 +39,10 @@ _DEFAULTS: dict[str, Any] = {
     "options": {},
 }
 
+DeviceWritten = Callable[[Transaction, Device], Awaitable[None]]
+"""Runs in the transaction that wrote a device row, told the row as written: the owner of a table that keeps a
+copy of a device's field (a station's name) updates its own rows there, so both commit or neither does."""
+
 
 class DeviceRepository:
     def __init__(self, db: Database, clock: Clock, on_delete: Callable[[int], None] | None = None) -> None:
@@ -44,6 +53,11 @@ class DeviceRepository:
         """Records this repository read or wrote, kept in step by its own writes: a current-value read needs
         the device's protocol for every stale point, and asking SQLite each time would put a statement on the
         cache-hit path. (Devices are few: thousands at most.)"""
+        self._dependents: list[DeviceWritten] = []
+
+    def on_written(self, dependent: DeviceWritten) -> None:
+        """Registers the owner of a table that copies a device field (see `DeviceWritten`)."""
+        self._dependents.append(dependent)
 
     def remembered(self, device_id: int) -> Device | None:
         """The record from memory, without a statement; None when it was not read yet (or does not exist)."""
@@ -104,36 +118,58 @@ class DeviceRepository:
 
     async def upsert(self, data: DeviceInput) -> Device:
         """Creates the device or changes the fields given; fields left UNSET keep their stored value."""
+        check_device(data)  # before the write lock: bad input is refused even while the database is busy
+        async with transaction(self._db) as tx:
+            return await self.upsert_in(tx, data)
+
+    async def upsert_in(self, tx: Transaction, data: DeviceInput) -> Device:
+        """`upsert` as part of a caller's transaction; the record is remembered once that commits."""
         check_device(data)
         now = self._clock()
+        conn = tx.conn
         given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
-        async with self._db.writer() as conn:
-            async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (data.device_id,)) as cursor:
-                exists = await cursor.fetchone() is not None
-            if exists:
-                if given:
-                    assignments = ", ".join(f"{name} = ?" for name in given)
-                    await conn.execute(
-                        f"UPDATE devices SET {assignments}, updated_at = ? WHERE device_id = ?",
-                        (*(column_value(n, v) for n, v in given.items()), now, data.device_id),
-                    )
-            else:
-                for required in ("device_name", "device_type"):
-                    if required not in given:
-                        raise ValidationError("is required to create a device", field=_camel(required), value=None)
-                values = {**_DEFAULTS, **given}
-                names = list(values)
+        if await self.get_in(tx, data.device_id) is not None:
+            if given:
+                assignments = ", ".join(f"{name} = ?" for name in given)
                 await conn.execute(
-                    f"INSERT INTO devices (device_id, {', '.join(names)}, created_at, updated_at) "
-                    f"VALUES (?, {', '.join('?' for _ in names)}, ?, ?)",
-                    (data.device_id, *(column_value(n, values[n]) for n in names), now, now),
+                    f"UPDATE devices SET {assignments}, updated_at = ? WHERE device_id = ?",
+                    (*(column_value(n, v) for n, v in given.items()), now, data.device_id),
                 )
-            async with conn.execute(
-                f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (data.device_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
+        else:
+            for required in ("device_name", "device_type"):
+                if required not in given:
+                    raise ValidationError("is required to create a device", field=required, value=None)
+            values = {**_DEFAULTS, **given}
+            names = list(values)
+            await conn.execute(
+                f"INSERT INTO devices (device_id, {', '.join(names)}, created_at, updated_at) "
+                f"VALUES (?, {', '.join('?' for _ in names)}, ?, ?)",
+                (data.device_id, *(column_value(n, values[n]) for n in names), now, now),
+            )
+        device = await self.get_in(tx, data.device_id)
+        assert device is not None
+        for dependent in self._dependents:
+            await dependent(tx, device)
+        tx.after_commit(lambda: self._remember(device))
+        return device
+
+    async def get_in(self, tx: Transaction, device_id: int) -> Device | None:
+        """The row as the caller's transaction sees it (not from memory)."""
+        async with tx.conn.execute(
+            f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (device_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return Device.from_row(tuple(row)) if row is not None else None
+
+    async def next_free_id_in(self, tx: Transaction, first: int, last: int) -> int | None:
+        """The id after the highest one used in [first, last] (first when none is); None when last is taken."""
+        async with tx.conn.execute(
+            "SELECT coalesce(max(device_id) + 1, ?) FROM devices WHERE device_id BETWEEN ? AND ?",
+            (first, first, last),
+        ) as cursor:
+            row = await cursor.fetchone()
         assert row is not None
-        return self._remember(Device.from_row(tuple(row)))
+        return int(row[0]) if row[0] <= last else None
 
     async def delete(self, device_id: int) -> bool:
         """Deletes the device with its points, trend logs, cached values and history (foreign keys cascade)."""
@@ -167,8 +203,3 @@ class DeviceRepository:
                 known, online=online, last_seen=seen_ms if online else known.last_seen
             )
         return changed
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

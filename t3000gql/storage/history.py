@@ -156,7 +156,7 @@ class HistoryReader:
         a year boundary is merged from its two partial results. `trend_log_id` keeps only its samples."""
         check_range(start_ms, end_ms)
         if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int) or interval_seconds < 1:
-            raise ValidationError("must be a whole number of seconds >= 1", field="intervalSeconds")
+            raise ValidationError("must be a whole number of seconds >= 1", field="interval_seconds")
         if not aggregates:
             raise ValidationError("name at least one aggregate", field="aggregate")
         width = interval_seconds * 1000

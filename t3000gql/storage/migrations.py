@@ -1,8 +1,9 @@
 """Numbered SQL files applied in order, each in its own transaction, recorded in `schema_version`.
 
-Files live in `t3000gql/migrations/<dialect>/NNNN_name.sql` (inside the package so an installed wheel carries
-them). A database that records a version newer than the newest file was written by newer code: we refuse to
-touch it rather than guess.
+Files live at the top of the repository in `migrations/<dialect>/NNNN_name.sql`; the wheel carries them as
+`t3000gql/migrations/` (pyproject.toml's hatch `force-include`), so `migrations_dir()` looks inside the installed
+package first and beside it (a source checkout or an editable install) second. A database that records a
+version newer than the newest file was written by newer code: we refuse to touch it rather than guess.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from t3000gql.storage.database import Database
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGE = Path(__file__).resolve().parent.parent
+_PLACES = (_PACKAGE / "migrations", _PACKAGE.parent / "migrations")
+"""Inside the installed package (from a wheel), then the top of the source tree (checkout, editable install)."""
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 _CREATE_VERSION_TABLE = """
@@ -42,16 +45,25 @@ class Migration:
         return self.path.read_text(encoding="utf-8")
 
 
+def migrations_dir(dialect: str = "sqlite") -> Path:
+    """The folder of one dialect's migration files, wherever t3000gql runs from."""
+    for place in _PLACES:
+        if (place / dialect).is_dir():
+            return place / dialect
+    raise MigrationError(f"no {dialect} migrations found (looked in {', '.join(str(p) for p in _PLACES)})")
+
+
 def available_migrations(dialect: str = "sqlite") -> list[Migration]:
+    folder = migrations_dir(dialect)
     found = []
-    for path in sorted((MIGRATIONS_DIR / dialect).glob("*.sql")):
+    for path in sorted(folder.glob("*.sql")):
         match = _NAME.match(path.name)
         if match is None:
             raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
         found.append(Migration(int(match.group(1)), match.group(2), path))
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise MigrationError(f"two migration files share a number in {MIGRATIONS_DIR / dialect}")
+        raise MigrationError(f"two migration files share a number in {folder}")
     return found
 
 

@@ -1,7 +1,9 @@
 """Monitoring points of a device, and the directory that turns a `PointRef` into the internal point id.
 
-The directory is an in-memory map kept in step by this repository's own writes and refilled from the table on
-a miss, so the write path resolves a batch's points without a query per sample.
+The owner of the `monitoring_points` table: every write of a point row goes through here, including a
+station's channels (the station owner calls `upsert_in` inside its own transaction). The directory is an
+in-memory map kept in step by these writes and refilled from the table on a miss, so the write path resolves a
+batch's points without a query per sample.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.database import Database
 from t3000gql.storage.records import MonitoringPoint, column_value
+from t3000gql.storage.transaction import Transaction, transaction
 
 _LOAD_ROWS = 1_000
 """Rows read at a time when the directory is filled at start (all at once would hold every row at the peak)."""
@@ -235,62 +238,66 @@ class PointRepository:
 
     async def upsert(self, device_id: int, points: Sequence[PointInput]) -> tuple[list[MonitoringPoint], int, int]:
         """Creates or changes many points of one device, all or nothing. Returns (points, inserted, updated)."""
-        seen: set[tuple[PointType, int]] = set()
-        for index, data in enumerate(points):
-            check_point(data, index=index)
-            key = (data.point_type, data.point_number)
-            if key in seen:
-                raise ValidationError(
-                    "names the same point twice in one request",
-                    field="pointNumber",
-                    index=index,
-                    value=f"{data.point_type.name}/{data.point_number}",
-                )
-            seen.add(key)
+        _check_points(points)  # before the write lock: bad input is refused even while the database is busy
+        async with transaction(self._db) as tx:
+            return await self.upsert_in(tx, device_id, points)
+
+    async def upsert_in(
+        self, tx: Transaction, device_id: int, points: Sequence[PointInput], *, keep_existing: bool = False
+    ) -> tuple[list[MonitoringPoint], int, int]:
+        """`upsert` as part of a caller's transaction; the records are remembered once that commits.
+        With `keep_existing`, points that exist are left as they are (only missing ones are created)."""
+        _check_points(points)
         now = self._clock()
+        conn = tx.conn
         inserted = updated = 0
-        async with self._db.writer() as conn:
-            async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-                if await cursor.fetchone() is None:
-                    raise NotFoundError(f"device {device_id} does not exist")
-            for data in points:
-                given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
-                if "unit_code" in given:
-                    given["unit_symbol"] = unit_symbol(given["unit_code"])
-                row_key = (device_id, int(data.point_type), data.point_number)
-                async with conn.execute(
-                    "SELECT id FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ?",
-                    row_key,
-                ) as cursor:
-                    existing = await cursor.fetchone()
-                if existing is not None:
-                    if given:
-                        assignments = ", ".join(f"{name} = ?" for name in given)
-                        await conn.execute(
-                            f"UPDATE monitoring_points SET {assignments}, updated_at = ? WHERE id = ?",
-                            (*(column_value(n, v) for n, v in given.items()), now, existing[0]),
-                        )
-                    updated += 1
-                else:
-                    values = {**_DEFAULTS, "unit_symbol": unit_symbol(given.get("unit_code")), **given}
-                    names = list(values)
+        async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
+            if await cursor.fetchone() is None:
+                raise NotFoundError(f"device {device_id} does not exist")
+        async with conn.execute(
+            "SELECT point_type, point_number, id FROM monitoring_points WHERE device_id = ?", (device_id,)
+        ) as cursor:
+            existing_ids = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+        for data in points:
+            given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
+            if "unit_code" in given:
+                given["unit_symbol"] = unit_symbol(given["unit_code"])
+            row_key = (device_id, int(data.point_type), data.point_number)
+            existing = existing_ids.get(row_key[1:])
+            if existing is not None:
+                if keep_existing:
+                    continue
+                if given:
+                    assignments = ", ".join(f"{name} = ?" for name in given)
                     await conn.execute(
-                        "INSERT INTO monitoring_points (device_id, point_type, point_number, "
-                        f"{', '.join(names)}, created_at, updated_at) "
-                        f"VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?, ?)",
-                        (*row_key, *(column_value(n, values[n]) for n in names), now, now),
+                        f"UPDATE monitoring_points SET {assignments}, updated_at = ? WHERE id = ?",
+                        (*(column_value(n, v) for n, v in given.items()), now, existing),
                     )
-                    inserted += 1
-            async with conn.execute(
-                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ? "
-                "ORDER BY point_type, point_number",
-                (device_id,),
-            ) as cursor:
-                rows = await cursor.fetchall()
+                updated += 1
+            else:
+                values = {**_DEFAULTS, "unit_symbol": unit_symbol(given.get("unit_code")), **given}
+                names = list(values)
+                await conn.execute(
+                    "INSERT INTO monitoring_points (device_id, point_type, point_number, "
+                    f"{', '.join(names)}, created_at, updated_at) "
+                    f"VALUES (?, ?, ?, {', '.join('?' for _ in names)}, ?, ?)",
+                    (*row_key, *(column_value(n, values[n]) for n in names), now, now),
+                )
+                inserted += 1
+        async with conn.execute(
+            f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ? "
+            "ORDER BY point_type, point_number",
+            (device_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
         stored = {(row[2], row[3]): MonitoringPoint.from_row(tuple(row)) for row in rows}
         result = [stored[(int(p.point_type), p.point_number)] for p in points]
-        for point in result:
-            self.directory.remember(point)
+
+        def remember() -> None:
+            for point in result:
+                self.directory.remember(point)
+
+        tx.after_commit(remember)
         return result, inserted, updated
 
     async def delete(self, ref: PointRef) -> int | None:
@@ -308,3 +315,18 @@ class PointRepository:
         if self._on_delete is not None:
             self._on_delete(row[0])
         return int(row[0])
+
+
+def _check_points(points: Sequence[PointInput]) -> None:
+    seen: set[tuple[PointType, int]] = set()
+    for index, data in enumerate(points):
+        check_point(data, index=index)
+        key = (data.point_type, data.point_number)
+        if key in seen:
+            raise ValidationError(
+                "names the same point twice in one request",
+                field="point_number",
+                index=index,
+                value=f"{data.point_type.name}/{data.point_number}",
+            )
+        seen.add(key)

@@ -1,8 +1,9 @@
 """Power readings: the `power_readings` index (when and from where each reading arrived) and the pivot of the
 channel values, which live in the history partitions like every other value.
 
-The index row is written by the write path's `extra` hook in the same transaction as the values (see
-`save_meta`), so a reading is never visible without its values nor its values without their arrival time.
+The owner of the `power_readings` table. The index row is written by the write path's `extra` hook in the
+same transaction as the values (see `save_meta`), so a reading is never visible without its values nor its
+values without their arrival time; retention trims it through `delete_before`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ async def save_meta(
             for (device_id, ts, flags), is_changed in zip(readings, changed, strict=True)
         ],
     )
+
+
+async def delete_before(conn: aiosqlite.Connection, cutoff_ms: int) -> None:
+    """Retention, inside its transaction: the index rows of readings older than the cut-off, whose values go
+    with the history partitions at the same cut-off."""
+    await conn.execute("DELETE FROM power_readings WHERE ts < ?", (cutoff_ms,))
 
 
 class PowerReadingRepository:
@@ -187,9 +194,11 @@ def check_query(query: ReadingQuery) -> None:
     if query.offset < 0:
         raise ValidationError("must be 0 or more", field="offset", value=query.offset)
     if query.order_by not in ORDER_COLUMNS:
-        raise ValidationError("must be TIMESTAMP or CREATED_AT", field="orderBy", value=query.order_by)
+        raise ValidationError("must be TIMESTAMP or CREATED_AT", field="order_by", value=query.order_by)
     if query.start_ms is not None and query.end_ms is not None and query.end_ms <= query.start_ms:
-        raise ValidationError("must be later than startDate", field="endDate", value=query.end_ms)
+        raise ValidationError(
+            "must be later than start_date", field="end_date", value=query.end_ms, mentions=("start_date",)
+        )
 
 
 def _where(query: ReadingQuery) -> tuple[str, list[Any]]:

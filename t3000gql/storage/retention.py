@@ -7,13 +7,12 @@ import logging
 from dataclasses import dataclass
 
 from t3000gql.domain.timeutil import Clock
+from t3000gql.storage import power_readings
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, partition_table, year_bounds
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
-# Tables that describe history rows by time (not partitioned): trimmed at the same cut-off, same transaction.
-TIME_INDEXED_TABLES = ("power_readings",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +38,8 @@ async def apply_retention(db: Database, partitions: PartitionSet, clock: Clock, 
             elif start < cutoff:
                 cursor = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
                 trimmed_year, trimmed = year, cursor.rowcount
-        for table in TIME_INDEXED_TABLES:
-            await conn.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,))
+        # What describes history rows by time (not partitioned) goes at the same cut-off, through its owner.
+        await power_readings.delete_before(conn, cutoff)
     for year in dropped:
         partitions.forget(year)
     if dropped or trimmed:

@@ -1,5 +1,11 @@
 """Stations: a `devices` row of type power_station, a `stations` row with its identity, and one point per channel,
-created and changed together in one transaction so a station never exists without its channels."""
+created and changed together in one transaction so a station never exists without its channels.
+
+The owner of the `stations` table. The device row and the channel points belong to their own owners
+(storage/devices.py, storage/points.py): a station is saved by asking each of them to write its rows in one
+shared transaction, so the records they keep in memory follow. A station's name is its device's name: renaming
+the device (through the device owner, from anywhere) renames the station in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,8 @@ from typing import Any
 
 import aiosqlite
 
-from t3000gql.domain.inputs import UNSET, DeviceInput, check_device
-from t3000gql.domain.points import PointRef, unit_symbol
+from t3000gql.domain.inputs import UNSET, DeviceInput, PointInput, check_device
+from t3000gql.domain.points import PointRef
 from t3000gql.domain.stations import (
     CHANNELS,
     STATION_DEVICE_TYPE,
@@ -25,7 +31,10 @@ from t3000gql.domain.stations import (
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ConflictError, ValidationError
 from t3000gql.storage.database import Database
+from t3000gql.storage.devices import DeviceRepository
 from t3000gql.storage.points import PointRepository
+from t3000gql.storage.records import Device
+from t3000gql.storage.transaction import Transaction, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,26 @@ _SELECT = (
     "FROM stations AS s JOIN devices AS d ON d.device_id = s.device_id"
 )
 _CHANNEL_POSITION = {(int(c.point_type), c.point_number): i for i, c in enumerate(CHANNELS)}
+_CHANNEL_BY_FIELD = {c.field: c for c in CHANNELS}
+_DEFAULT_CHANNEL_POINTS = tuple(
+    PointInput(
+        c.point_type,
+        c.point_number,
+        point_name=c.default_name,
+        description=c.field,
+        unit_code=c.unit_code,
+        data_type="REAL",
+        is_active=True,
+        options={},
+    )
+    for c in CHANNELS
+)
+"""Each channel's point as a new station gets it; an existing channel point is left as it is."""
+
+
+def _renamed(field: str, name: str) -> PointInput:
+    channel = _CHANNEL_BY_FIELD[field]
+    return PointInput(channel.point_type, channel.point_number, point_name=name)
 
 
 def _station(row: tuple[Any, ...] | sqlite3.Row) -> Station:
@@ -75,10 +104,12 @@ def _station(row: tuple[Any, ...] | sqlite3.Row) -> Station:
 
 
 class StationRepository:
-    def __init__(self, db: Database, points: PointRepository, clock: Clock) -> None:
+    def __init__(self, db: Database, devices: DeviceRepository, points: PointRepository, clock: Clock) -> None:
         self._db = db
+        self._devices = devices
         self._points = points
         self._clock = clock
+        devices.on_written(self._follow_device)
 
     async def list(self) -> list[Station]:
         rows = await self._db.fetch_all(f"{_SELECT} ORDER BY s.name")
@@ -91,7 +122,9 @@ class StationRepository:
         given = [(column, value) for column, value in (("device_id", device_id), ("name", name), ("uuid", uuid))]
         chosen = [(column, value) for column, value in given if value is not None]
         if len(chosen) != 1:
-            raise ValidationError("give exactly one of deviceId, name or uuid", field="station")
+            raise ValidationError(
+                "give exactly one of device_id, name or uuid", field="station", mentions=("device_id",)
+            )
         column, value = chosen[0]
         row = await self._db.fetch_one(f"{_SELECT} WHERE s.{column} = ?", (value,))
         return _station(row) if row else None
@@ -105,89 +138,71 @@ class StationRepository:
 
     async def _save(self, data: StationInput, *, must_be_new: bool) -> Station:
         check_station(data)
-        if data.ip_address not in (UNSET, None):
-            check_device(DeviceInput(device_id=0, ip_address=data.ip_address))
+        if data.ip_address is not UNSET:  # the device owner checks it again; here before the write lock
+            check_device(DeviceInput(STATION_ID_FIRST, ip_address=data.ip_address))
         now = self._clock()
-        async with self._db.writer() as conn:
-            existing = await self._find_for_save(conn, data)
+        async with transaction(self._db) as tx:
+            existing = await self._find_for_save(tx, data)
             if existing is not None and must_be_new:
                 raise ConflictError(f"station {data.name!r} already exists (device {existing})")
-            await self._check_unique(conn, data, existing)
+            await self._check_free(tx.conn, "name", data.name, existing)
+            if data.uuid is not UNSET:
+                await self._check_free(tx.conn, "uuid", data.uuid, existing)
             if existing is None:
-                device_id = await self._insert(conn, data, now)
+                device_id = await self._insert(tx, data, now)
             else:
                 device_id = existing
-                await self._update(conn, data, device_id, now)
-            await self._ensure_channels(conn, data, device_id, now)
-            async with conn.execute(f"{_SELECT} WHERE s.device_id = ?", (device_id,)) as cursor:
+                await self._update(tx, data, device_id, now)
+            await self._points.upsert_in(tx, device_id, _DEFAULT_CHANNEL_POINTS, keep_existing=True)
+            if data.channel_names is not UNSET and data.channel_names:
+                renames = [_renamed(field, name) for field, name in data.channel_names.items()]
+                await self._points.upsert_in(tx, device_id, renames)
+            async with tx.conn.execute(f"{_SELECT} WHERE s.device_id = ?", (device_id,)) as cursor:
                 row = await cursor.fetchone()
-            async with conn.execute(
-                "SELECT id, point_type, point_number FROM monitoring_points WHERE device_id = ?", (device_id,)
-            ) as cursor:
-                point_rows = await cursor.fetchall()
         assert row is not None
-        station = _station(row)
-        refs = station.refs
-        for pid, point_type, number in point_rows:
-            position = _CHANNEL_POSITION.get((point_type, number))
-            if position is not None:
-                self._points.directory.add(refs[position], pid)
-        return station
+        return _station(row)
 
-    async def _find_for_save(self, conn: aiosqlite.Connection, data: StationInput) -> int | None:
+    async def _find_for_save(self, tx: Transaction, data: StationInput) -> int | None:
         if data.device_id is not None:
-            async with conn.execute(
-                "SELECT device_type FROM devices WHERE device_id = ?", (data.device_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
+            device = await self._devices.get_in(tx, data.device_id)
+            if device is None:
                 return None
-            if row[0] != STATION_DEVICE_TYPE:
+            if device.device_type != STATION_DEVICE_TYPE:
                 raise ConflictError(f"device {data.device_id} exists and is not a power station")
             return data.device_id
-        async with conn.execute("SELECT device_id FROM stations WHERE name = ?", (data.name,)) as cursor:
+        async with tx.conn.execute("SELECT device_id FROM stations WHERE name = ?", (data.name,)) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else None
 
-    async def _check_unique(self, conn: aiosqlite.Connection, data: StationInput, device_id: int | None) -> None:
-        checks: list[tuple[str, str, Any]] = [("name", "name", data.name)]
-        if data.uuid is not UNSET:
-            checks.append(("uuid", "uuid", data.uuid))
-        for column, field, value in checks:
-            async with conn.execute(
-                f"SELECT device_id FROM stations WHERE {column} = ? AND device_id IS NOT ?", (value, device_id)
-            ) as cursor:
-                other = await cursor.fetchone()
-            if other is not None:
-                raise ConflictError(f"another station (device {other[0]}) already has {field} {value!r}")
+    async def _check_free(
+        self, conn: aiosqlite.Connection, column: str, value: Any, device_id: int | None
+    ) -> None:
+        """Raises when another station than `device_id` has this name or uuid (`column`)."""
+        async with conn.execute(
+            f"SELECT device_id FROM stations WHERE {column} = ? AND device_id IS NOT ?", (value, device_id)
+        ) as cursor:
+            other = await cursor.fetchone()
+        if other is not None:
+            raise ConflictError(f"another station (device {other[0]}) already has {column} {value!r}")
 
-    async def _insert(self, conn: aiosqlite.Connection, data: StationInput, now: int) -> int:
+    async def _insert(self, tx: Transaction, data: StationInput, now: int) -> int:
         device_id = data.device_id
         if device_id is None:
-            async with conn.execute(
-                "SELECT coalesce(max(device_id) + 1, ?) FROM devices WHERE device_id BETWEEN ? AND ?",
-                (STATION_ID_FIRST, STATION_ID_FIRST, STATION_ID_LAST),
-            ) as cursor:
-                row = await cursor.fetchone()
-            assert row is not None
-            device_id = int(row[0])
-            if device_id > STATION_ID_LAST:
+            device_id = await self._devices.next_free_id_in(tx, STATION_ID_FIRST, STATION_ID_LAST)
+            if device_id is None:
                 raise ConflictError(f"no free station device id left in {STATION_ID_FIRST}..{STATION_ID_LAST}")
         url = None if data.websocket_url is UNSET else data.websocket_url
-        await conn.execute(
-            "INSERT INTO devices (device_id, device_name, device_type, ip_address, protocol, options, is_active, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, '{}', 1, ?, ?)",
-            (
+        await self._devices.upsert_in(
+            tx,
+            DeviceInput(
                 device_id,
-                data.name,
-                STATION_DEVICE_TYPE,
-                None if data.ip_address is UNSET else data.ip_address,
-                "websocket" if url else "none",
-                now,
-                now,
+                device_name=data.name,
+                device_type=STATION_DEVICE_TYPE,
+                ip_address=None if data.ip_address is UNSET else data.ip_address,
+                protocol="websocket" if url else "none",
             ),
         )
-        await conn.execute(
+        await tx.conn.execute(
             "INSERT INTO stations (device_id, name, uuid, scene, websocket_url, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -202,55 +217,38 @@ class StationRepository:
         )
         return device_id
 
-    async def _update(self, conn: aiosqlite.Connection, data: StationInput, device_id: int, now: int) -> None:
+    async def _update(self, tx: Transaction, data: StationInput, device_id: int, now: int) -> None:
         station: dict[str, Any] = {"name": data.name}
-        device: dict[str, Any] = {"device_name": data.name}
         if data.uuid is not UNSET:
             station["uuid"] = data.uuid
         if data.scene is not UNSET:
             station["scene"] = data.scene
         if data.websocket_url is not UNSET:
             station["websocket_url"] = data.websocket_url
-            device["protocol"] = "websocket" if data.websocket_url else "none"
-        if data.ip_address is not UNSET:
-            device["ip_address"] = data.ip_address
-        for table, values in (("stations", station), ("devices", device)):
-            assignments = ", ".join(f"{column} = ?" for column in values)
-            await conn.execute(
-                f"UPDATE {table} SET {assignments}, updated_at = ? WHERE device_id = ?",
-                (*values.values(), now, device_id),
-            )
-
-    async def _ensure_channels(
-        self, conn: aiosqlite.Connection, data: StationInput, device_id: int, now: int
-    ) -> None:
-        """Creates missing channel points with their default names, then applies any renames."""
-        await conn.executemany(
-            "INSERT OR IGNORE INTO monitoring_points (device_id, point_type, point_number, point_name, "
-            "description, unit_code, unit_symbol, data_type, is_active, options, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'REAL', 1, '{}', ?, ?)",
-            [
-                (
-                    device_id,
-                    int(c.point_type),
-                    c.point_number,
-                    c.default_name,
-                    c.field,
-                    c.unit_code,
-                    unit_symbol(c.unit_code),
-                    now,
-                    now,
-                )
-                for c in CHANNELS
-            ],
+        await self._devices.upsert_in(
+            tx,
+            DeviceInput(
+                device_id,
+                device_name=data.name,
+                ip_address=data.ip_address,
+                protocol=UNSET if data.websocket_url is UNSET else "websocket" if data.websocket_url else "none",
+            ),
         )
-        if data.channel_names is not UNSET:
-            by_field = {c.field: c for c in CHANNELS}
-            await conn.executemany(
-                "UPDATE monitoring_points SET point_name = ?, updated_at = ? "
-                "WHERE device_id = ? AND point_type = ? AND point_number = ?",
-                [
-                    (name, now, device_id, int(by_field[f].point_type), by_field[f].point_number)
-                    for f, name in data.channel_names.items()
-                ],
-            )
+        assignments = ", ".join(f"{column} = ?" for column in station)
+        await tx.conn.execute(
+            f"UPDATE stations SET {assignments}, updated_at = ? WHERE device_id = ?",
+            (*station.values(), now, device_id),
+        )
+
+    async def _follow_device(self, tx: Transaction, device: Device) -> None:
+        """A station's name is its device's name: a device renamed by the device owner (through the device API
+        or a station change) renames its station in the same transaction."""
+        async with tx.conn.execute("SELECT name FROM stations WHERE device_id = ?", (device.device_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] == device.device_name:
+            return
+        await self._check_free(tx.conn, "name", device.device_name, device.device_id)
+        await tx.conn.execute(
+            "UPDATE stations SET name = ?, updated_at = ? WHERE device_id = ?",
+            (device.device_name, device.updated_at, device.device_id),
+        )

@@ -1,15 +1,20 @@
-"""`Store` bundles everything of the storage layer behind one object, opened in the app's lifespan."""
+"""`Store` bundles everything of the storage layer behind one object, opened in the app's lifespan.
+
+Open it with `await Store.open(settings)` and close it with `await store.close()` (or `async with store:`).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.storage.audit import AuditLog
 from t3000gql.storage.cache import RealtimeCache
-from t3000gql.storage.database import Database
+from t3000gql.storage.database import DEFAULT_CACHE_KIB, Database
 from t3000gql.storage.devices import DeviceRepository
 from t3000gql.storage.history import HistoryReader
 from t3000gql.storage.import_checkpoints import CheckpointRepository
@@ -41,6 +46,7 @@ class Store:
     stations: StationRepository
     power_readings: PowerReadingRepository
     import_checkpoints: CheckpointRepository
+    _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
 
     @classmethod
     async def open(
@@ -49,17 +55,19 @@ class Store:
         *,
         clock: Clock = system_clock,
         run_migrations: bool = True,
-        cache_kib: int = 65536,
+        cache_kib: int = DEFAULT_CACHE_KIB,
+        hook: LifecycleHook | None = None,
     ) -> Store:
-        """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids)."""
+        """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids); when a
+        step fails, the database is closed again and the error raised."""
         db = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,
             busy_timeout_ms=settings.database_busy_timeout_ms,
             cache_kib=cache_kib,
         )
-        await db.connect()
-        try:
+        async with Lifecycle("store", hook) as life:
+            await life.start("database", db.connect, lambda _: db.disconnect())
             if run_migrations:
                 await migrate(db)
             partitions = PartitionSet()
@@ -71,19 +79,21 @@ class Store:
             def forget_device(device_id: int) -> None:
                 cache.forget(points.directory.drop_device(device_id))
 
+            devices = DeviceRepository(db, clock, on_delete=forget_device)
+
             store = cls(
                 settings=settings,
                 clock=clock,
                 db=db,
                 partitions=partitions,
                 cache=cache,
-                devices=DeviceRepository(db, clock, on_delete=forget_device),
+                devices=devices,
                 points=points,
                 trend_logs=TrendLogRepository(db, points, clock, settings.default_trend_interval_seconds),
                 writes=WritePath(db, points, cache, partitions, clock),
                 history=HistoryReader(db, partitions),
                 audit=AuditLog(db),
-                stations=StationRepository(db, points, clock),
+                stations=StationRepository(db, devices, points, clock),
                 power_readings=PowerReadingRepository(db, partitions),
                 import_checkpoints=CheckpointRepository(db),
             )
@@ -91,13 +101,19 @@ class Store:
             await points.load_directory()
             await store.writes.load_sources()
             await db.release_memory()  # the loads above read whole tables; their pages are not needed now
-        except BaseException:
-            await db.disconnect()
-            raise
+            store._running = life.pop_all()
         return store
 
     async def close(self) -> None:
-        await self.db.disconnect()
+        await self._running.aclose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
     async def apply_retention(self) -> RetentionReport:
         return await apply_retention(self.db, self.partitions, self.clock, self.settings.data_retention_days)

@@ -1,4 +1,7 @@
-"""Trend logs (T3000 monitors): which points a device samples, how often; with their points in slot order."""
+"""Trend logs (T3000 monitors): which points a device samples, how often; with their points in slot order.
+
+The owner of the `trend_logs` and `trend_log_points` tables (the collector's `last_collected` too goes
+through `mark_collected`)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from t3000gql.config import DEFAULTS
 from t3000gql.domain.inputs import UNSET, TrendLogInput, check_trend_log
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import NotFoundError, ValidationError
@@ -17,7 +21,13 @@ _SELECT = f"SELECT {TrendLog.COLUMNS} FROM trend_logs"
 
 
 class TrendLogRepository:
-    def __init__(self, db: Database, points: PointRepository, clock: Clock, default_interval: int = 900) -> None:
+    def __init__(
+        self,
+        db: Database,
+        points: PointRepository,
+        clock: Clock,
+        default_interval: int = DEFAULTS.default_trend_interval_seconds,
+    ) -> None:
         self._db = db
         self._points = points
         self._clock = clock
@@ -96,7 +106,7 @@ class TrendLogRepository:
                     raise NotFoundError(f"device {device_id} does not exist")
             if data.id is None:
                 if data.trend_log_name is UNSET:
-                    raise ValidationError("is required to create a trend log", field="trendLogName")
+                    raise ValidationError("is required to create a trend log", field="trend_log_name")
                 cursor = await conn.execute(
                     "INSERT INTO trend_logs (device_id, trend_log_name, interval_seconds, max_points, is_active, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -119,7 +129,9 @@ class TrendLogRepository:
                     raise NotFoundError(f"trend log {log_id} does not exist")
                 if row[0] != device_id:
                     raise ValidationError(
-                        f"belongs to device {row[0]}, not to device {device_id}", field="id", value=log_id
+                        f"belongs to device {row[0]}, not to device {device_id}",
+                        field="trend_log_id",
+                        value=log_id,
                     )
                 changes = {
                     name: getattr(data, name)

@@ -37,7 +37,7 @@ class Site:
 
     def store_old_value(self, point_type: PointType, number: int, value: float, age_ms: int = 120_000) -> None:
         sample = Sample(PointRef(DEVICE, point_type, number), NOW - age_ms, value)
-        self.run(self.client.services.store.writes.record, [sample], "test")
+        self.run(self.client.services.store.writes.record, [sample], "manual")
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def site(settings: Settings) -> Iterator[Site]:
             client.data(
                 f"""mutation {{
                   upsertDevice(input: {{deviceId: {DEVICE}, deviceName: "T3 sim", deviceType: "T3-BB",
-                    protocol: "modbus", ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
+                    protocol: MODBUS, ipAddress: "127.0.0.1", port: {sim.port}, modbusUnitId: 1}}) {{ deviceId }}
                   upsertMonitoringPoints(deviceId: {DEVICE}, points: [{points}]) {{ inserted }}
                 }}"""
             )
@@ -65,9 +65,9 @@ def add_trend_log(client: GraphQLClient, interval: int = 60) -> int:
     points = ", ".join(f"{{pointType: {t}, pointNumber: {n}}}" for t, n in POINTS)
     data = client.data(
         f"""mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{trendLogName: "all", intervalSeconds: {interval},
-            points: [{points}]}}) {{ id }} }}"""
+            points: [{points}]}}) {{ trendLogId }} }}"""
     )
-    return int(data["upsertTrendLog"]["id"])
+    return int(data["upsertTrendLog"]["trendLogId"])
 
 
 CURRENT = (
@@ -92,14 +92,14 @@ def test_collect_now_reads_the_trend_log_from_the_device_and_stores_it(site: Sit
     assert client.data(CURRENT % ("INPUT", 1))["point"]["current"] == {
         "value": 21.5,
         "stale": False,
-        "source": "collector",
+        "source": "COLLECTOR",
     }
     series = client.data(
         f'{{ point(deviceId: {DEVICE}, pointType: VARIABLE, pointNumber: 4) {{ history(start: "2025-01-02T00:00:00Z", '
         'end: "2025-01-03T00:00:00Z") { columns { values } } } }'
     )
     assert series["point"]["history"]["columns"]["values"] == [-3.25]
-    assert client.data(f"{{ trendLog(id: {log_id}) {{ lastCollected }} }}")["trendLog"]["lastCollected"]
+    assert client.data(f"{{ trendLog(trendLogId: {log_id}) {{ lastCollected }} }}")["trendLog"]["lastCollected"]
 
 
 def test_collect_now_of_an_unknown_trend_log_is_not_found(site: Site) -> None:
@@ -115,22 +115,25 @@ def test_a_stale_current_value_is_read_from_the_device(site: Site) -> None:
     assert site.client.data(CURRENT % ("INPUT", 2))["point"]["current"] == {
         "value": 42.125,
         "stale": False,
-        "source": "on-demand",
+        "source": "ON_DEMAND",
     }
     assert site.sim.request_count == requests + 1
     site.client.data(CURRENT % ("INPUT", 2))  # fresh now: from the cache
     assert site.sim.request_count == requests + 1
 
 
-def test_a_device_that_does_not_answer_gives_the_stale_value_and_device_timeout(site: Site) -> None:
+def test_a_device_that_does_not_answer_gives_the_stale_value_with_its_refresh_error(site: Site) -> None:
     site.store_old_value(PointType.INPUT, 3, 7.5)
     site.sim.pause()
-    body = site.client.post(CURRENT % ("INPUT", 3))
-    assert body["data"]["point"]["current"] == {"value": 7.5, "stale": True, "source": "test"}
-    [error] = body["errors"]
-    assert error["extensions"] == {"code": "DEVICE_TIMEOUT"}
-    assert error["path"] == ["point", "current"]
-    assert f"device {DEVICE} did not answer within 0.3 s" in error["message"]
+    body = site.client.post(
+        f"{{ point(deviceId: {DEVICE}, pointType: INPUT, pointNumber: 3) {{ current {{ value stale source "
+        "refreshError { code message } } } }"
+    )
+    assert "errors" not in body  # the data is whole: Apollo's and urql's default error policies keep it
+    current = body["data"]["point"]["current"]
+    assert (current["value"], current["stale"], current["source"]) == (7.5, True, "MANUAL")
+    assert current["refreshError"]["code"] == "DEVICE_TIMEOUT"
+    assert f"device {DEVICE} did not answer within 0.3 s" in current["refreshError"]["message"]
     # a point never read has nothing to serve: null and the error
     body = site.client.post(CURRENT % ("INPUT", 4))
     assert body["data"]["point"]["current"] is None
@@ -163,7 +166,7 @@ def test_refresh_point_reads_the_device_now(site: Site) -> None:
         f"mutation {{ refreshPoint(deviceId: {DEVICE}, pointType: VARIABLE, pointNumber: 2) "
         "{ pointNumber value stale source } }"
     )
-    assert data["refreshPoint"] == {"pointNumber": 2, "value": 19.5, "stale": False, "source": "on-demand"}
+    assert data["refreshPoint"] == {"pointNumber": 2, "value": 19.5, "stale": False, "source": "ON_DEMAND"}
 
 
 def test_write_point_value_writes_the_device_and_audits(site: Site) -> None:
@@ -172,7 +175,7 @@ def test_write_point_value_writes_the_device_and_audits(site: Site) -> None:
         f"mutation {{ writePointValue(deviceId: {DEVICE}, pointType: OUTPUT, pointNumber: 4, value: 66.5) "
         "{ value stale source } }"
     )
-    assert data["writePointValue"] == {"value": 66.5, "stale": False, "source": "api-write"}
+    assert data["writePointValue"] == {"value": 66.5, "stale": False, "source": "API_WRITE"}
     assert site.run(site.sim.value, 1, PointType.OUTPUT, 4) == 66.5
     [entry] = site.run(site.client.services.store.audit.recent)
     assert (entry.operation, entry.old_value, entry.new_value) == ("write_point_value", 12.0, 66.5)
@@ -195,21 +198,21 @@ def test_trend_log_mutations_reschedule_the_collector(site: Site) -> None:
     log_id = add_trend_log(client, interval=30)
     assert scheduler.intervals() == {log_id: 30}
     client.data(
-        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{id: {log_id}, intervalSeconds: 5}}) {{ id }} }}"
+        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{trendLogId: {log_id}, intervalSeconds: 5}}) {{ trendLogId }} }}"
     )
     assert scheduler.intervals() == {log_id: 5}
     client.data(
-        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{id: {log_id}, isActive: false}}) {{ id }} }}"
+        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{trendLogId: {log_id}, isActive: false}}) {{ trendLogId }} }}"
     )
     assert scheduler.intervals() == {}
     client.data(
-        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{id: {log_id}, isActive: true}}) {{ id }} }}"
+        f"mutation {{ upsertTrendLog(deviceId: {DEVICE}, input: {{trendLogId: {log_id}, isActive: true}}) {{ trendLogId }} }}"
     )
     client.data(f"mutation {{ upsertDevice(input: {{deviceId: {DEVICE}, isActive: false}}) {{ deviceId }} }}")
     assert scheduler.intervals() == {}
     client.data(f"mutation {{ upsertDevice(input: {{deviceId: {DEVICE}, isActive: true}}) {{ deviceId }} }}")
     assert scheduler.intervals() == {log_id: 5}
-    client.data(f"mutation {{ deleteTrendLog(id: {log_id}) }}")
+    client.data(f"mutation {{ deleteTrendLog(trendLogId: {log_id}) }}")
     assert scheduler.intervals() == {}
     other = add_trend_log(client, interval=60)
     client.data(f"mutation {{ deleteDevice(deviceId: {DEVICE}) }}")

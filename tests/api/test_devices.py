@@ -20,7 +20,7 @@ def test_devices_lists_every_device_in_id_order(client: GraphQLClient) -> None:
         "deviceType": "T3-BB",
         "ipAddress": "192.168.1.10",
         "port": 502,
-        "protocol": "none",
+        "protocol": "NONE",
         "modbusUnitId": 1,
         "bacnetInstance": None,
         "options": {},
@@ -59,7 +59,7 @@ def test_device_by_id_and_unknown_device_is_null_with_not_found(client: GraphQLC
 def test_upsert_device_creates_then_changes_only_the_fields_given(empty_client: GraphQLClient) -> None:
     created = empty_client.data(
         """mutation { upsertDevice(input: {deviceId: 42, deviceName: "VAV-3", deviceType: "T3-LB",
-        ipAddress: "10.0.0.3", port: 502, protocol: "modbus", options: {registers: [1, 2]}}) {
+        ipAddress: "10.0.0.3", port: 502, protocol: MODBUS, options: {registers: [1, 2]}}) {
         deviceId deviceName ipAddress port protocol options isActive createdAt } }"""
     )["upsertDevice"]
     assert created == {
@@ -67,7 +67,7 @@ def test_upsert_device_creates_then_changes_only_the_fields_given(empty_client: 
         "deviceName": "VAV-3",
         "ipAddress": "10.0.0.3",
         "port": 502,
-        "protocol": "modbus",
+        "protocol": "MODBUS",
         "options": {"registers": [1, 2]},
         "isActive": True,
         "createdAt": "2025-01-02T00:00:30.000+00:00",

@@ -165,7 +165,7 @@ def test_more_samples_than_allowed_is_refused_with_advice(small_limit: Settings)
 
 
 def test_trend_log_filter_keeps_only_its_samples(client: GraphQLClient) -> None:
-    log_id = client.data("{ trendLogs(deviceId: 1001) { id } }")["trendLogs"][0]["id"]
+    log_id = client.data("{ trendLogs(deviceId: 1001) { trendLogId } }")["trendLogs"][0]["trendLogId"]
     client.data(
         f"""mutation {{ storeTimeSeries(samples: [
             {{{SUPPLY}, value: 99, timestamp: "2024-12-31T00:05:00Z"}},

@@ -68,13 +68,13 @@ def test_current_is_the_cached_value_marked_fresh_or_stale(client: GraphQLClient
         "value": 21.0,
         "timestamp": "2025-01-02T00:00:20.000+00:00",
         "stale": False,
-        "source": "api",
+        "source": "API",
     }
     assert current[("INPUT", 1)] == {
         "value": 23.5,
         "timestamp": "2025-01-01T23:45:00.000+00:00",
         "stale": True,
-        "source": "collector",
+        "source": "COLLECTOR",
     }
     stats = client.data("{ cacheStats { totalPoints freshPoints stalePoints cacheHitRate hits misses } }")
     assert stats["cacheStats"] == {
@@ -135,7 +135,7 @@ def test_device_data_is_the_cache_snapshot_with_stats(client: GraphQLClient) -> 
 def test_upsert_monitoring_points_counts_and_returns_points_in_order(client: GraphQLClient) -> None:
     result = client.data(
         """mutation { upsertMonitoringPoints(deviceId: 1001, points: [
-            {pointType: VARIABLE, pointNumber: 2, pointName: "Mode", dataType: "INTEGER"},
+            {pointType: VARIABLE, pointNumber: 2, pointName: "Mode", dataType: INTEGER},
             {pointType: INPUT, pointNumber: 1, description: "after the coil", unitCode: 2}
         ]) { inserted updated points { pointType pointNumber pointName description unitSymbol dataType } } }"""
     )["upsertMonitoringPoints"]
@@ -202,7 +202,7 @@ def test_update_device_data_writes_through_the_write_path(client: GraphQLClient)
         "value": 24.25,
         "timestamp": "2025-01-02T00:00:30.000+00:00",
         "stale": False,
-        "source": "api",
+        "source": "API",
     }
     history = client.data(
         POINT % f"history(start: {NOW // 1000}, end: {NOW // 1000 + 1}) {{ columns {{ timestamps values }} }}"

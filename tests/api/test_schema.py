@@ -3,12 +3,15 @@ operation in schema/examples must run against a seeded site without errors."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from t3000gql import __version__
 from t3000gql.api.schema import MUTATIONS, QUERIES, SUBSCRIPTIONS, sdl
 from tests.api.conftest import GraphQLClient
 
@@ -52,3 +55,11 @@ def test_example_runs_against_a_seeded_site(client: GraphQLClient, example: Path
     body = client.post(example.read_text())
     assert "errors" not in body, body["errors"]
     assert all(value is not None for value in body["data"].values())
+
+
+def test_the_changelog_names_the_version_being_built() -> None:
+    """A schema change is noted in CHANGELOG.md under the version the package says it is."""
+    root = SCHEMA_DIR.parent
+    newest = re.search(r"^## (\S+)", (root / "CHANGELOG.md").read_text(), re.MULTILINE)
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert newest is not None and newest.group(1) == __version__ == project["version"]

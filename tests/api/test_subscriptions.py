@@ -57,7 +57,7 @@ def value(point: PointRef, ts_ms: int, number: float, source: str) -> dict[str, 
         "pointNumber": point.point_number,
         "value": number,
         "timestamp": iso(ts_ms),
-        "source": source,
+        "source": source.upper(),
     }
 
 
@@ -157,20 +157,20 @@ async def test_filters_by_device_and_by_points(server: InLoopServer) -> None:
         )
         await wait_until(lambda: server.services.live.metrics().subscribers == 3, "three subscriptions")
         await record(server, "collector", (A1, T0, 1.0), (A2, T0, 2.0), (B1, T0, 3.0))
-        await record(server, "marker", (A1, T0 + 1, 0.0), (A2, T0 + 1, 0.0), (B1, T0 + 1, 0.0))
+        await record(server, "manual", (A1, T0 + 1, 0.0), (A2, T0 + 1, 0.0), (B1, T0 + 1, 0.0))
         assert [await by_device.next_data("d") for _ in range(3)] == [
             {"pointValues": value(A1, T0, 1.0, "collector")},
             {"pointValues": value(A2, T0, 2.0, "collector")},
-            {"pointValues": value(A1, T0 + 1, 0.0, "marker")},
+            {"pointValues": value(A1, T0 + 1, 0.0, "manual")},
         ]
         assert [await by_points.next_data("p") for _ in range(3)] == [
             {"pointValues": value(A2, T0, 2.0, "collector")},
             {"pointValues": value(B1, T0, 3.0, "collector")},
-            {"pointValues": value(A2, T0 + 1, 0.0, "marker")},
+            {"pointValues": value(A2, T0 + 1, 0.0, "manual")},
         ]
         assert [await point_of_device.next_data("pd") for _ in range(2)] == [
             {"pointValues": value(B1, T0, 3.0, "collector")},
-            {"pointValues": value(B1, T0 + 1, 0.0, "marker")},
+            {"pointValues": value(B1, T0 + 1, 0.0, "manual")},
         ]
 
 
@@ -326,8 +326,8 @@ async def assert_still_serving(server: InLoopServer) -> None:
     async with GraphQLSocket.open(server.ws_url) as ws:
         await ws.subscribe("ok", BY_FILTER, {"points": [point_input(B1)], "initial": False})
         await wait_until(lambda: server.services.live.metrics().subscribers >= 1, "a subscription")
-        await record(server, "check", (B1, T0 + 99_000, 9.0))
-        assert await ws.next_data("ok") == {"pointValues": value(B1, T0 + 99_000, 9.0, "check")}
+        await record(server, "manual", (B1, T0 + 99_000, 9.0))
+        assert await ws.next_data("ok") == {"pointValues": value(B1, T0 + 99_000, 9.0, "manual")}
 
 
 # -- slow clients ---------------------------------------------------------------------------------------------------

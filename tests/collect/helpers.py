@@ -7,9 +7,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from t3000gql.collect.collector import RunEvent
+from t3000gql.collect.health import StatusListener
 from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
+from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.inputs import DeviceInput, PointInput, TrendLogInput
 from t3000gql.domain.points import PointRef, PointType
+from t3000gql.live.events import DeviceStatus
 from t3000gql.storage.records import TrendLog
 from t3000gql.storage.store import Store
 
@@ -74,6 +77,26 @@ class Recorder:
             while not condition(self.events):
                 self._changed.clear()
                 await self._changed.wait()
+
+
+def status_listener(recorder: Recorder) -> StatusListener:
+    """A `DeviceHealth` listener that records each status as the live bus would carry it."""
+
+    def listen(
+        device_id: int,
+        online: bool,
+        at_ms: int,
+        *,
+        fault: Fault | None = None,
+        failing: tuple[PointFault, ...] = (),
+    ) -> None:
+        recorder(DeviceStatus(device_id, online, at_ms, fault, failing))
+
+    return listen
+
+
+def statuses(events: list[Any]) -> list[DeviceStatus]:
+    return [e for e in events if isinstance(e, DeviceStatus)]
 
 
 def runs(events: list[Any], outcome: str, trend_log_id: int | None = None) -> list[RunEvent]:

@@ -64,7 +64,8 @@ async def test_analog_objects_read_through_read_multiple(
     }
     for ref, value in served.items():
         bacnet_sim.set_value(ref.point_type, ref.point_number, value)
-    assert await driver.read_points([PointSpec(ref) for ref in served]) == served
+    result = await driver.read_points([PointSpec(ref) for ref in served])
+    assert result.values == served and result.errors == {}
 
 
 async def test_binary_objects_read_as_one_and_zero(bacnet_sim: BacnetSimulator, driver: BacnetDriver) -> None:
@@ -74,14 +75,14 @@ async def test_binary_objects_read_as_one_and_zero(bacnet_sim: BacnetSimulator, 
         bacnet_sim.set_value(point_type, 1, 1, digital=True)
         bacnet_sim.set_value(point_type, 2, 0, digital=True)
     points = [PointSpec(PointRef(2, t, n), digital=True) for t in KINDS for n in (1, 2)]
-    values = await driver.read_points(points)
+    values = (await driver.read_points(points)).values
     assert values == {p.ref: (1.0 if p.ref.point_number == 1 else 0.0) for p in points}
 
 
 async def test_points_are_read_in_batches_of_the_bulk_size(driver: BacnetDriver) -> None:
     points = [PointSpec(PointRef(1, t, n)) for t in KINDS for n in range(1, 9)]  # 24 objects
     before = driver.requests_sent
-    assert len(await driver.read_points(points)) == 24
+    assert len((await driver.read_points(points)).values) == 24
     assert driver.requests_sent - before == 5  # ceil(24 / 5) readMultiple requests
 
 
@@ -94,21 +95,65 @@ async def test_writes_round_trip(bacnet_sim: BacnetSimulator, driver: BacnetDriv
     await driver.write_point(switch, 1)
     assert bacnet_sim.value(PointType.OUTPUT, 4) == 33.5
     assert bacnet_sim.value(PointType.VARIABLE, 3, digital=True) == 1.0
-    assert await driver.read_points([output, variable, switch]) == {
+    assert (await driver.read_points([output, variable, switch])).values == {
         output.ref: 33.5,
         variable.ref: -7.25,
         switch.ref: 1.0,
     }
 
 
-async def test_unknown_object_is_a_device_error(driver: BacnetDriver) -> None:
-    with pytest.raises(DeviceError) as info:
-        await driver.read_points([PointSpec(PointRef(1, PointType.INPUT, 99))])
-    assert not isinstance(info.value, DeviceTimeout)
-    assert "Unknown object" in str(info.value)
+async def test_an_unknown_object_is_that_points_error_alone(driver: BacnetDriver) -> None:
+    # alone in a request, the device refuses the whole request: an answer, not a timeout
+    missing = PointRef(1, PointType.INPUT, 99)
+    alone = await driver.read_points([PointSpec(missing)])
+    assert alone.no_answer is None and alone.values == {}
+    assert not isinstance(alone.errors[missing], DeviceTimeout)
+    assert "Unknown object" in str(alone.errors[missing])
     # in a batch with objects that exist, the device answers an error for that object alone
-    with pytest.raises(DeviceError, match=r"no presentValue for analog-input,99 \(object/unknown-object\)"):
-        await driver.read_points([PointSpec(PointRef(1, PointType.INPUT, n)) for n in (1, 99)])
+    mixed = await driver.read_points([PointSpec(PointRef(1, PointType.INPUT, n)) for n in (1, 99)])
+    assert list(mixed.values) == [PointRef(1, PointType.INPUT, 1)]
+    assert "no presentValue for analog-input,99 (object/unknown-object)" in str(mixed.errors[missing])
+
+
+async def test_a_batch_the_device_refuses_whole_is_split_to_find_the_unknown_objects(
+    driver: BacnetDriver,
+) -> None:
+    # A batch of only unknown objects is refused as a whole (bacpypes3 answers unknown-object for the request):
+    # halves are asked until each object stands alone; the batch after it is read as usual.
+    unknown = [PointSpec(PointRef(1, PointType.VARIABLE, n)) for n in (91, 92, 93, 94, 95)]
+    known = [PointSpec(PointRef(1, PointType.VARIABLE, n)) for n in (1, 2)]
+    before = driver.requests_sent
+    result = await driver.read_points(unknown + known)
+    assert set(result.errors) == {p.ref for p in unknown} and set(result.values) == {p.ref for p in known}
+    assert driver.requests_sent - before == 9 + 1  # 91..95, 91..92, 91, 92, 93..95, 93, 94..95, 94, 95; then 1..2
+
+
+async def test_an_object_the_device_lacks_fails_alone_and_its_neighbours_are_read(
+    bacnet_sim: BacnetSimulator, driver: BacnetDriver
+) -> None:
+    bacnet_sim.set_value(PointType.OUTPUT, 5, 12.5)
+    bacnet_sim.set_value(PointType.OUTPUT, 7, 17.5)
+    bacnet_sim.remove_object(PointType.OUTPUT, 6)
+    try:
+        points = [PointSpec(PointRef(1, PointType.OUTPUT, n)) for n in (5, 6, 7)]
+        result = await driver.read_points(points)
+    finally:
+        bacnet_sim.restore_object(PointType.OUTPUT, 6)
+    assert result.values == {points[0].ref: 12.5, points[2].ref: 17.5}
+    assert "analog-output,6 (object/unknown-object)" in str(result.errors[points[1].ref])
+
+
+async def test_a_refused_write_is_a_device_error_naming_the_reason(
+    bacnet_sim: BacnetSimulator, driver: BacnetDriver
+) -> None:
+    bacnet_sim.set_value(PointType.VARIABLE, 8, 20.0)
+    bacnet_sim.refuse_writes(PointType.VARIABLE, 8)
+    with pytest.raises(DeviceError, match="write-access-denied") as info:
+        await driver.write_point(PointSpec(PointRef(1, PointType.VARIABLE, 8)), 3.0)
+    assert not isinstance(info.value, DeviceTimeout)
+    assert bacnet_sim.value(PointType.VARIABLE, 8) == 20.0
+    await driver.write_point(PointSpec(PointRef(1, PointType.VARIABLE, 7)), 3.0)
+    assert bacnet_sim.value(PointType.VARIABLE, 7) == 3.0
 
 
 async def test_writing_an_input_is_refused_by_the_device(driver: BacnetDriver) -> None:
@@ -120,6 +165,7 @@ async def test_writing_an_input_is_refused_by_the_device(driver: BacnetDriver) -
 async def test_silent_device_is_a_timeout(manager: DriverManager) -> None:
     silent = manager.open(DeviceConnection("bacnet", "127.0.0.1", free_udp_port()))
     started = time.monotonic()
-    with pytest.raises(DeviceTimeout, match="did not answer"):
-        await silent.read_points([PointSpec(PointRef(1, PointType.INPUT, 1))])
+    result = await silent.read_points([PointSpec(PointRef(1, PointType.INPUT, 1))])
+    assert isinstance(result.no_answer, DeviceTimeout) and "did not answer" in str(result.no_answer)
+    assert result.values == {} and list(result.errors.values()) == [result.no_answer]
     assert time.monotonic() - started <= POLICY.worst_case + 1.0

@@ -10,11 +10,11 @@ from t3000gql.collect.collector import SOURCE
 from t3000gql.collect.service import Collection
 from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
 from t3000gql.config import Settings
-from t3000gql.domain.inputs import TrendLogInput
+from t3000gql.domain.inputs import PointInput, TrendLogInput
 from t3000gql.domain.points import PointType
-from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, ValidationError
+from t3000gql.errors import DeviceTimeout, NotFoundError
 from t3000gql.storage.store import Store
-from tests.collect.helpers import Recorder, add_t3, add_trend_log, fourteen_points, runs
+from tests.collect.helpers import Recorder, add_t3, add_trend_log, fourteen_points, runs, status_listener
 from tests.conftest import FakeClock
 
 DEVICE = 2001
@@ -132,39 +132,81 @@ async def test_the_aiocron_schedule_runs_a_new_trend_log_without_restart(
         await store.close()
 
 
-async def test_a_modbus_exception_response_becomes_a_clear_error(
-    collection: Collection, t3_sim: T3ModbusSimulator
+async def test_a_point_the_device_lacks_fails_alone_and_the_device_stays_online(
+    collection: Collection, t3_sim: T3ModbusSimulator, clock: FakeClock
 ) -> None:
     store = collection.store
     statuses = Recorder()
-    collection.on_status_change(statuses)
+    collection.on_status_change(status_listener(statuses))
     refs = await add_t3(store, DEVICE, t3_sim, 1, fourteen_points()[:1])
     await collection.collect_now((await add_trend_log(store, DEVICE, refs)).id)  # online first
     # A generic register map pointing past the simulator's registers: the device answers exception 2.
     bad = await add_t3(
         store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, 100)], options={"register": {"register": 40000}}
     )
-    log = await add_trend_log(store, DEVICE, bad, name="bad map")
-    with pytest.raises(DeviceError) as info:
-        await collection.collect_now(log.id)
-    assert not isinstance(info.value, DeviceTimeout)
-    assert "Modbus exception 2 (illegal data address)" in str(info.value)
-    assert "address 40000" in str(info.value)
+    log = await add_trend_log(store, DEVICE, [*refs, *bad], name="one bad map")
+    await t3_sim.set_value(1, refs[0].point_type, refs[0].point_number, 12.5)
+
+    result = await collection.collect_now(log.id)
+
+    assert result.samples == 1
+    [failure] = result.failed_points
+    assert failure.point == bad[0] and failure.fault.code == "DEVICE_ERROR"
+    assert "Modbus exception 2 (illegal data address)" in failure.fault.reason
+    assert "address 40000" in failure.fault.reason
+    ids = await store.points.resolve(refs)
+    assert store.cache.peek(ids[refs[0]]).value == 12.5  # type: ignore[union-attr]
+    assert (await store.devices.require(DEVICE)).online is True
     report = collection.report()
-    assert report["lastHour"]["failures"] == 1
-    assert "illegal data address" in report["lastError"]
-    assert statuses.events == [(DEVICE, True, store.clock()), (DEVICE, False, store.clock())]
+    assert report["lastHour"]["failures"] == 0 and report["lastHour"]["failedPoints"] == 1
+    [failing] = report["devices"][str(DEVICE)]["failingPoints"]
+    assert (failing["pointType"], failing["pointNumber"], failing["code"]) == ("VARIABLE", 100, "DEVICE_ERROR")
+    assert report["devices"][str(DEVICE)]["online"] is True
+    online, with_failure = statuses.events
+    assert (online.online, online.failing) == (True, ())
+    assert with_failure.online and [f.point for f in with_failure.failing] == bad
+
+    # The next run finds it failing again: counted, but no new status (nothing changed).
+    clock.advance(1)
+    await collection.collect_now(log.id)
+    assert collection.report()["devices"][str(DEVICE)]["failingPoints"][0]["failures"] == 2
+    assert len(statuses.events) == 2
+    # Its map fixed: it reads again, the failure is gone, and a status says so.
+    await store.points.upsert(
+        DEVICE, [PointInput(PointType.VARIABLE, 100, options={"register": {"register": 9000}})]
+    )
+    clock.advance(1)
+    assert (await collection.collect_now(log.id)).failed_points == ()
+    assert str(DEVICE) not in collection.report()["devices"]
+    assert statuses.events[-1].failing == ()
 
 
-async def test_an_unknown_unit_id_is_an_error_and_the_device_goes_offline(
+async def test_an_answer_for_none_of_the_points_keeps_the_device_online(
     collection: Collection, t3_sim: T3ModbusSimulator
 ) -> None:
     store = collection.store
     refs = await add_t3(store, DEVICE, t3_sim, 9, fourteen_points()[:2])  # the simulator has units 1 and 2
     log = await add_trend_log(store, DEVICE, refs)
-    with pytest.raises(DeviceError, match=r"unit 9 .* Modbus exception 4"):
+    result = await collection.collect_now(log.id)  # pymodbus answers exception 4 for a unit it does not have
+    assert result.samples == 0 and [f.point for f in result.failed_points] == refs
+    assert all("unit 9" in f.fault.reason and "Modbus exception 4" in f.fault.reason for f in result.failed_points)
+    assert (await store.devices.require(DEVICE)).online is True
+    assert collection.health.skipped_until(DEVICE) is None
+    assert (await store.trend_logs.require(log.id)).last_collected is None  # nothing was collected
+
+
+async def test_a_gateway_that_cannot_reach_the_unit_means_the_device_did_not_answer(
+    collection: Collection, t3_sim: T3ModbusSimulator
+) -> None:
+    store = collection.store
+    refs = await add_t3(store, DEVICE, t3_sim, 2, fourteen_points()[:2])
+    log = await add_trend_log(store, DEVICE, refs)
+    t3_sim.lose_unit(2)  # the gateway answers exception 11: the device behind it did not respond
+    with pytest.raises(DeviceTimeout, match=r"did not answer .* Modbus exception 11"):
         await collection.collect_now(log.id)
     assert (await store.devices.require(DEVICE)).online is False
+    assert collection.health.skipped_until(DEVICE) is not None
+    assert t3_sim.requests[3] == collection.access.manager.policy.retries + 1  # retried like a timeout
 
 
 async def test_configuration_errors_do_not_take_the_device_offline(
@@ -173,12 +215,45 @@ async def test_configuration_errors_do_not_take_the_device_offline(
     store = collection.store
     refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, 129)])  # a T3 has 128 variables
     log = await add_trend_log(store, DEVICE, refs)
-    with pytest.raises(ValidationError, match=r"VARIABLE 1\.\.128"):
-        await collection.collect_now(log.id)
+    result = await collection.collect_now(log.id)
+    [failure] = result.failed_points
+    assert failure.fault.code == "BAD_USER_INPUT" and "VARIABLE 1..128" in failure.fault.reason
     assert (await store.devices.require(DEVICE)).online is None
     assert t3_sim.request_count == 0
     with pytest.raises(NotFoundError):
         await collection.collect_now(999)
+
+
+async def test_a_scheduled_run_stores_the_good_points_of_a_partly_failing_read(
+    collection: Collection, t3_sim: T3ModbusSimulator, clock: FakeClock
+) -> None:
+    store = collection.store
+    refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, n) for n in range(1, 7)])
+    for ref in refs:
+        await t3_sim.set_value(1, ref.point_type, ref.point_number, ref.point_number + 0.25)
+    t3_sim.remove_point(1, PointType.VARIABLE, 4)
+    log = await add_trend_log(store, DEVICE, refs, interval=1)
+    events = Recorder()
+    collection.collector.add_listener(events)
+    collector = collection.collector
+    await collector.sync()
+    second = clock() // 1000
+    collector.run_due(second)
+    for tick in (1, 2):
+        clock.advance(1)
+        assert collector.run_due(second + tick) == 1
+        await collector.wait_idle()
+
+    ids = await store.points.resolve(refs)
+    got = await store.history.read_range(list(ids.values()), (second + 1) * 1000, (second + 3) * 1000)
+    for ref in refs:
+        expected = [] if ref.point_number == 4 else [ref.point_number + 0.25] * 2
+        assert list(got[ids[ref]].values) == expected, ref
+    assert [(e.samples, e.failed_points) for e in runs(events.events, "succeeded", log.id)] == [(5, 1), (5, 1)]
+    assert (await store.devices.require(DEVICE)).online is True
+    [failing] = collection.report()["devices"][str(DEVICE)]["failingPoints"]
+    assert (failing["pointNumber"], failing["failures"]) == (4, 2)
+    assert t3_sim.requests[3] == 5 + 2  # 1..6, 1..3, 4..6, 4, 5..6, then 1..3, 5..6 on the second tick
 
 
 async def test_a_running_trend_log_is_not_started_twice(

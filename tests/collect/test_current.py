@@ -6,6 +6,7 @@ The fake clock makes values fresh or stale without waiting; device reads are cou
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,7 +17,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
-from t3000gql.errors import DeviceError, DeviceTimeout
+from t3000gql.errors import DeviceError, DeviceOffline, DeviceTimeout
 from t3000gql.storage.store import Store
 from tests.collect.helpers import add_t3
 from tests.conftest import FakeClock
@@ -114,7 +115,12 @@ async def test_an_offline_device_is_not_asked_again_inside_its_skip_window(
     assert (await collection.store.devices.require(DEVICE)).online is False
     requests = t3_sim.request_count
     offline = await collection.read_current([pid])
-    assert "is offline" in str(offline.errors[pid]) and offline.values[pid].stale
+    error = offline.errors[pid]
+    assert isinstance(error, DeviceOffline) and error.code == "DEVICE_OFFLINE" and offline.values[pid].stale
+    assert "is offline" in str(error) and "tried again at" in str(error)
+    fault = offline.faults[pid]
+    assert fault.retry_at_ms == error.retry_at_ms == clock() + collection.health.retry_ms
+    assert fault.since_ms == clock()  # the first time it did not answer
     assert t3_sim.request_count == requests  # not asked
     t3_sim.resume()
     clock.advance(collection.health.retry_ms / 1000)
@@ -192,3 +198,78 @@ def _fields(settings: Settings) -> dict[str, object]:
     from dataclasses import fields
 
     return {f.name: getattr(settings, f.name) for f in fields(settings)}
+
+
+@pytest.fixture
+async def patient(collect_settings: Settings, clock: FakeClock) -> AsyncIterator[Collection]:
+    """Collection whose readers wait up to 2 s: a bulk read split to find a lacking register takes a few requests,
+    milliseconds each, which a loaded test machine must not turn into a reader's timeout."""
+    settings = Settings.defaults(**{**_fields(collect_settings), "t3000_interface_timeout_ms": 2000})
+    store = await Store.open(settings, clock=clock)
+    collection = Collection(store, clock=clock, backoff_base=0.01)
+    try:
+        yield collection
+    finally:
+        await collection.stop()
+        await store.close()
+
+
+async def test_one_point_the_device_lacks_leaves_the_others_of_the_batch_read(
+    patient: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
+) -> None:
+    collection = patient
+    store = collection.store
+    refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.INPUT, n) for n in (1, 2, 3)])
+    await store.writes.record([Sample(refs[1], clock() - 120_000, 5.0)], "test")  # an old value of INPUT 2
+    t3_sim.remove_point(1, PointType.INPUT, 2)
+    ids = await store.points.resolve(refs)
+    reading = await collection.read_current([ids[ref] for ref in refs])
+    assert reading.values[ids[refs[0]]].value == await t3_sim.value(1, PointType.INPUT, 1)
+    assert not reading.values[ids[refs[2]]].stale
+    stale = reading.values[ids[refs[1]]]
+    assert (stale.value, stale.stale) == (5.0, True)  # its last value, marked stale, with its own error
+    error = reading.errors[ids[refs[1]]]
+    assert (
+        type(error) is not DeviceTimeout and error.code == "DEVICE_ERROR" and "illegal data address" in str(error)
+    )
+    assert list(reading.errors) == [ids[refs[1]]]
+    assert collection.health.skipped_until(DEVICE) is None
+    assert (await store.devices.require(DEVICE)).online is True
+
+
+async def test_a_refused_write_leaves_the_device_online(
+    patient: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
+) -> None:
+    collection = patient
+    store = collection.store
+    refs = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, 8), (PointType.INPUT, 2)])
+    t3_sim.refuse_writes(1, PointType.VARIABLE, 8)
+    with pytest.raises(DeviceError, match="illegal data address") as info:
+        await collection.write_point_value(refs[0], 1.0)
+    assert not isinstance(info.value, DeviceTimeout)
+    assert collection.health.skipped_until(DEVICE) is None
+    assert (await store.devices.require(DEVICE)).online is True
+    reads = collection.reader.device_reads
+    reading = await collection.read_current([(await store.points.resolve([refs[1]]))[refs[1]]])
+    assert reading.errors == {} and collection.reader.device_reads == reads + 1
+
+
+async def test_a_read_in_flight_when_the_device_is_corrected_cannot_mark_it_offline(
+    collection: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
+) -> None:
+    store = collection.store
+    _, pid = await stale_point(collection, clock, t3_sim)
+    t3_sim.pause()  # the device as configured hangs: the read below stays in flight
+    first = await collection.read_current([pid])
+    assert isinstance(first.errors[pid], DeviceTimeout) and collection.reader.in_flight(pid)
+    async with T3ModbusSimulator(units=[1], update_interval=None) as fixed:
+        await fixed.set_value(1, PointType.INPUT, 3, 7.25)
+        await store.devices.upsert(DeviceInput(DEVICE, port=fixed.port))  # the port corrected meanwhile
+        await collection.devices_changed()
+        await collection.reader.wait_idle()  # the old read times out now: its outcome is dropped
+        assert collection.health.skipped_until(DEVICE) is None
+        assert (await store.devices.require(DEVICE)).online is not False
+        reading = await collection.read_current([pid])
+        assert reading.values[pid].value == 7.25 and reading.errors == {}
+        assert fixed.requests[3] == 1
+    t3_sim.resume()

@@ -58,7 +58,7 @@ async def test_background_collection_can_be_switched_off(db_path: Path) -> None:
     try:
         assert not services.collection.collector.scheduler.running
         logs = await services.store.trend_logs.list()
-        result = await services.collect_now(logs[0].id)  # collectNow still works
+        result = await services.collection.collect_now(logs[0].id)  # collectNow still works
         assert result.samples == len(logs[0].point_ids)
     finally:
         await services.stop()

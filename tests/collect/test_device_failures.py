@@ -16,7 +16,7 @@ from t3000gql.collect.service import Collection
 from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
 from t3000gql.config import Settings
 from t3000gql.storage.store import Store
-from tests.collect.helpers import Recorder, add_t3, add_trend_log, fourteen_points, runs
+from tests.collect.helpers import Recorder, add_t3, add_trend_log, fourteen_points, runs, status_listener, statuses
 
 HUNG, HEALTHY = 3001, 3002
 
@@ -45,17 +45,20 @@ async def test_a_device_that_stops_answering_goes_offline_others_keep_collecting
     collection = Collection(store, clock=store.clock, backoff_base=0.01)
     events = Recorder()
     collection.collector.add_listener(events)
-    collection.on_status_change(events)
+    collection.on_status_change(status_listener(events))
     try:
         hung_log = await add_trend_log(store, HUNG, await add_t3(store, HUNG, hung_sim, 1, fourteen_points()))
         healthy_log = await add_trend_log(
             store, HEALTHY, await add_t3(store, HEALTHY, healthy_sim, 1, fourteen_points())
         )
         await collection.start()
-        await events.wait_for(lambda e: (HUNG, True) in statuses(e) and (HEALTHY, True) in statuses(e))
+        await events.wait_for(lambda e: (HUNG, True) in online(e) and (HEALTHY, True) in online(e))
 
         hung_sim.pause()
-        await events.wait_for(lambda e: (HUNG, False) in statuses(e))
+        await events.wait_for(lambda e: (HUNG, False) in online(e))
+        [offline] = [s for s in statuses(events.events) if s.device_id == HUNG and not s.online]
+        assert offline.fault is not None and offline.fault.code == "DEVICE_TIMEOUT"
+        assert offline.fault.retry_at_ms == offline.at_ms + 1000  # COLLECTOR_ERROR_RETRY_SECONDS=1
         failed = runs(events.events, "failed", hung_log.id)
         assert len(failed) == 1 and "did not answer" in str(failed[0].error)
         # While the hung device's read was waiting for answers, the healthy device was collected.
@@ -70,7 +73,7 @@ async def test_a_device_that_stops_answering_goes_offline_others_keep_collecting
         assert (await store.devices.require(HUNG)).online is False
 
         hung_sim.resume()
-        await events.wait_for(lambda e: statuses(e)[-1:] == [(HUNG, True)])
+        await events.wait_for(lambda e: online(e)[-1:] == [(HUNG, True)])
         assert runs(events.events, "failed", healthy_log.id) == []
         assert (await store.devices.require(HUNG)).online is True
         report = collection.report()
@@ -81,8 +84,8 @@ async def test_a_device_that_stops_answering_goes_offline_others_keep_collecting
         await store.close()
 
 
-def statuses(events: list[object]) -> list[tuple[int, bool]]:
-    return [(e[0], e[1]) for e in events if isinstance(e, tuple)]
+def online(events: list[object]) -> list[tuple[int, bool]]:
+    return [(status.device_id, status.online) for status in statuses(events)]
 
 
 def index_of(events: list[object], event: object) -> int:

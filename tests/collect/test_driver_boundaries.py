@@ -65,7 +65,9 @@ async def test_t3_modbus_script_serves_on_the_port_it_prints() -> None:
         assert match, line
         conn = DeviceConnection("modbus", "127.0.0.1", int(match.group(1)), unit_id=5)
         async with open_driver(conn, Settings.defaults(t3000_interface_timeout_ms=2000)) as driver:
-            values = await driver.read_points([PointSpec(PointRef(5, PointType.OUTPUT, n)) for n in range(1, 65)])
+            values = (
+                await driver.read_points([PointSpec(PointRef(5, PointType.OUTPUT, n)) for n in range(1, 65)])
+            ).values
         assert len(values) == 64
         assert all(0 <= value <= 100 for value in values.values())
     finally:

@@ -63,11 +63,11 @@ async def test_values_move_smoothly_with_time() -> None:
     clock = FakeClock(T0)
     driver = SimulatedDriver(seed=1, clock=clock)
     inputs = [p for p in points() if p.ref.point_type == PointType.INPUT]
-    before = await driver.read_points(inputs)
+    before = (await driver.read_points(inputs)).values
     clock.now += 60
-    a_minute_later = await driver.read_points(inputs)
+    a_minute_later = (await driver.read_points(inputs)).values
     clock.now += 6 * 3600
-    hours_later = await driver.read_points(inputs)
+    hours_later = (await driver.read_points(inputs)).values
     assert a_minute_later != before
     assert hours_later != a_minute_later
     for point in inputs:  # a minute changes a temperature by tenths, not degrees
@@ -79,7 +79,7 @@ async def test_ranges_are_believable() -> None:
     driver = SimulatedDriver(seed=3, clock=clock)
     for hour in range(0, 48, 5):
         clock.now = T0 + hour * 3600
-        values = await driver.read_points(points())
+        values = (await driver.read_points(points())).values
         for ref, value in values.items():
             if ref.point_type == PointType.OUTPUT:
                 assert 0 <= value <= 100
@@ -87,7 +87,7 @@ async def test_ranges_are_believable() -> None:
                 assert -40 <= value <= 5000
             else:
                 assert value in SETPOINTS
-        digital = await driver.read_points(points(digital=True))
+        digital = (await driver.read_points(points(digital=True))).values
         assert set(digital.values()) <= {0.0, 1.0}
 
 
@@ -99,13 +99,14 @@ async def test_writes_stick() -> None:
     await driver.write_point(setpoint, 23.25)
     await driver.write_point(fan, 5)
     clock.now += 86400
-    assert await driver.read_points([setpoint, fan]) == {setpoint.ref: 23.25, fan.ref: 1.0}
+    assert (await driver.read_points([setpoint, fan])).values == {setpoint.ref: 23.25, fan.ref: 1.0}
 
 
-async def test_points_a_controller_does_not_serve_are_refused() -> None:
+async def test_points_a_controller_does_not_serve_fail_alone() -> None:
     driver = SimulatedDriver()
-    with pytest.raises(ValidationError):
-        await driver.read_points([PointSpec(PointRef(1, PointType.PROGRAM, 1))])
+    program = PointRef(1, PointType.PROGRAM, 1)
+    result = await driver.read_points([PointSpec(program), PointSpec(PointRef(1, PointType.INPUT, 1))])
+    assert isinstance(result.errors[program], ValidationError) and len(result.values) == 1
     with pytest.raises(ValidationError):
         await driver.write_point(PointSpec(PointRef(1, PointType.OUTPUT, 1)), float("nan"))
 
@@ -115,5 +116,7 @@ async def test_open_driver_seeds_a_simulated_device_by_its_unit_id() -> None:
     clock = FakeClock(T0)
     driver = open_driver(DeviceConnection("simulated", unit_id=9), settings, clock=clock)
     assert isinstance(driver, SimulatedDriver)
-    assert await driver.read_points(points()) == await SimulatedDriver(seed=9, clock=clock).read_points(points())
+    assert (await driver.read_points(points())).values == (
+        await SimulatedDriver(seed=9, clock=clock).read_points(points())
+    ).values
     await driver.close()

@@ -1,4 +1,4 @@
-"""The T3-BB value map: addresses pinned to shared/reference/t3000.md, codec at the int32 boundaries."""
+"""The T3-BB value map: addresses pinned to docs/t3000.md, codec at the int32 boundaries."""
 
 from __future__ import annotations
 

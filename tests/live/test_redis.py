@@ -42,6 +42,8 @@ async def test_a_change_published_by_one_bus_reaches_subscribers_of_both(redis_u
         b.publish_changes([change(ref(2, 1), T0 + 1)])  # a marker for the device-2 subscriber
         assert [c.ts_ms for c in await take(other_device_on_b, 1)] == [T0 + 1]
         assert remote_seen["b"] == published  # only the other process's changes count as remote
+        # b's own subscriber having the marker says nothing about a's connection: wait for a's to deliver it.
+        await wait_until(lambda: bool(remote_seen["a"]), "remote change on a")
         assert [c.ts_ms for c in remote_seen["a"]] == [T0 + 1]
 
 

@@ -19,7 +19,7 @@ READING_FIELDS = (
     "muxPower1 muxPower2 muxPower3 muxPower4 source flaggedChannels station { name }"
 )
 RECORD = """
-mutation ($inputs: [PowerReadingInput!]!, $source: String! = "manual") {
+mutation ($inputs: [PowerReadingInput!]!, $source: DataSource! = MANUAL) {
   recordPowerReadings(inputs: $inputs, source: $source) {
     count imported duplicates flagged { index station timestamp field value previous }
   }
@@ -67,7 +67,7 @@ def test_create_look_up_and_change_stations(client: GraphQLClient) -> None:
     assert by_uuid == {"name": "TV-1", "device": {"deviceType": "power_station", "ipAddress": "10.0.0.5"}}
     changed = client.data(
         'mutation { upsertStation(input: {name: "TV-1", scene: "mast", '
-        'channelNames: [{field: "muxPower1", name: "TV5 HD"}]}) { scene channels { name } } }'
+        'channelNames: [{field: muxPower1, name: "TV5 HD"}]}) { scene channels { name } } }'
     )["upsertStation"]
     assert changed["scene"] == "mast" and changed["channels"][6]["name"] == "TV5 HD"
     assert [s["name"] for s in client.data("{ stations { name } }")["stations"]] == ["TV-1"]
@@ -90,7 +90,7 @@ def test_record_readings_all_or_nothing_with_precise_errors(client: GraphQLClien
 
     result = client.data(RECORD, {"inputs": [good, reading("2024-01-15T10:30:01Z", power=1100, energy=101)]})
     assert result["recordPowerReadings"] == {"count": 2, "imported": 2, "duplicates": 0, "flagged": []}
-    again = client.data(RECORD, {"inputs": [good], "source": "log_migration"})
+    again = client.data(RECORD, {"inputs": [good], "source": "LOG_MIGRATION"})
     assert again["recordPowerReadings"]["duplicates"] == 1
     backwards = client.data(
         'mutation { recordPowerReading(input: {station: "TV-1", timestamp: "2024-01-15T10:30:02Z", '
@@ -106,19 +106,19 @@ def test_query_readings_latest_buckets_and_series(client: GraphQLClient) -> None
         RECORD,
         {"inputs": [reading(f"2024-01-15T10:30:{s:02d}Z", power=1000 + s, energy=100 + s) for s in range(10)]},
     )
-    client.data(RECORD, {"inputs": [reading("2024-01-15T10:30:05.500Z", station="TV-2")], "source": "websocket"})
+    client.data(RECORD, {"inputs": [reading("2024-01-15T10:30:05.500Z", station="TV-2")], "source": "WEBSOCKET"})
     page = client.data(
         f'{{ powerReadings(filter: {{stationName: "TV-1", startDate: "2024-01-15T10:30:02Z", '
         f'endDate: "2024-01-15T10:30:08Z", orderDirection: DESC, limit: 2, offset: 1}}) {{ {READING_FIELDS} }} }}'
     )["powerReadings"]
     assert [r["timestamp"] for r in page] == ["2024-01-15T10:30:06.000+00:00", "2024-01-15T10:30:05.000+00:00"]
-    assert page[0]["activePower1"] == 1007.0 and page[0]["muxPower4"] == 110.0 and page[0]["source"] == "manual"
+    assert page[0]["activePower1"] == 1007.0 and page[0]["muxPower4"] == 110.0 and page[0]["source"] == "MANUAL"
     everyone = client.data("{ powerReadings(filter: {limit: 100}) { station { name } } powerReadingCount }")
     assert len(everyone["powerReadings"]) == everyone["powerReadingCount"] == 11
     newest = client.data(
         "{ powerReadings(filter: {orderBy: CREATED_AT, orderDirection: DESC, limit: 1}) { source } }"
     )
-    assert newest["powerReadings"] == [{"source": "websocket"}]
+    assert newest["powerReadings"] == [{"source": "WEBSOCKET"}]
     latest = client.data(
         '{ latestPowerReading(station: "TV-1") { timestamp } stations { name latestReading { timestamp } } }'
     )
@@ -154,7 +154,8 @@ def test_monitored_station_feeds_readings_into_the_api(client: GraphQLClient) ->
         deadline = time.monotonic() + 20
         while True:
             data = client.data(query)
-            if data["powerReadingCount"] == 40:
+            # The rows are visible to readers as soon as they commit, the monitor's counter a moment later.
+            if data["powerReadingCount"] == 40 and data["stationMonitor"]["written"] == 40:
                 break
             assert time.monotonic() < deadline, data
             time.sleep(0.01)
@@ -162,6 +163,25 @@ def test_monitored_station_feeds_readings_into_the_api(client: GraphQLClient) ->
         assert data["station"]["connection"] == {"state": "CONNECTED", "received": 40}
         assert data["stationMonitor"] == {"written": 40, "spooled": 0, "databaseAvailable": True, "enabled": True}
         sources = client.data('{ powerReadings(filter: {stationName: "LIVE-1", limit: 100}) { source } }')
-        assert {r["source"] for r in sources["powerReadings"]} == {"websocket"}
+        assert {r["source"] for r in sources["powerReadings"]} == {"WEBSOCKET"}
     finally:
         client.run(simulator.stop)
+
+
+def test_station_monitor_status_when_the_monitor_is_off(tmp_path: Path) -> None:
+    with open_client(station_settings(tmp_path, station_monitor_enabled=False)) as client:
+        status = client.data(
+            "{ stationMonitor { enabled databaseAvailable buffered received written duplicates rejected spooled "
+            "replayed } }"
+        )["stationMonitor"]
+    assert status == {
+        "enabled": False,
+        "databaseAvailable": True,
+        "buffered": 0,
+        "received": 0,
+        "written": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "spooled": 0,
+        "replayed": 0,
+    }

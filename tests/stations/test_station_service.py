@@ -59,7 +59,7 @@ async def test_names_and_uuids_are_unique(service: StationService) -> None:
         await service.create_station(StationInput(name="TV-1"))
     with pytest.raises(ConflictError, match="uuid 'u-1'"):
         await service.create_station(StationInput(name="TV-2", uuid="u-1"))
-    with pytest.raises(ValidationError, match="deviceId"):
+    with pytest.raises(ValidationError, match="device_id"):
         await service.create_station(StationInput(name="TV-3", device_id=17))
 
 
@@ -217,7 +217,7 @@ async def test_reading_queries_filter_order_page_latest(service: StationService,
     assert await reader.readings(ReadingFilter(station_name="nobody")) == []
     latest = await reader.latest([a, b])
     assert (latest[a.device_id].ts_ms, latest[b.device_id].values[0]) == (T0 + 4000, 7.0)
-    with pytest.raises(ValidationError, match="orderBy"):
+    with pytest.raises(ValidationError, match="order_by"):
         await reader.readings(ReadingFilter(order_by="value"))
 
 

@@ -46,7 +46,7 @@ def reading(ts: int, power: float, energy: float, source: str, flagged: list[str
             "timestamp": iso(ts),
             "activePower1": power,
             "muxPower1": energy,
-            "source": source,
+            "source": source.upper(),
             "flaggedChannels": flagged or [],
         }
     }
@@ -86,6 +86,6 @@ async def test_readings_from_the_live_monitor_arrive_in_order(server: InLoopServ
             simulator.resume()
             received = [(await ws.next_data("a"))["powerReadings"] for _ in range(20)]
     assert simulator.total_sent == 20
-    assert {r["source"] for r in received} == {"websocket"}
+    assert {r["source"] for r in received} == {"WEBSOCKET"}
     stamps = [r["timestamp"] for r in received]
     assert stamps == sorted(set(stamps))

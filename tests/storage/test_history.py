@@ -100,5 +100,5 @@ async def test_latest_value_at_or_before_a_time_looks_into_older_partitions(stor
 async def test_an_empty_or_reversed_range_is_a_clear_error(store: Store) -> None:
     with pytest.raises(ValidationError, match="later than the start"):
         await store.history.read_range([1], 10, 10)
-    with pytest.raises(ValidationError, match="intervalSeconds"):
+    with pytest.raises(ValidationError, match="interval_seconds"):
         await store.history.aggregate([1], 0, 10, 0, [Aggregate.AVG])

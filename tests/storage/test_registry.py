@@ -37,12 +37,12 @@ async def test_devices_create_update_upsert_list_get_delete(store: Store) -> Non
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        (DeviceInput(-1, device_name="a", device_type="b"), "deviceId"),
-        (DeviceInput(1, device_name="", device_type="b"), "deviceName"),
+        (DeviceInput(-1, device_name="a", device_type="b"), "device_id"),
+        (DeviceInput(1, device_name="", device_type="b"), "device_name"),
         (DeviceInput(1, device_name="a", device_type="b", port=70000), "port"),
         (DeviceInput(1, device_name="a", device_type="b", protocol="carrier-pigeon"), "protocol"),
-        (DeviceInput(1, device_name="a", device_type="b", ip_address="not an address!"), "ipAddress"),
-        (DeviceInput(1, device_name="a"), "deviceType"),
+        (DeviceInput(1, device_name="a", device_type="b", ip_address="not an address!"), "ip_address"),
+        (DeviceInput(1, device_name="a"), "device_type"),
     ],
 )
 async def test_bad_device_input_names_the_field_and_writes_nothing(
@@ -60,7 +60,7 @@ async def test_points_upsert_all_or_nothing(store: Store) -> None:
         await store.points.upsert(
             DEVICE, [PointInput(PointType.OUTPUT, 1), PointInput(PointType.OUTPUT, 0, point_name="bad")]
         )
-    assert (caught.value.index, caught.value.field) == (1, "pointNumber")
+    assert (caught.value.index, caught.value.field) == (1, "point_number")
     assert len(await store.points.list_for_device(DEVICE)) == 2
     points, inserted, updated = await store.points.upsert(
         DEVICE,

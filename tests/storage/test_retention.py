@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from t3000gql.domain.samples import Sample
+from t3000gql.domain.stations import ReadingInput, ReadingLimits, StationInput
+from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
 from tests.conftest import FakeClock
 
@@ -31,3 +33,14 @@ async def test_retention_drops_wholly_old_partitions_and_trims_the_boundary_one(
     assert "timeseries_data_2021" not in tables and "timeseries_data_2022" not in tables
     left = (await store.history.read_range([pid], ms(2020, 1, 1), ms(2027, 1, 1)))[pid]
     assert left.timestamps == stamps[3:]
+
+
+async def test_retention_trims_power_readings_at_the_same_cut_off(store: Store, clock: FakeClock) -> None:
+    service = StationService(store, ReadingLimits())
+    await service.create_station(StationInput(name="A"))
+    old, new = ms(2022, 1, 1), ms(2025, 1, 1)
+    power = (1.0, *(None,) * 9)
+    await service.record([ReadingInput(old, power, station="A"), ReadingInput(new, power, station="A")], "manual")
+    clock.now_ms = ms(2026, 6, 1)
+    await store.apply_retention()
+    assert await store.db.fetch_all("SELECT ts FROM power_readings") == [(new,)]

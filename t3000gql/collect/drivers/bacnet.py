@@ -10,6 +10,10 @@ running loop on the first request (BAC0 needs the loop, and sleeps ~1 s while st
 
 BAC0 reports many failures by logging and returning None or an empty list rather than raising; every call is
 checked here and turned into DeviceError / DeviceTimeout.
+
+A readMultiple answer carries an error per object the device cannot read (bacpypes3 devices answer so): that
+point fails alone. A device that refuses the whole request instead (some do for one unknown object) has the
+batch split in halves until the points it refuses stand alone.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from typing import Any
 import BAC0
 from BAC0.core.io.IOExceptions import NoResponseFromController
 
-from t3000gql.collect.drivers.base import Driver, PointSpec
+from t3000gql.collect.drivers.bac0_compat import write_and_wait
+from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
-from t3000gql.domain.points import PointRef, PointType
+from t3000gql.domain.points import PointType
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
 
 log = logging.getLogger(__name__)
@@ -133,16 +138,46 @@ class BacnetDriver(Driver):
         self.requests_sent = 0
         self._owns_application = owns_application
 
-    async def read_points(self, points: Sequence[PointSpec]) -> dict[PointRef, float]:
-        named = [(point, *object_for(point)) for point in points]  # bad points fail before any I/O
-        values: dict[PointRef, float] = {}
-        for first in range(0, len(named), self.batch_size):
-            batch = named[first : first + self.batch_size]
-            objects = {f"{request}:{p.ref.point_number}": ["presentValue"] for p, request, _ in batch}
-            result = await self._read_multiple(objects)
-            for point, _, key in batch:
-                values[point.ref] = self._value_of(result, f"{key},{point.ref.point_number}", point.digital)
-        return values
+    async def read_points(self, points: Sequence[PointSpec]) -> ReadResult:
+        """Raises DeviceError only when our own BACnet application cannot start (nothing was asked)."""
+        result = ReadResult()
+        named: list[tuple[PointSpec, str, str]] = []
+        for point in points:
+            try:
+                named.append((point, *object_for(point)))
+            except ValidationError as exc:  # a point type BACnet devices do not serve: it fails before any I/O
+                result.errors[point.ref] = exc
+        if not named:
+            return result
+        await self.application.lite(self.host)
+        try:
+            for first in range(0, len(named), self.batch_size):
+                await self._read_batch(named[first : first + self.batch_size], result)
+        except DeviceTimeout as exc:
+            result.stop([point for point, _, _ in named], exc)
+        return result
+
+    async def _read_batch(self, batch: list[tuple[PointSpec, str, str]], result: ReadResult) -> None:
+        objects = {f"{request}:{p.ref.point_number}": ["presentValue"] for p, request, _ in batch}
+        try:
+            answer = await self._read_multiple(objects)
+        except DeviceTimeout:
+            raise
+        except DeviceError as exc:
+            result.answered = True
+            if len(batch) == 1:
+                result.errors[batch[0][0].ref] = exc
+                return
+            half = len(batch) // 2  # the device refused the whole request: find the objects it refuses
+            await self._read_batch(batch[:half], result)
+            await self._read_batch(batch[half:], result)
+            return
+        result.answered = True
+        for point, _, key in batch:
+            try:
+                result.values[point.ref] = self._value_of(answer, f"{key},{point.ref.point_number}", point.digital)
+            except DeviceError as exc:
+                result.errors[point.ref] = exc
 
     async def write_point(self, point: PointSpec, value: float) -> None:
         request, _ = object_for(point)
@@ -157,7 +192,7 @@ class BacnetDriver(Driver):
         async def attempt() -> Any:
             self.requests_sent += 1
             try:
-                return await asyncio.wait_for(lite._write(args), self.policy.timeout)
+                return await asyncio.wait_for(write_and_wait(lite, args), self.policy.timeout)
             except (TimeoutError, NoResponseFromController) as exc:
                 if "no-response" in str(exc) or isinstance(exc, TimeoutError):
                     raise _NoAnswer(repr(exc)) from exc

@@ -3,7 +3,8 @@
 A driver is to the collector what a transport is to httpx: one object per device that can read many points
 in one call and write one point. It knows nothing of storage, schedules or GraphQL; it converts protocol
 failures into `DeviceError` / `DeviceTimeout` where they enter our code, so callers handle exactly two kinds
-of failure.
+of failure: the device did not answer (`DeviceTimeout`: it is offline), or it answered with an error
+(`DeviceError`: it is online, and the error belongs to the point or the write that caused it).
 
 Nothing in this module imports pymodbus or BAC0: the register codec is plain `struct`, so a register map can
 be validated (e.g. when a point is created through the API) without loading a protocol stack.
@@ -15,11 +16,11 @@ import abc
 import math
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Self, cast
 
 from t3000gql.domain.points import PointRef
-from t3000gql.errors import ValidationError
+from t3000gql.errors import DeviceTimeout, T3000Error, ValidationError
 
 RegisterFunction = Literal["holding", "input"]
 RegisterDataType = Literal["int16", "uint16", "int32", "uint32", "float32"]
@@ -172,11 +173,39 @@ class PointSpec:
     """A point as a driver needs it: which one, whether it is binary, and (generic Modbus only) where it is.
 
     Without a register map a Modbus driver uses the T3-BB map derived from the point's type and number.
+    `revision` is the point record's `updated_at`: what a driver learns about a point (a register the device
+    lacks) holds for this revision only, so editing or re-creating the point makes the driver ask again.
     """
 
     ref: PointRef
     digital: bool = False
     register_map: RegisterMap | None = None
+    revision: int = 0
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """What a bulk read got: a value for every point the device gave one, an error for every point it did not.
+
+    Never all-or-nothing. A point the device answered with an error (an unknown BACnet object, a register it
+    lacks) or that cannot be asked for (a bad register map) has its own error in `errors`, and the others keep
+    their values. `no_answer` is set when the device stopped answering (it is offline); values read before
+    that are kept, and every point not read has that DeviceTimeout as its error.
+    """
+
+    values: dict[PointRef, float] = field(default_factory=dict)
+    errors: dict[PointRef, T3000Error] = field(default_factory=dict)
+    no_answer: DeviceTimeout | None = None
+    answered: bool = False
+    """The device answered at least one request (with values or an error): it is online. False when nothing
+    was sent (every point failed our own checks) or nothing came back (`no_answer`)."""
+
+    def stop(self, points: Sequence[PointSpec], error: DeviceTimeout) -> None:
+        """The device fell silent: the points with neither a value nor an error yet get `error`."""
+        self.no_answer = error
+        for point in points:
+            if point.ref not in self.values and point.ref not in self.errors:
+                self.errors[point.ref] = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +237,14 @@ class DeviceConnection:
 class Driver(abc.ABC):
     """Reads many points of one device in as few requests as its protocol allows, and writes one point.
 
-    `read_points` is all-or-nothing: it returns a value for every requested point or raises `DeviceTimeout`
-    (the device did not answer, after the configured retries) or `DeviceError` (it answered with an error).
+    `read_points` does not raise for what a device does: it returns a `ReadResult` with the values the device
+    gave and an error per point it did not (see there). `write_point` raises `DeviceTimeout` (no answer, after
+    the configured retries) or `DeviceError` (the device refused: its reason is in the message).
     """
 
     @abc.abstractmethod
-    async def read_points(self, points: Sequence[PointSpec]) -> dict[PointRef, float]:
-        """Current values in engineering units, keyed by point."""
+    async def read_points(self, points: Sequence[PointSpec]) -> ReadResult:
+        """Current values in engineering units, keyed by point, and the points that failed with their errors."""
 
     @abc.abstractmethod
     async def write_point(self, point: PointSpec, value: float) -> None:

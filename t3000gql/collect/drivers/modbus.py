@@ -8,6 +8,13 @@ lock, because in practice a Modbus TCP server answers one request at a time per 
 pymodbus' own retry and reconnect machinery is switched off (`retries=0`, `reconnect_delay=0`): we retry with
 our policy and open a fresh connection after any failure, which also discards late answers to timed-out
 requests instead of matching them to the next request.
+
+An exception response is an answer: the device is online and the error belongs to the points of that request.
+Two exceptions are the exception: 10 and 11 come from a gateway that could not reach the device behind it, so
+they count as no answer (retried, then DeviceTimeout). A block refused with exception 2 (illegal data address)
+is split in halves until the points whose registers the device lacks are found; that finding is kept (and
+those points are left out of later requests, answered with the same error) until the point changes
+(`PointSpec.revision`) or the device does (a new driver).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from t3000gql.collect.drivers import t3_registers
-from t3000gql.collect.drivers.base import Driver, PointSpec, RegisterFunction, RegisterMap
+from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult, RegisterFunction, RegisterMap
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
@@ -43,10 +50,25 @@ EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target device failed to respond",
 }
+ILLEGAL_DATA_ADDRESS = 2
+GATEWAY_NO_ANSWER = frozenset({10, 11})
+"""Exceptions a gateway answers for the device behind it when that device did not answer."""
 
 
 class _NoAnswer(Exception):
     """One attempt got no usable answer (timeout, refused or lost connection); worth retrying."""
+
+
+class ModbusRefusal(DeviceError):
+    """The device answered a request with a Modbus exception (`exception_code`, None if it gave none)."""
+
+    def __init__(self, message: str, exception_code: int | None) -> None:
+        super().__init__(message)
+        self.exception_code = exception_code
+
+
+def _exception_name(code: int | None) -> str:
+    return EXCEPTION_NAMES.get(code, "unknown exception") if code is not None else "error"
 
 
 class ModbusLink:
@@ -107,10 +129,14 @@ class ModbusLink:
                 client = await self._connected()
                 self.requests_sent += 1
                 try:
-                    return await self._answer(send(client))
+                    response = await self._answer(send(client))
                 except (TimeoutError, ModbusException, OSError) as exc:
                     self._disconnect()
                     raise _NoAnswer(f"{type(exc).__name__}: {exc}") from exc
+            gateway_code = _exception_code(response)
+            if response.isError() and gateway_code in GATEWAY_NO_ANSWER:
+                raise _NoAnswer(f"Modbus exception {gateway_code} ({_exception_name(gateway_code)})")
+            return response
 
         what = f"{FUNCTION_NAMES[code]} (function {code}) at address {address}, count {count}"
         try:
@@ -121,9 +147,12 @@ class ModbusLink:
                 f"({self.policy.retries + 1} attempts; last: {exc})"
             ) from exc
         if response.isError():
-            code_ = getattr(response, "exception_code", None)
-            name = EXCEPTION_NAMES.get(code_, "unknown exception") if isinstance(code_, int) else "error"
-            raise DeviceError(f"unit {unit_id} at {self} refused {what}: Modbus exception {code_} ({name})")
+            exception_code = _exception_code(response)
+            raise ModbusRefusal(
+                f"unit {unit_id} at {self} refused {what}: Modbus exception {exception_code} "
+                f"({_exception_name(exception_code)})",
+                exception_code,
+            )
         return response
 
     async def _answer(self, request: Awaitable[ModbusPDU]) -> ModbusPDU:
@@ -179,6 +208,11 @@ class ModbusLink:
             self._client = None
 
 
+def _exception_code(response: ModbusPDU) -> int | None:
+    code = getattr(response, "exception_code", None)
+    return code if isinstance(code, int) else None
+
+
 @dataclass(frozen=True, slots=True)
 class ReadBlock:
     """One read request: `count` registers of one function from `start`, and the points they hold."""
@@ -207,7 +241,13 @@ def plan_reads(
     Gaps are not bridged: a register between two points may not exist on a generic device, and reading it
     would fail the whole block with "illegal data address".
     """
-    mapped = [(point, register_map_for(point)) for point in points]
+    return plan_blocks([(point, register_map_for(point)) for point in points], max_registers, max_points)
+
+
+def plan_blocks(
+    mapped: Sequence[tuple[PointSpec, RegisterMap]], max_registers: int, max_points: int
+) -> list[ReadBlock]:
+    """`plan_reads` of points whose register maps are known already."""
     blocks: list[ReadBlock] = []
     for function in FUNCTION_CODES:
         ordered = sorted(
@@ -242,24 +282,75 @@ class ModbusDriver(Driver):
         self.unit_id = unit_id
         self.bulk_size = bulk_size
         self._owns_link = owns_link
+        self._lacking: dict[PointRef, tuple[PointSpec, ModbusRefusal]] = {}
+        """Points whose registers the device lacks (it answered exception 2 to them alone), as they were then."""
 
-    async def read_points(self, points: Sequence[PointSpec]) -> dict[PointRef, float]:
-        blocks = plan_reads(points, max_points=self.bulk_size)  # bad maps fail here, before any I/O
-        values: dict[PointRef, float] = {}
-        for block in blocks:
-            registers = await self.link.read_registers(self.unit_id, block.function, block.start, block.count)
-            for point, rmap in block.members:
-                offset = rmap.register - block.start
-                value = rmap.decode(registers[offset : offset + rmap.count])
-                values[point.ref] = (1.0 if value else 0.0) if point.digital else value
+    def lacking(self) -> dict[PointRef, ModbusRefusal]:
+        """Points this driver no longer asks for, because the device answered that it lacks their registers."""
+        return {ref: error for ref, (_, error) in self._lacking.items()}
+
+    async def read_points(self, points: Sequence[PointSpec]) -> ReadResult:
+        result = ReadResult()
+        asked: list[tuple[PointSpec, RegisterMap]] = []
+        lacking = self._lacking
+        for point in points:
+            if lacking:
+                known = lacking.get(point.ref)
+                if known is not None and known[0] == point:
+                    result.errors[point.ref] = known[1]  # found before: not asked again
+                    continue
+                lacking.pop(point.ref, None)  # the point changed since: ask again
+            try:
+                asked.append((point, register_map_for(point)))
+            except ValidationError as exc:  # not a point a T3 has: that point fails, before any I/O
+                result.errors[point.ref] = exc
+        requests = self.link.requests_sent
+        try:
+            for block in plan_blocks(asked, MAX_REGISTERS_PER_READ, self.bulk_size):
+                await self._read_block(block, result)
+        except DeviceTimeout as exc:
+            result.stop([point for point, _ in asked], exc)
         log.debug(
-            "read %s points from unit %s at %s in %s requests",
-            len(values),
+            "read %s of %s points from unit %s at %s in %s requests",
+            len(result.values),
+            len(points),
             self.unit_id,
             self.link,
-            len(blocks),
+            self.link.requests_sent - requests,
         )
-        return values
+        return result
+
+    async def _read_block(self, block: ReadBlock, result: ReadResult) -> None:
+        """Reads one block into `result`; a block refused with "illegal data address" is split in halves
+        (each read as its own blocks) until the points the device lacks stand alone."""
+        members = [point for point, _ in block.members]
+        try:
+            registers = await self.link.read_registers(self.unit_id, block.function, block.start, block.count)
+        except DeviceTimeout:
+            raise
+        except DeviceError as exc:
+            result.answered = True
+            if not isinstance(exc, ModbusRefusal) or exc.exception_code != ILLEGAL_DATA_ADDRESS:
+                for point in members:  # the whole request was refused, not one register in it
+                    result.errors[point.ref] = exc
+                return
+            if len(members) == 1:
+                self._lacking[members[0].ref] = (members[0], exc)
+                result.errors[members[0].ref] = exc
+                log.info(
+                    "unit %s at %s lacks the registers of %s: %s", self.unit_id, self.link, members[0].ref, exc
+                )
+                return
+            half = len(members) // 2
+            for part in (members[:half], members[half:]):
+                for sub_block in plan_reads(part, max_points=self.bulk_size):
+                    await self._read_block(sub_block, result)
+            return
+        result.answered = True
+        for point, rmap in block.members:
+            offset = rmap.register - block.start
+            value = rmap.decode(registers[offset : offset + rmap.count])
+            result.values[point.ref] = (1.0 if value else 0.0) if point.digital else value
 
     async def write_point(self, point: PointSpec, value: float) -> None:
         rmap = register_map_for(point)

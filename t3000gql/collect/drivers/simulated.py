@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from t3000gql.collect.drivers.base import Driver, PointSpec
+from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.errors import ValidationError
 
@@ -128,17 +128,20 @@ class SimulatedDriver(Driver):
         self.clock = clock
         self._written: dict[PointRef, float] = {}
 
-    async def read_points(self, points: Sequence[PointSpec]) -> dict[PointRef, float]:
+    async def read_points(self, points: Sequence[PointSpec]) -> ReadResult:
         now = self.clock()
-        values: dict[PointRef, float] = {}
+        result = ReadResult(answered=bool(points))
         for point in points:
             written = self._written.get(point.ref)
-            values[point.ref] = (
-                written
-                if written is not None
-                else waveform_value(self.seed, point.ref, now, digital=point.digital)
-            )
-        return values
+            try:
+                result.values[point.ref] = (
+                    written
+                    if written is not None
+                    else waveform_value(self.seed, point.ref, now, digital=point.digital)
+                )
+            except ValidationError as exc:  # a point type it does not simulate: that point fails alone
+                result.errors[point.ref] = exc
+        return result
 
     async def write_point(self, point: PointSpec, value: float) -> None:
         if not math.isfinite(value):

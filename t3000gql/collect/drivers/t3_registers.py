@@ -1,4 +1,4 @@
-"""The T3-BB family's Modbus map of point values (shared/reference/t3000.md), as pure functions.
+"""The T3-BB family's Modbus map of point values (docs/t3000.md), as pure functions.
 
 Values are 32-bit signed integers, high word first, holding the engineering value x 1000:
 outputs n=1..64 at 7100 + 2(n-1), inputs n=1..64 at 7484 + 2(n-1), variables n=1..128 at 8092 + 2(n-1).

@@ -4,6 +4,10 @@ analogInput/analogOutput/analogValue 1..n and binaryInput/binaryOutput/binaryVal
 BAC0's local object helpers (`BAC0.core.devices.local.factory`). Outputs and values are commandable (clients
 write them at a priority), inputs are not, as on a real controller.
 
+Faults of a device that answers, for tests of partial failures: `remove_object` takes an object away (reads of it
+get the device's unknown-object error, for that object alone when others are read with it) and `refuse_writes`
+makes writes to an object fail with write-access-denied, as a controller's protected objects do.
+
 BAC0 cannot bind port 0 (it reads 0 as "use 47808"), so a free port is picked by binding a probe socket first;
 there is a short window in which another process could take it. On loopback every BACnet node needs its own
 port, and Who-Is broadcasts find nothing: clients address the device by unicast `127.0.0.1:port`.
@@ -27,6 +31,7 @@ from BAC0.core.devices.local.factory import (
     binary_value,
 )
 from bacpypes3.basetypes import BinaryPV, PriorityValue
+from bacpypes3.errors import PropertyError
 
 from t3000gql.collect.drivers.bacnet import free_udp_port
 from t3000gql.domain.points import PointType
@@ -58,6 +63,8 @@ class BacnetSimulator:
             binary if binary is not None else {PointType.INPUT: 4, PointType.OUTPUT: 4, PointType.VARIABLE: 4}
         )
         self._objects: dict[tuple[PointType, int, bool], Any] = {}
+        self._refusing: set[tuple[PointType, int, bool]] = set()
+        self._application: Any = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -74,12 +81,14 @@ class BacnetSimulator:
         # ObjectFactory collects objects in class-level state: clear it before and after so two simulators in
         # one process (created one after the other) do not share objects.
         ObjectFactory.clear_objects()
+        self._application = lite.this_application.app
         try:
             created = self._create_objects()
             for obj in created.values():
-                lite.this_application.app.add_object(obj)
+                self._application.add_object(obj)
         finally:
             ObjectFactory.clear_objects()
+        self._guard_writes()
         log.info("BACnet simulator device %s on %s with %s objects", self.device_id, self.address, len(created))
 
     async def stop(self) -> None:
@@ -109,6 +118,32 @@ class BacnetSimulator:
     def value(self, point_type: PointType, number: int, *, digital: bool = False) -> float:
         present = self._objects[(point_type, number, digital)].presentValue
         return (1.0 if str(present) == "active" else 0.0) if digital else float(present)
+
+    def remove_object(self, point_type: PointType, number: int, *, digital: bool = False) -> None:
+        """The device no longer has this object: reads and writes of it get unknown-object."""
+        self._application.delete_object(self._objects[(point_type, number, digital)])
+
+    def restore_object(self, point_type: PointType, number: int, *, digital: bool = False) -> None:
+        self._application.add_object(self._objects[(point_type, number, digital)])
+
+    def refuse_writes(self, point_type: PointType, number: int, *, digital: bool = False) -> None:
+        """Writes to this object are answered with property/write-access-denied (and change nothing)."""
+        self._refusing.add((point_type, number, digital))
+
+    def _guard_writes(self) -> None:
+        # bacpypes3 dispatches a WriteProperty request to the application's `do_WritePropertyRequest` (looked up
+        # by name per request): wrapping it refuses chosen objects the way the library refuses read-only ones.
+        app = self._application
+        handle = app.do_WritePropertyRequest
+
+        async def guarded(apdu: Any) -> None:
+            obj = app.get_object_id(apdu.objectIdentifier)
+            refused = {id(self._objects[key]) for key in self._refusing}
+            if obj is not None and id(obj) in refused:
+                raise PropertyError("writeAccessDenied")
+            await handle(apdu)
+
+        app.do_WritePropertyRequest = guarded
 
     def _create_objects(self) -> dict[str, Any]:
         analog_makers = {

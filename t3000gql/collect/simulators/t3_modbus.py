@@ -9,12 +9,18 @@ Built on `pymodbus.simulator` (SimData/SimDevice) and `pymodbus.server.ModbusTcp
 API of pymodbus 3.16. Registers change through the server's public `async_setValues`, requests are counted
 in the server's `trace_pdu` hook, and `pause()` drops outgoing answers in its `trace_packet` hook: a paused
 simulator keeps its sockets open and reads the requests, like a controller that hangs, and clients time out.
+
+Faults of a device that answers, for tests of partial failures: `remove_registers` / `remove_point` make
+registers missing (any client request touching one is answered with exception 2, illegal data address, as a
+controller without that object would), and `refuse_writes` refuses client writes to chosen points (exception 2
+by default, what pymodbus answers for its own read-only registers); `lose_unit` answers everything for a unit
+with exception 11, as a gateway whose device behind it is silent. All are checked in the SimDevice `action`
+hook, for client requests only: the simulator's own `set_value` / `registers` still reach every register.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -22,6 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
 
+from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -29,16 +36,22 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from t3000gql.collect.drivers import t3_registers
 from t3000gql.collect.drivers.simulated import Clock, waveform_value
 from t3000gql.domain.points import T3_POINT_COUNTS, PointRef, PointType
+from t3000gql.lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# The T3-BB map (shared/reference/t3bb_modbus_registers.tsv) ends at register 33489: all of it is defined, so
-# every T3 register exists. (shared/reference/dependencies.md reports reads past the defined registers
-# wrapping around; with separate register tables, pymodbus 3.16.1 answers exception 2 there, as
-# tests/collect/test_modbus_driver.py checks.)
+# The T3-BB map (docs/t3000.md) ends at register 33489: all of it is defined, so every T3 register exists.
+# (With one shared register table, reads past the defined registers were seen to wrap around; with separate
+# register tables, pymodbus 3.16.1 answers exception 2 there, as tests/collect/test_modbus_driver.py checks.)
 HOLDING_REGISTERS = 33500
 INPUT_REGISTERS = 1000  # only for generic register maps with function "input"
 FC_READ_HOLDING, FC_READ_INPUT, FC_WRITE_SINGLE, FC_WRITE_MULTIPLE = 3, 4, 6, 16
+TABLE_OF = {
+    FC_READ_HOLDING: "holding",
+    FC_WRITE_SINGLE: "holding",
+    FC_WRITE_MULTIPLE: "holding",
+    FC_READ_INPUT: "input",
+}
 REG_MODBUS_ADDRESS, REG_PANEL_NUMBER, REG_TCP_PORT = 6, 36, 120
 ANIMATED = (PointType.INPUT,)
 
@@ -66,7 +79,13 @@ class T3ModbusSimulator:
         self.paused = False
         self.dropped_answers = 0
         self._pinned: set[tuple[int, int]] = set()  # (unit, value register) the animation must not touch
+        self._missing: set[tuple[int, str, int]] = set()  # (unit, "holding"/"input", register) it lacks
+        self._write_refusals: dict[tuple[int, int], ExcCodes] = {}  # (unit, holding register) -> its answer
+        self._lost_units: set[int] = set()
+        self.refused = 0
+        """Client requests answered with an exception because of `remove_*` or `refuse_writes`."""
         self._animating = False
+        self._internal = False  # set while the simulator itself reads or writes its registers
         self._updated = asyncio.Event()
         self._server: ModbusTcpServer | None = None
         self._animation: asyncio.Task[None] | None = None
@@ -93,11 +112,8 @@ class T3ModbusSimulator:
         log.info("T3 Modbus simulator for units %s listening on %s:%s", self.units, self.host, self.port)
 
     async def stop(self) -> None:
-        if self._animation is not None:
-            self._animation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._animation
-            self._animation = None
+        animation, self._animation = self._animation, None
+        await cancel_and_wait(animation)
         if self._server is not None:
             await self._server.shutdown()
             self._server = None
@@ -124,6 +140,39 @@ class T3ModbusSimulator:
         for connection in list(server.active_connections.values()):
             connection.close()
 
+    def remove_registers(self, unit: int, address: int, count: int = 1, *, function: str = "holding") -> None:
+        """From now on the device lacks these registers: requests touching one get exception 2."""
+        self._missing.update((unit, function, register) for register in range(address, address + count))
+
+    def restore_registers(self, unit: int, address: int, count: int = 1, *, function: str = "holding") -> None:
+        self._missing.difference_update((unit, function, register) for register in range(address, address + count))
+
+    def remove_point(self, unit: int, point_type: PointType, number: int) -> None:
+        """The device lacks this T3 point (both registers of its value)."""
+        self.remove_registers(
+            unit, t3_registers.value_register(point_type, number), t3_registers.REGISTERS_PER_VALUE
+        )
+
+    def restore_point(self, unit: int, point_type: PointType, number: int) -> None:
+        self.restore_registers(
+            unit, t3_registers.value_register(point_type, number), t3_registers.REGISTERS_PER_VALUE
+        )
+
+    def lose_unit(self, unit: int) -> None:
+        """Answer every request to `unit` with exception 11, as a gateway whose device behind it is silent."""
+        self._lost_units.add(unit)
+
+    def find_unit(self, unit: int) -> None:
+        self._lost_units.discard(unit)
+
+    def refuse_writes(
+        self, unit: int, point_type: PointType, number: int, *, answer: ExcCodes = ExcCodes.ILLEGAL_ADDRESS
+    ) -> None:
+        """Client writes to this T3 point are answered with `answer` (and change nothing); reads still work."""
+        address = t3_registers.value_register(point_type, number)
+        for register in range(address, address + t3_registers.REGISTERS_PER_VALUE):
+            self._write_refusals[(unit, register)] = answer
+
     async def set_value(self, unit: int, point_type: PointType, number: int, value: float) -> None:
         """Serves `value` (engineering units) for a point from now on, pinned against the animation."""
         address = t3_registers.value_register(point_type, number)
@@ -138,15 +187,20 @@ class T3ModbusSimulator:
     ) -> None:
         """Raw register values (0..65535); `function="input"` sets input registers (FC04's table)."""
         code = FC_WRITE_MULTIPLE if function == "holding" else FC_READ_INPUT
-        self._animating = not pin  # read by _on_access, which pymodbus calls synchronously inside this await
+        # Both flags are read by _on_access, which pymodbus calls synchronously inside this await.
+        self._animating, self._internal = not pin, True
         try:
             await self._running().async_setValues(unit, code, address, list(values))
         finally:
-            self._animating = False
+            self._animating = self._internal = False
 
     async def registers(self, unit: int, address: int, count: int, *, function: str = "holding") -> list[int]:
         code = FC_READ_HOLDING if function == "holding" else FC_READ_INPUT
-        return [int(v) for v in await self._running().async_getValues(unit, code, address, count)]
+        self._internal = True
+        try:
+            return [int(v) for v in await self._running().async_getValues(unit, code, address, count)]
+        finally:
+            self._internal = False
 
     async def update_once(self) -> None:
         """One animation step: every input that is not pinned takes its waveform value at `clock()`."""
@@ -208,12 +262,28 @@ class T3ModbusSimulator:
         count: int,
         _registers: list[int],
         set_values: list[int] | list[bool] | None,
-    ) -> None:
-        """Pins every T3 value a write touches (a client's or `set_value`'s), so the animation keeps it."""
+    ) -> ExcCodes | None:
+        """Answers client requests that touch a missing register, or write a refused one, with an exception;
+        pins every T3 value a write touches (a client's or `set_value`'s), so the animation keeps it."""
+        if not self._internal:
+            if unit in self._lost_units:
+                self.refused += 1
+                return ExcCodes.GATEWAY_NO_RESPONSE
+            table = TABLE_OF.get(function_code)
+            touched = range(address, address + count)
+            if any((unit, table, register) in self._missing for register in touched):
+                self.refused += 1
+                return ExcCodes.ILLEGAL_ADDRESS
+            if set_values is not None and table == "holding":
+                answers = [answer for r in touched if (answer := self._write_refusals.get((unit, r))) is not None]
+                if answers:
+                    self.refused += 1
+                    return answers[0]
         if set_values is None or self._animating or function_code not in (FC_WRITE_SINGLE, FC_WRITE_MULTIPLE):
-            return
+            return None
         for register in range(address - 1, address + count):
             self._pinned.add((unit, register))
+        return None
 
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending:

@@ -1,0 +1,203 @@
+"""Storage scenarios: the write path and the read path in-process (no HTTP), each beside its floor, plain stdlib
+`sqlite3` doing the same SQL work on a file of its own with the same partition layout."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import partial
+from pathlib import Path
+
+from benchlib.context import Context
+from benchlib.registry import Result, scenario
+from benchlib.report import measured, per_second
+from benchlib.stats import atimed, median, timed
+from t3000gql.config import Settings
+from t3000gql.domain.inputs import DeviceInput, PointInput
+from t3000gql.domain.points import PointRef, PointType
+from t3000gql.domain.samples import Aggregate, Sample
+from t3000gql.storage.partitions import PARTITION_TEMPLATE, partition_table, year_of_ms
+from t3000gql.storage.store import Store
+
+DEVICE = 1001
+T2024_07_01 = 1719792000000
+MINUTE = 60_000
+SQLITE_FLOOR = "stdlib sqlite3, same statements and partition layout, own file"
+
+
+class Floor:
+    """A plain sqlite3 database with the same partition layout, written and read with the same statements."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("CREATE TABLE monitoring_points (id INTEGER PRIMARY KEY)")  # the partitions' FK target
+        self.conn.executemany("INSERT INTO monitoring_points VALUES (?)", [(i,) for i in range(1, 101)])
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.tables: set[str] = set()
+
+    def insert(self, rows: list[tuple[int, int, float]]) -> None:
+        """rows: (point_id, ts, value); one transaction, grouped by year like the write path."""
+        by_table: dict[str, list[tuple[int, int, float]]] = {}
+        for row in rows:
+            by_table.setdefault(partition_table(year_of_ms(row[1])), []).append(row)
+        self.conn.execute("BEGIN IMMEDIATE")
+        for table, part in by_table.items():
+            if table not in self.tables:
+                self.conn.execute(PARTITION_TEMPLATE.format(table=table))
+                self.tables.add(table)
+            self.conn.executemany(
+                f"INSERT INTO {table} (point_id, ts, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value",
+                part,
+            )
+        self.conn.execute("COMMIT")
+
+    def insert_samples(self, samples: list[Sample]) -> None:
+        self.insert(as_rows(samples))
+
+    def insert_batches(self, batches: list[list[tuple[int, int, float]]]) -> None:
+        for rows in batches:
+            self.insert(rows)
+
+    def tables_between(self, start: int, end: int) -> list[str]:
+        years = range(year_of_ms(start), year_of_ms(end - 1) + 1)
+        return [t for y in years if (t := partition_table(y)) in self.tables]
+
+    def read(self, point_id: int, start: int, end: int) -> int:
+        count = 0
+        for table in self.tables_between(start, end):
+            rows = self.conn.execute(
+                f"SELECT ts, value FROM {table} WHERE point_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (point_id, start, end),
+            ).fetchall()
+            count += len(rows)
+        return count
+
+    def aggregate(self, point_id: int, start: int, end: int, width_ms: int) -> int:
+        count = 0
+        for table in self.tables_between(start, end):
+            rows = self.conn.execute(
+                f"SELECT ts / ? AS b, avg(value), min(value), max(value) FROM {table} "
+                "WHERE point_id = ? AND ts >= ? AND ts < ? GROUP BY b",
+                (width_ms, point_id, start, end),
+            ).fetchall()
+            count += len(rows)
+        return count
+
+
+async def open_store(ctx: Context, points: int = 100) -> Store:
+    settings = Settings.defaults(database_url=ctx.database_url("bench"), database_pool_size=4)
+    store = await Store.open(settings)
+    await store.devices.upsert(DeviceInput(DEVICE, device_name="bench", device_type="T3-BB"))
+    await store.points.upsert(DEVICE, [PointInput(PointType.INPUT, n) for n in range(1, points + 1)])
+    return store
+
+
+def samples_for(points: range, start_ms: int, count: int, step_ms: int = MINUTE) -> list[Sample]:
+    refs = [PointRef(DEVICE, PointType.INPUT, n) for n in points]
+    return [
+        Sample(refs[i % len(refs)], start_ms + (i // len(refs)) * step_ms, float(i % 1000) / 10)
+        for i in range(count)
+    ]
+
+
+def as_rows(samples: list[Sample]) -> list[tuple[int, int, float]]:
+    return [(s.point.point_number, s.ts_ms, s.value) for s in samples]
+
+
+@scenario("insert-1k", goal="median_ms <= 15", floor=SQLITE_FLOOR)
+async def insert_1k(ctx: Context) -> Result:
+    """One batch of 1,000 samples (10 points x 100 minutes) through the write path."""
+    store = await open_store(ctx)
+    floor = Floor(ctx.workdir / "floor.db")
+    ours, base = [], []
+    for repeat in range(ctx.repeats + 1):
+        batch = samples_for(range(1, 11), T2024_07_01 + repeat * 1000 * MINUTE, 1000)
+        took = await atimed(partial(store.writes.record, batch, "bench"))
+        floor_took = timed(partial(floor.insert_samples, batch))
+        if repeat:  # the first round creates the partition: warm-up
+            ours.append(took)
+            base.append(floor_took)
+    await store.close()
+    return measured(ours, base, rate_per_s=per_second(1000, median(ours)))
+
+
+@scenario("insert-100k", goal="rate_per_s >= 200000", floor=SQLITE_FLOOR)
+async def insert_100k(ctx: Context) -> Result:
+    """100,000 samples (100 points) in batches of 10,000; rate_per_s is samples per second."""
+    store = await open_store(ctx)
+    floor = Floor(ctx.workdir / "floor.db")
+    ours, base = [], []
+    for repeat in range(ctx.repeats):
+        data = samples_for(range(1, 101), T2024_07_01 + repeat * 2000 * MINUTE, 100_000)
+        batches = [data[i : i + 10_000] for i in range(0, len(data), 10_000)]
+
+        async def write_all(batches: list[list[Sample]] = batches) -> None:
+            for batch in batches:
+                await store.writes.record(batch, "bench")
+
+        ours.append(await atimed(write_all))
+        base.append(timed(partial(floor.insert_batches, [as_rows(b) for b in batches])))
+    await store.close()
+    return measured(
+        ours,
+        base,
+        rate_per_s=per_second(100_000, median(ours)),
+        floor_rate_per_s=round(100_000 / (median(base) / 1000)),
+    )
+
+
+async def _range(ctx: Context, size: int) -> Result:
+    store = await open_store(ctx, points=1)
+    floor = Floor(ctx.workdir / "floor.db")
+    # one point with 2x the samples asked for, crossing no year boundary
+    data = samples_for(range(1, 2), T2024_07_01, 2 * size)
+    for i in range(0, len(data), 50_000):
+        await store.writes.record(data[i : i + 50_000], "bench")
+        floor.insert(as_rows(data[i : i + 50_000]))
+    pid = (await store.points.resolve([data[0].point]))[data[0].point]
+    start = T2024_07_01 + (size // 2) * MINUTE
+    end = start + size * MINUTE
+    got = await store.history.read_range([pid], start, end)
+    if len(got[pid].values) != size or floor.read(1, start, end) != size:
+        raise RuntimeError(f"expected {size} samples, read {len(got[pid].values)}")
+    ours = [await atimed(lambda: store.history.read_range([pid], start, end)) for _ in range(ctx.repeats)]
+    base = [timed(lambda: floor.read(1, start, end)) for _ in range(ctx.repeats)]
+    await store.close()
+    return measured(ours, base, rate_per_s=per_second(size, median(ours)))
+
+
+@scenario("range-1k", goal="median_ms <= 5", floor=SQLITE_FLOOR)
+async def range_1k(ctx: Context) -> Result:
+    """1,000 samples of one point read through the read path."""
+    return await _range(ctx, 1_000)
+
+
+@scenario("range-100k", goal="median_ms <= 150", floor=SQLITE_FLOOR)
+async def range_100k(ctx: Context) -> Result:
+    """100,000 samples of one point read through the read path."""
+    return await _range(ctx, 100_000)
+
+
+@scenario("agg-year-15min", goal="ratio <= 1.5", floor=SQLITE_FLOOR + " (GROUP BY ts / width)")
+async def agg_year(ctx: Context) -> Result:
+    """A year of 1-minute samples (525,600, across a year boundary) into 15-minute avg/min/max buckets."""
+    store = await open_store(ctx, points=1)
+    floor = Floor(ctx.workdir / "floor.db")
+    data = samples_for(range(1, 2), T2024_07_01, 525_600)
+    for i in range(0, len(data), 50_000):
+        await store.writes.record(data[i : i + 50_000], "bench")
+        floor.insert(as_rows(data[i : i + 50_000]))
+    pid = (await store.points.resolve([data[0].point]))[data[0].point]
+    start, end = T2024_07_01, T2024_07_01 + 525_600 * MINUTE
+    aggs = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX]
+    got = await store.history.aggregate([pid], start, end, 900, aggs)
+    if len(got[pid].bucket_starts) != 525_600 // 15:
+        raise RuntimeError(f"expected {525_600 // 15} buckets, got {len(got[pid].bucket_starts)}")
+    ours = [
+        await atimed(lambda: store.history.aggregate([pid], start, end, 900, aggs)) for _ in range(ctx.repeats)
+    ]
+    base = [timed(lambda: floor.aggregate(1, start, end, 900_000)) for _ in range(ctx.repeats)]
+    await store.close()
+    return measured(ours, base, rate_per_s=per_second(525_600, median(ours)))
