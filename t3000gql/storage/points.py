@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -42,42 +43,56 @@ class PointDirectory:
     is a hand-off to a reader thread that costs more than the rest of such a read under load. The records are
     kept in step like the ids: by this repository's own writes and by deletes (which drop them).
 
-    Every point of the site is in here for the life of the process, so the representation is kept small (about
-    150 bytes a point, where two dicts of fresh objects per row took 310): one dict PointRef -> id, the way back
-    as a list indexed by id (ids are handed out densely; a far one goes to a dict), and each device id held as
-    one int object however many points the device has.
+    Every point of the site is in here for the life of the process, so it is held compactly (~90 bytes a point,
+    where two dicts of PointRefs and ints made per row took ~310): per device, a dict from the point's key (type
+    and number in one int, one int object per key whichever devices share it) to its id; the way back as two
+    arrays indexed by id (device id and key), from which `ref_of` builds the PointRef when asked. Ids are handed
+    out densely by SQLite; an id far beyond the others is kept in a dict instead of stretching the arrays.
     """
 
     RECORDS = 16_384
     _DENSE_SLACK = 1 << 16
-    """An id at most this far beyond twice the ids covered so far stretches the list; a farther one goes to the
-    `_far_refs` dict (see storage/cache.py, which holds its values the same way)."""
+    """An id at most this far beyond twice the ids covered so far stretches the arrays; a farther one goes to
+    the `_far_refs` dict (storage/cache.py holds its values the same way)."""
 
     def __init__(self) -> None:
-        self._ids: dict[PointRef, int] = {}
-        self._refs: list[PointRef | None] = []
-        """PointRef by point id (None: no such point)."""
+        self._by_device: dict[int, dict[int, int]] = {}
+        """device id -> {point key: point id}."""
+        self._keys: dict[int, int] = {}
+        """One int object per point key, shared by every device that has such a point."""
+        self._device_of = array("q")
+        self._key_of = array("q")
+        """Device id and point key by point id; `_NO_POINT` in `_device_of` where no point has the id."""
         self._far_refs: dict[int, PointRef] = {}
-        self._device_ids: dict[int, int] = {}
-        """One int object per device id, shared by the refs of all its points."""
         self._records: OrderedDict[int, MonitoringPoint] = OrderedDict()
 
     def add(self, ref: PointRef, point_id: int) -> None:
-        device_id = self._device_ids.setdefault(ref.device_id, ref.device_id)
-        if device_id is not ref.device_id:
-            ref = PointRef(device_id, ref.point_type, ref.point_number)
         old = self.ref_of(point_id)
         if old is not None and old != ref:
-            self._ids.pop(old, None)  # the id was re-used for another point: its old name no longer leads here
-        self._ids[ref] = point_id
-        refs = self._refs
-        if 0 <= point_id < len(refs):
-            refs[point_id] = ref
-        elif 0 <= point_id <= 2 * len(refs) + self._DENSE_SLACK:
-            refs.extend([None] * (max(point_id + 1, len(refs) + len(refs) // 4) - len(refs)))
-            refs[point_id] = ref
+            self._unfile(old)  # the id was re-used for another point: its old name no longer leads here
+        key = _key(ref)
+        key = self._keys.setdefault(key, key)
+        points = self._by_device.get(ref.device_id)
+        if points is None:
+            points = self._by_device[ref.device_id] = {}
+        points[key] = point_id
+        if self._reaches(point_id):
+            self._device_of[point_id] = ref.device_id
+            self._key_of[point_id] = key
         else:
             self._far_refs[point_id] = ref
+
+    def _reaches(self, point_id: int) -> bool:
+        """True when `point_id` has (or was just given) a slot in the arrays."""
+        covered = len(self._device_of)
+        if point_id < covered:
+            return point_id >= 0
+        if point_id > 2 * covered + self._DENSE_SLACK:
+            return False
+        grow = max(point_id + 1, covered + covered // 4) - covered
+        self._device_of.extend(array("q", [_NO_POINT]) * grow)
+        self._key_of.extend(array("q", [0]) * grow)
+        return True
 
     def remember(self, point: MonitoringPoint) -> None:
         self.add(point.ref, point.id)
@@ -90,36 +105,58 @@ class PointDirectory:
         return self._records.get(point_id)
 
     def get(self, ref: PointRef) -> int | None:
-        return self._ids.get(ref)
+        points = self._by_device.get(ref.device_id)
+        return None if points is None else points.get(_key(ref))
 
     def ref_of(self, point_id: int) -> PointRef | None:
-        if 0 <= point_id < len(self._refs):
-            return self._refs[point_id]
+        if 0 <= point_id < len(self._device_of):
+            device_id = self._device_of[point_id]
+            if device_id == _NO_POINT:
+                return None
+            number, point_type = divmod(self._key_of[point_id], _TYPE_SLOTS)
+            return _new_ref(PointRef, (device_id, _POINT_TYPES[point_type], number))
         return self._far_refs.get(point_id)
 
     def drop_device(self, device_id: int) -> list[int]:
-        gone = [pid for ref, pid in self._ids.items() if ref.device_id == device_id]
+        gone = list(self._by_device.get(device_id, {}).values())
         for pid in gone:
             self.drop(pid)
-        self._device_ids.pop(device_id, None)
+        self._by_device.pop(device_id, None)
         return gone
 
     def drop(self, point_id: int) -> None:
         self._records.pop(point_id, None)
-        if 0 <= point_id < len(self._refs):
-            ref = self._refs[point_id]
-            self._refs[point_id] = None
+        ref = self.ref_of(point_id)
+        if 0 <= point_id < len(self._device_of):
+            self._device_of[point_id] = _NO_POINT
         else:
-            ref = self._far_refs.pop(point_id, None)
+            self._far_refs.pop(point_id, None)
         if ref is not None:
-            self._ids.pop(ref, None)
+            self._unfile(ref)
+
+    def _unfile(self, ref: PointRef) -> None:
+        points = self._by_device.get(ref.device_id)
+        if points is not None:
+            points.pop(_key(ref), None)
 
     def clear(self) -> None:
-        self._ids.clear()
-        self._refs.clear()
+        self._by_device.clear()
+        self._keys.clear()
+        self._device_of = array("q")
+        self._key_of = array("q")
         self._far_refs.clear()
-        self._device_ids.clear()
         self._records.clear()
+
+
+_NO_POINT = -(2**63)
+_TYPE_SLOTS = 32
+"""A point key is number * 32 + type: unique for every number (types are 0..17), and cheap to take apart."""
+_POINT_TYPES: dict[int, PointType] = {point_type.value: point_type for point_type in PointType}
+_new_ref = tuple.__new__  # PointRef is a NamedTuple: built without its Python-level __new__
+
+
+def _key(ref: PointRef) -> int:
+    return ref.point_number * _TYPE_SLOTS + ref.point_type
 
 
 class PointRepository:
@@ -131,14 +168,11 @@ class PointRepository:
 
     async def load_directory(self) -> None:
         self.directory.clear()
-        devices: dict[int, int] = {}
         async for rows in self._db.iterate(
             "SELECT id, device_id, point_type, point_number FROM monitoring_points", _LOAD_ROWS
         ):
             for pid, device_id, point_type, number in rows:
-                # the directory's one int object per device, so that it keeps this ref instead of building another
-                device = devices.setdefault(device_id, device_id)
-                self.directory.add(PointRef(device, PointType(point_type), number), pid)
+                self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
 
     async def resolve(self, refs: Iterable[PointRef]) -> dict[PointRef, int]:
         """Point ids of the refs that exist (missing refs are left out; the caller decides if that is an error)."""

@@ -60,14 +60,14 @@ def test_the_cache_holds_a_value_in_under_64_bytes() -> None:
     assert _bytes_per_point(build) < 64  # a dict of records took ~340
 
 
-def test_the_directory_holds_a_point_in_under_160_bytes() -> None:
+def test_the_directory_holds_a_point_in_under_120_bytes() -> None:
     def build() -> PointDirectory:
         directory = PointDirectory()
         for pid, device_id, point_type, number in _rows():
             directory.add(PointRef(device_id, point_type, number), pid)
         return directory
 
-    assert _bytes_per_point(build) < 160  # two dicts of fresh objects took ~190 here (~310 loaded from SQLite)
+    assert _bytes_per_point(build) < 120  # two dicts of fresh objects took ~190 here (~310 loaded from SQLite)
 
 
 def test_the_cache_keeps_far_ids_and_newer_values(clock: FakeClock) -> None:
