@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -22,6 +23,8 @@ from t3000gql.storage.database import Database
 from t3000gql.storage.records import MonitoringPoint, column_value
 from t3000gql.storage.transaction import Transaction, transaction
 
+_LOAD_ROWS = 1_000
+"""Rows read at a time when the directory is filled at start (all at once would hold every row at the peak)."""
 _FIELDS = (
     "point_name",
     "description",
@@ -52,18 +55,57 @@ class PointDirectory:
     Reading a point record is the only statement of a cached-value read (`point { current }`), and a statement
     is a hand-off to a reader thread that costs more than the rest of such a read under load. The records are
     kept in step like the ids: by this repository's own writes and by deletes (which drop them).
+
+    Every point of the site is in here for the life of the process, so it is held compactly (~90 bytes a point,
+    where two dicts of PointRefs and ints made per row took ~310): per device, a dict from the point's key (type
+    and number in one int, one int object per key whichever devices share it) to its id; the way back as two
+    arrays indexed by id (device id and key), from which `ref_of` builds the PointRef when asked. Ids are handed
+    out densely by SQLite; an id far beyond the others is kept in a dict instead of stretching the arrays.
     """
 
     RECORDS = 16_384
+    _DENSE_SLACK = 1 << 16
+    """An id at most this far beyond twice the ids covered so far stretches the arrays; a farther one goes to
+    the `_far_refs` dict (storage/cache.py holds its values the same way)."""
 
     def __init__(self) -> None:
-        self._ids: dict[PointRef, int] = {}
-        self._refs: dict[int, PointRef] = {}
+        self._by_device: dict[int, dict[int, int]] = {}
+        """device id -> {point key: point id}."""
+        self._keys: dict[int, int] = {}
+        """One int object per point key, shared by every device that has such a point."""
+        self._device_of = array("q")
+        self._key_of = array("q")
+        """Device id and point key by point id; `_NO_POINT` in `_device_of` where no point has the id."""
+        self._far_refs: dict[int, PointRef] = {}
         self._records: OrderedDict[int, MonitoringPoint] = OrderedDict()
 
     def add(self, ref: PointRef, point_id: int) -> None:
-        self._ids[ref] = point_id
-        self._refs[point_id] = ref
+        old = self.ref_of(point_id)
+        if old is not None and old != ref:
+            self._unfile(old)  # the id was re-used for another point: its old name no longer leads here
+        key = _key(ref)
+        key = self._keys.setdefault(key, key)
+        points = self._by_device.get(ref.device_id)
+        if points is None:
+            points = self._by_device[ref.device_id] = {}
+        points[key] = point_id
+        if self._reaches(point_id):
+            self._device_of[point_id] = ref.device_id
+            self._key_of[point_id] = key
+        else:
+            self._far_refs[point_id] = ref
+
+    def _reaches(self, point_id: int) -> bool:
+        """True when `point_id` has (or was just given) a slot in the arrays."""
+        covered = len(self._device_of)
+        if point_id < covered:
+            return point_id >= 0
+        if point_id > 2 * covered + self._DENSE_SLACK:
+            return False
+        grow = max(point_id + 1, covered + covered // 4) - covered
+        self._device_of.extend(array("q", [_NO_POINT]) * grow)
+        self._key_of.extend(array("q", [0]) * grow)
+        return True
 
     def remember(self, point: MonitoringPoint) -> None:
         self.add(point.ref, point.id)
@@ -76,27 +118,58 @@ class PointDirectory:
         return self._records.get(point_id)
 
     def get(self, ref: PointRef) -> int | None:
-        return self._ids.get(ref)
+        points = self._by_device.get(ref.device_id)
+        return None if points is None else points.get(_key(ref))
 
     def ref_of(self, point_id: int) -> PointRef | None:
-        return self._refs.get(point_id)
+        if 0 <= point_id < len(self._device_of):
+            device_id = self._device_of[point_id]
+            if device_id == _NO_POINT:
+                return None
+            number, point_type = divmod(self._key_of[point_id], _TYPE_SLOTS)
+            return _new_ref(PointRef, (device_id, _POINT_TYPES[point_type], number))
+        return self._far_refs.get(point_id)
 
     def drop_device(self, device_id: int) -> list[int]:
-        gone = [pid for ref, pid in self._ids.items() if ref.device_id == device_id]
+        gone = list(self._by_device.get(device_id, {}).values())
         for pid in gone:
             self.drop(pid)
+        self._by_device.pop(device_id, None)
         return gone
 
     def drop(self, point_id: int) -> None:
         self._records.pop(point_id, None)
-        ref = self._refs.pop(point_id, None)
+        ref = self.ref_of(point_id)
+        if 0 <= point_id < len(self._device_of):
+            self._device_of[point_id] = _NO_POINT
+        else:
+            self._far_refs.pop(point_id, None)
         if ref is not None:
-            self._ids.pop(ref, None)
+            self._unfile(ref)
+
+    def _unfile(self, ref: PointRef) -> None:
+        points = self._by_device.get(ref.device_id)
+        if points is not None:
+            points.pop(_key(ref), None)
 
     def clear(self) -> None:
-        self._ids.clear()
-        self._refs.clear()
+        self._by_device.clear()
+        self._keys.clear()
+        self._device_of = array("q")
+        self._key_of = array("q")
+        self._far_refs.clear()
         self._records.clear()
+
+
+_NO_POINT = -(2**63)
+_TYPE_SLOTS = 32
+"""A point key is number * 32 + type: unique for every number (types are 0..17), and cheap to take apart."""
+_POINT_TYPES: dict[int, PointType] = {point_type.value: point_type for point_type in PointType}
+_new_ref = tuple.__new__  # PointRef is a NamedTuple: built without its Python-level __new__
+
+
+def _key(ref: PointRef) -> int:
+    return ref.point_number * _TYPE_SLOTS + ref.point_type
 
 
 class PointRepository:
@@ -107,10 +180,12 @@ class PointRepository:
         self.directory = PointDirectory()
 
     async def load_directory(self) -> None:
-        rows = await self._db.fetch_all("SELECT id, device_id, point_type, point_number FROM monitoring_points")
         self.directory.clear()
-        for pid, device_id, point_type, number in rows:
-            self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
+        async for rows in self._db.iterate(
+            "SELECT id, device_id, point_type, point_number FROM monitoring_points", _LOAD_ROWS
+        ):
+            for pid, device_id, point_type, number in rows:
+                self.directory.add(PointRef(device_id, PointType(point_type), number), pid)
 
     async def resolve(self, refs: Iterable[PointRef]) -> dict[PointRef, int]:
         """Point ids of the refs that exist (missing refs are left out; the caller decides if that is an error)."""

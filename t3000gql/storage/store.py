@@ -106,6 +106,7 @@ class Store:
             await cache.load(db)
             await points.load_directory()
             await store.writes.load_sources()
+            await db.release_memory()  # the loads above read whole tables; their pages are not needed now
             store._running = life.pop_all()
         return store
 

@@ -14,13 +14,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import islice, repeat
+from operator import attrgetter, eq, is_, le
 from typing import Any
 
 import aiosqlite
 
 from t3000gql.domain.audit import DONE, SYSTEM, Actor
-from t3000gql.domain.samples import FutureLimit, Sample, StoredSample, check_samples
+from t3000gql.domain.samples import FutureLimit, Quality, Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
 from t3000gql.storage.audit import AuditLog, AuditNote
@@ -45,6 +46,10 @@ _EXISTING = (
     "JOIN {table} AS p ON p.point_id = i.point_id AND p.ts = i.ts"
 )
 _INSERT_NEW = "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_NEW_PLAIN = (
+    "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
+    "VALUES (?, ?, ?, NULL, {quality:d}, {source_id:d})"
+)
 _MERGE = (
     "INSERT INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
     "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM temp.incoming WHERE true "
@@ -94,6 +99,10 @@ class WriteContext:
     changed: Sequence[int]
     """Indexes into `samples` of those that are new or changed a stored value (as `WriteResult.changes`)."""
 
+
+_POINT, _TS, _VALUE = attrgetter("point"), attrgetter("ts_ms"), attrgetter("value")
+_TREND_LOG, _QUALITY = attrgetter("trend_log_id"), attrgetter("quality")
+"""Sample fields for C-level map() over a batch (Sample is a NamedTuple; attrgetter reads it in C)."""
 
 Listener = Callable[[WriteResult], None]
 ExtraWrite = Callable[[aiosqlite.Connection, WriteContext], Awaitable[None]]
@@ -159,9 +168,9 @@ class WritePath:
         if not source or len(source) > 50:
             raise ValidationError("must be a name of 1 to 50 characters", field="source", value=source)
         check_samples(samples, FutureLimit(self._clock(), self._max_skew_ms))
-        point_ids = await self._points.resolve(sample.point for sample in samples)
+        point_ids = await self._points.resolve(map(_POINT, samples))
         try:
-            pids = [point_ids[sample.point] for sample in samples]
+            pids = list(map(point_ids.__getitem__, map(_POINT, samples)))
         except KeyError:
             index = next(i for i, s in enumerate(samples) if s.point not in point_ids)
             raise ValidationError(
@@ -176,7 +185,7 @@ class WritePath:
         # Last value wins for a repeated (point, time); rows are grouped by the year partition they belong to.
         # Built with zip/dict in C: this is per-sample work on the hottest path (bulk imports).
         count = len(samples)
-        stamps = [sample.ts_ms for sample in samples]
+        stamps = list(map(_TS, samples))
         latest_index = dict(zip(zip(pids, stamps, strict=True), range(count), strict=True))
         all_distinct = len(latest_index) == count
         by_year = self._group_by_year(stamps, range(count) if all_distinct else list(latest_index.values()))
@@ -195,20 +204,27 @@ class WritePath:
                     if year not in self._partitions.years:
                         created_years.append(year)
                     table = await self._partitions.ensure(conn, year)
-                    rows = self._rows(samples, pids, stamps, by_year[year], source_id)
-                    if await self._insert_new(conn, table, rows):
+                    indices = by_year[year]
+                    if await self._insert_new(
+                        conn, *self._new_rows(table, samples, pids, stamps, indices, source_id)
+                    ):
                         continue
-                    found, same = await self._merge(conn, table, rows, by_year[year])
+                    rows = self._rows(samples, pids, stamps, indices, source_id)
+                    found, same = await self._merge(conn, table, rows, indices)
                     existing += found
                     unchanged_idx.update(same)
 
+                changed: Sequence[int]
                 if all_distinct and not unchanged_idx:
-                    changed: list[int] = list(range(count))
+                    changed = range(count)
                 else:
                     changed = [i for i in sorted(latest_index.values()) if i not in unchanged_idx]
                 # the newest changed sample of each point: in time order, the last one written per point wins
-                by_time = sorted(changed, key=stamps.__getitem__)
-                newest = dict(zip([pids[i] for i in by_time], by_time, strict=True))
+                if isinstance(changed, range) and all(map(le, stamps, islice(stamps, 1, None))):
+                    newest = dict(zip(pids, changed, strict=True))  # in time order already (an import): no sort
+                else:
+                    by_time = sorted(changed, key=stamps.__getitem__)
+                    newest = dict(zip([pids[i] for i in by_time], by_time, strict=True))
                 if newest:
                     await conn.executemany(
                         _CACHE_UPSERT,
@@ -313,17 +329,11 @@ class WritePath:
         samples: Sequence[Sample], pids: list[int], stamps: list[int], indices: Sequence[int], source_id: int
     ) -> list[tuple[Any, ...]]:
         if isinstance(indices, range) and len(indices) == len(samples):  # the whole batch, in order
-            return list(
-                zip(
-                    pids,
-                    stamps,
-                    [float(s.value) for s in samples],
-                    [s.trend_log_id for s in samples],
-                    [int(s.quality) for s in samples],
-                    repeat(source_id),
-                    strict=False,  # repeat() is endless
-                )
-            )
+            # C-level iterators: per-sample work on the hottest path. int(): sqlite3 binds an IntEnum through
+            # its adapter lookup, at twice the cost of an int.
+            values = map(float, map(_VALUE, samples))
+            qualities = map(int, map(_QUALITY, samples))
+            return list(zip(pids, stamps, values, map(_TREND_LOG, samples), qualities, repeat(source_id)))
         return [
             (pids[i], stamps[i], float((s := samples[i]).value), s.trend_log_id, int(s.quality), source_id)
             for i in indices
@@ -345,12 +355,37 @@ class WritePath:
             for i in indices
         ]
 
-    async def _insert_new(self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]]) -> bool:
+    @classmethod
+    def _new_rows(
+        cls,
+        table: str,
+        samples: Sequence[Sample],
+        pids: list[int],
+        stamps: list[int],
+        indices: Sequence[int],
+        source_id: int,
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement that inserts new rows, and its rows. A whole batch of plain samples (no trend
+        log, quality GOOD: an import's, an API write's) is sent as three values per row with the other three
+        written into the statement: binding is most of SQLite's cost per row, and this saves ~0.4 us of it per
+        sample (a quarter), on the thread every write waits for."""
+        plain = (
+            isinstance(indices, range)
+            and len(indices) == len(samples)
+            and all(map(is_, map(_TREND_LOG, samples), repeat(None)))
+            and all(map(eq, map(_QUALITY, samples), repeat(Quality.GOOD)))
+        )
+        if plain:
+            statement = _INSERT_NEW_PLAIN.format(table=table, quality=int(Quality.GOOD), source_id=int(source_id))
+            return statement, list(zip(pids, stamps, map(float, map(_VALUE, samples)), strict=True))
+        return _INSERT_NEW.format(table=table), cls._rows(samples, pids, stamps, indices, source_id)
+
+    async def _insert_new(self, conn: aiosqlite.Connection, statement: str, rows: list[tuple[Any, ...]]) -> bool:
         """The common case (new samples, as from a collector): one plain insert. If any row already exists the
         savepoint is rolled back and False returned, so the caller takes the merge path."""
         before = conn.total_changes
         await conn.execute("SAVEPOINT fresh")
-        await conn.executemany(_INSERT_NEW.format(table=table), rows)
+        await conn.executemany(statement, rows)
         if conn.total_changes - before == len(rows):
             await conn.execute("RELEASE fresh")
             return True
