@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiosqlite
+
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
 from t3000gql.storage.database import Database
@@ -53,6 +55,21 @@ class HistoryReader:
     def __init__(self, db: Database, partitions: PartitionSet) -> None:
         self._db = db
         self._partitions = partitions
+
+    async def count_in(self, conn: aiosqlite.Connection, point_ids: Sequence[int]) -> int:
+        """How many samples these points hold in every year, read on the caller's connection (inside the
+        transaction that is about to delete them, so the audit trail says what went)."""
+        if not point_ids:
+            return 0
+        where, param = _ids(point_ids)
+        total = 0
+        for year in self._partitions.years:
+            async with conn.execute(
+                f"SELECT count(*) FROM {partition_table(year)} WHERE {where}", (param,)
+            ) as cur:
+                row = await cur.fetchone()
+            total += int(row[0]) if row else 0
+        return total
 
     async def read_range(
         self,

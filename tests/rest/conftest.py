@@ -15,6 +15,7 @@ import pytest
 from t3000gql.config import Settings
 from t3000gql.rest.models import ApiResponse, ErrorResponse
 from tests.api.conftest import GraphQLClient, live_server, open_client, seed, seed_file
+from tests.conftest import ANY_YEAR_SKEW_SECONDS
 
 __all__ = ["live_server"]  # tests/api's fixture, over this folder's `seeded`
 
@@ -68,7 +69,12 @@ class RestClient:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.defaults(database_url=f"sqlite:///{tmp_path}/t.db", partition_cleanup_enabled=False)
+    # As tests/api's: the clock stands at NOW while samples of later months are stored.
+    return Settings.defaults(
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        partition_cleanup_enabled=False,
+        max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,
+    )
 
 
 @pytest.fixture

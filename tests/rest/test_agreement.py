@@ -15,6 +15,7 @@ from t3000gql.api.enums import DataSource
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointType
 from tests.api.conftest import DAY_START, NOW, GraphQLClient, open_client, seed, seed_file
+from tests.conftest import ANY_YEAR_SKEW_SECONDS
 from tests.rest.conftest import RestClient
 
 NOW_S = NOW // 1000
@@ -32,7 +33,11 @@ def number(point_type: str) -> int:
 @pytest.fixture
 def twin(tmp_path: Path) -> Iterator[RestClient]:
     """A second copy of the seeded site, for writes made through the other API."""
-    settings = Settings.defaults(database_url=f"sqlite:///{tmp_path}/twin.db", partition_cleanup_enabled=False)
+    settings = Settings.defaults(
+        database_url=f"sqlite:///{tmp_path}/twin.db",
+        partition_cleanup_enabled=False,
+        max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,  # as the site it mirrors (tests/rest/conftest.py)
+    )
     seed_file(settings, seed)
     with open_client(settings) as client:
         yield RestClient(client)
