@@ -146,9 +146,9 @@ def _token_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--all", action="store_true", help="revoked tokens too")
     revoke = actions.add_parser(
         "revoke",
-        help="revoke a token; servers refuse it within AUTH_TOKEN_REFRESH_SECONDS",
-        description="Revoke a token: running servers refuse it (and close its WebSockets) within "
-        "AUTH_TOKEN_REFRESH_SECONDS.",
+        help="revoke a token; servers refuse it at once (a shared live bus), else within AUTH_TOKEN_REFRESH_SECONDS",
+        description="Revoke a token: running servers refuse it (and close its WebSockets) at once when they share "
+        "a live bus (BROADCAST_URL=redis://…), else within AUTH_TOKEN_REFRESH_SECONDS.",
     )
     revoke.add_argument("name", metavar="NAME")
 
@@ -162,6 +162,7 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
     from t3000gql.auth.tokens import create_token, revoke_token
     from t3000gql.domain.audit import Actor
     from t3000gql.domain.timeutil import to_datetime
+    from t3000gql.peers import announce_token_change
     from t3000gql.storage.store import Store
 
     def when(ts_ms: int | None, none: str) -> str:
@@ -181,6 +182,7 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
                 created = await create_token(
                     store, store.clock, name=args.name, role=role, expires_days=args.expires, actor=actor
                 )
+                await announce_token_change(settings)
                 print(
                     f"created token {args.name!r} ({role.label}), expires {when(created.record.expires_at, 'never')}"
                 )
@@ -188,9 +190,10 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
                 print(created.secret)
             elif args.action == "revoke":
                 record = await revoke_token(store, store.clock, name=args.name, actor=actor)
+                await announce_token_change(settings)
                 print(
-                    f"revoked token {record.name!r} ({record.role}); servers refuse it within "
-                    f"{settings.auth_token_refresh_seconds:g} s"
+                    f"revoked token {record.name!r} ({record.role}); servers refuse it at once over the live bus "
+                    f"(BROADCAST_URL), else within {settings.auth_token_refresh_seconds:g} s"
                 )
             else:
                 records = await store.tokens.list(include_revoked=args.all)

@@ -27,6 +27,8 @@ MAX_WAITING = 10_000
 note of kind "everything", which reloads what all of them would have."""
 PARTITIONS = "partitions"
 """The kind of note that says which years of history another process dropped (`ids`: the years)."""
+TOKENS = "tokens"
+"""The kind of note that says another process created or revoked an API token: reload them now."""
 
 _KINDS: tuple[str, ...] = get_args(ChangeKind)
 
@@ -76,10 +78,16 @@ async def announce_dropped_years(settings: Settings, years: Sequence[int]) -> No
         await announce(settings, [RegistryNote(PARTITIONS, deleted=True, ids=tuple(years))])
 
 
+async def announce_token_change(settings: Settings) -> None:
+    """Tells the servers on the live bus that a command created or revoked a token (`t3000gql token`)."""
+    await announce(settings, [RegistryNote(TOKENS)])
+
+
 async def announce(settings: Settings, notes: Sequence[RegistryNote]) -> None:
-    """Tells the servers sharing the live bus about changes a command made beside them (`t3000gql retention`);
-    with memory:// there is nobody to tell. A bus that cannot be reached is logged, not raised: the command did
-    its work, and servers find out by themselves in time (the partition set's periodic reload)."""
+    """Tells the servers sharing the live bus about changes a command made beside them (`t3000gql retention`,
+    `t3000gql token`); with memory:// there is nobody to tell. A bus that cannot be reached is logged, not raised:
+    the command did its work, and servers find out by themselves in time (the partition set's periodic reload,
+    the tokens' change counter)."""
     if settings.broadcast_url.startswith("memory:") or not notes:
         return
     bus = LiveBus(settings.broadcast_url, prefix=settings.broadcast_channel_prefix)

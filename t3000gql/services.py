@@ -35,7 +35,7 @@ from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.leadership import Leadership
 from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live import LiveBus, RegistryNote
-from t3000gql.peers import PARTITIONS, Peers, change_of, note_of
+from t3000gql.peers import PARTITIONS, TOKENS, Peers, change_of, note_of
 from t3000gql.registry import Registry
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.leader_lock import leader_lock
@@ -117,6 +117,7 @@ class Services:
                 demo=demo,
             )
             services.registry.on_change(lambda change: live.publish_registry(note_of(change)))
+            auth.on_change(lambda: live.publish_registry(RegistryNote(TOKENS)))
             life.task("peers", lambda: peers.run(services._changed_elsewhere))
             leadership.duty("collection schedule", lambda _: collection.start_schedule(), collection.stop_schedule)
             if settings.station_monitor_enabled:
@@ -170,6 +171,9 @@ class Services:
         if note.kind == PARTITIONS:
             for year in note.ids:
                 self.store.partitions.forget(year)
+            return
+        if note.kind == TOKENS:
+            await self.auth.reload()  # a revoked token's sockets close here too
             return
         change = change_of(note)
         if change is None:

@@ -69,6 +69,20 @@ class Authenticator:
         self._watchers: dict[int, dict[int, Revoked]] = {}
         self._watch_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """`listener()` after a token was created or revoked through this process (Services tells the other
+        processes at once over the live bus, docs/scaling.md; without it they notice within
+        AUTH_TOKEN_REFRESH_SECONDS)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a token-change listener failed")
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
@@ -166,12 +180,14 @@ class Authenticator:
             self.store, self.clock, name=name, role=role, expires_days=expires_days, actor=actor
         )
         await self.reload()
+        self._changed()
         return created
 
     async def revoke(self, *, name: str, actor: Actor) -> TokenRecord:
         """Revokes the token; its open WebSockets are closed at once."""
         record = await revoke_token(self.store, self.clock, name=name, actor=actor)
         await self.reload()
+        self._changed()
         return record
 
     async def reload(self) -> None:
