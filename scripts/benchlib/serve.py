@@ -147,6 +147,14 @@ class Workers(Server):
     def rss_mb(self) -> float:
         return sum(_status_kb(pid, "VmRSS") for pid in self.pids()) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the workers have used so far."""
+        ticks = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        return ticks / os.sysconf("SC_CLK_TCK")
+
 
 @contextlib.contextmanager
 def serve_workers(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
 import time
@@ -180,7 +181,11 @@ def api_concurrent_100(ctx: Context) -> Result:
 )
 def api_concurrent_100_workers_2(ctx: Context) -> Result:
     """api-concurrent-100 against `t3000gql serve --workers 2` (two processes on one port, the live bus on Redis:
-    --broadcast-url, else the local redis://127.0.0.1:6379); the floor runs two workers too."""
+    --broadcast-url, else the local redis://127.0.0.1:6379); the floor runs two workers too.
+
+    Beside the latencies: the CPU the workers spent per request (server_cpu_ms_per_request) and the cores the
+    workers and the load generator had between them (cores_used, of os.cpu_count()): on a machine others use at
+    the same time, a low cores_used says the latencies waited for the CPU, not for t3000gql."""
     url = _seed(ctx, "concurrent", _one_device)
     seconds = 2.0 if ctx.quick else 10.0
     raw = httpload.post_graphql(CURRENT)
@@ -188,7 +193,11 @@ def api_concurrent_100_workers_2(ctx: Context) -> Result:
     settings = {**_app(url), "BROADCAST_URL": bus, "BROADCAST_CHANNEL_PREFIX": f"bench-{ctx.workdir.name}"}
     with serve_workers(2, settings=settings) as server:
         httpload.run(httpload.timed(server.port, raw, 200, warmup=0))
+        workers = server.pids()
+        cpu_before, own_before, started = server.cpu_seconds(), time.process_time(), time.perf_counter()
         latencies, rps = httpload.run(httpload.load(server.port, raw, 100, seconds))
+        wall = time.perf_counter() - started
+        server_cpu, own_cpu = server.cpu_seconds() - cpu_before, time.process_time() - own_before
         peak = server.peak_rss_mb()
     with serve_workers(2, "floor", body=CURRENT_ANSWER) as server:
         httpload.run(httpload.timed(server.port, raw, 200, warmup=0))
@@ -205,8 +214,11 @@ def api_concurrent_100_workers_2(ctx: Context) -> Result:
         floor_average_ms=round(statistics.fmean(floor_latencies), 3),
         requests=len(latencies),
         clients=100,
-        workers=2,
+        workers=len(workers),
         seconds=seconds,
+        server_cpu_ms_per_request=round(server_cpu / len(latencies) * 1000, 3),
+        cores_used=round((server_cpu + own_cpu) / wall, 2),
+        cores=os.cpu_count(),
     )
 
 
