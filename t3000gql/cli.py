@@ -58,7 +58,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     from t3000gql.storage.migrations import migrate
 
     async def run() -> int:
-        db = Database(settings.database_url, pool_size=1)
+        db = Database.for_url(settings.database_url, pool_size=1)
         await db.connect()
         try:
             applied = await migrate(db)
@@ -68,7 +68,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
             for migration in applied:
                 print(f"applied {migration.version:04d}_{migration.name}")
         else:
-            print(f"{db.path} is up to date")
+            print(f"{db.label} is up to date")
         return 0
 
     return asyncio.run(run())

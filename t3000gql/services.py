@@ -93,7 +93,7 @@ class Services:
                 # Always started: it replays a spool left by an earlier run even when no station has a URL yet,
                 # and picks up stations that get one later. Stopped before the store closes: it writes (or
                 # spools) what is buffered.
-                monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.path))
+                monitor = StationMonitor(stations, MonitorConfig.from_settings(settings, store.db.local_path))
                 await life.start("station monitor", lambda: monitor.start(hook), lambda _: monitor.stop())
                 stations.on_change(monitor.request_refresh)
                 services.monitor = monitor
@@ -138,7 +138,7 @@ class Services:
         live = self.live.metrics_dict()
         return {
             "status": "ok" if live["connected"] else "degraded",
-            "database": self.store.db.path,
+            "database": self.store.db.label,
             "partitions": self.store.partitions.years,
             "cache": {
                 "totalPoints": stats.total_points,

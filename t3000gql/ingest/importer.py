@@ -21,14 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TextIO
 
-import aiosqlite
-
 from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.logformat import LineError, LineParser
 from t3000gql.ingest.stations import RecordOutcome, StationService
 from t3000gql.lifecycle import cancel_and_wait
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.import_checkpoints import Checkpoint, CheckpointRepository
 from t3000gql.storage.store import Store
 
@@ -256,7 +255,7 @@ class LogImporter:
                 invalid=start.invalid + result.invalid,
             )
 
-        async def save(conn: aiosqlite.Connection, outcome: RecordOutcome) -> None:
+        async def save(conn: Connection, outcome: RecordOutcome) -> None:
             flagged = len({flag.index for flag in outcome.flagged})
             await self._checkpoints.save_on(
                 conn, checkpoint(outcome.imported, outcome.duplicates, flagged), self._clock()

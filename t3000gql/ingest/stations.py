@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import aiosqlite
-
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Quality, Sample
@@ -36,6 +34,7 @@ from t3000gql.domain.stations import (
     check_reading,
 )
 from t3000gql.errors import NotFoundError, ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.power_readings import save_meta
 from t3000gql.storage.stations import Station
 from t3000gql.storage.store import Store
@@ -86,7 +85,7 @@ class RecordOutcome:
 
 
 StationsChanged = Callable[[], None]
-OutcomeHook = Callable[[aiosqlite.Connection, RecordOutcome], Awaitable[None]]
+OutcomeHook = Callable[[Connection, RecordOutcome], Awaitable[None]]
 """Runs inside the write transaction once the outcome is known (the importer saves its checkpoint there)."""
 
 
@@ -295,7 +294,7 @@ class StationService:
             meta.append((device_id, ts, flags))
         outcomes: list[RecordOutcome] = []
 
-        async def in_transaction(conn: aiosqlite.Connection, context: WriteContext) -> None:
+        async def in_transaction(conn: Connection, context: WriteContext) -> None:
             changed = [False] * len(prepared)
             for i in context.changed:
                 changed[owner[i]] = True

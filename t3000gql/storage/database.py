@@ -1,4 +1,11 @@
-"""Connections to the SQLite file: one writer, a pool of readers.
+"""The database: one interface (`Database`), two implementations chosen by DATABASE_URL's scheme.
+
+`Database.for_url(url)` gives a `SqliteDatabase` (here) for `sqlite:///…` and a `PostgresDatabase`
+(`t3000gql/storage/postgres.py`) for `postgresql://…`. Both hand out `Connection`s
+(`t3000gql/storage/connection.py`): `writer()` one inside a write transaction (writes of one process take turns),
+`reader()` one from a pool of DATABASE_POOL_SIZE readers. Nothing above storage/ knows which one it runs on.
+
+SQLite: one writer, a pool of readers.
 
 `databases` opens SQLite connections for us; we keep them for the life of the process because its SQLite
 backend has no pool: it would otherwise open a new connection (a thread and a file handle, ~0.5 ms measured)
@@ -20,12 +27,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
+import asyncpg
 import databases
 
 from t3000gql.compat.databases import acquire_own_connection, release
 from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+from t3000gql.storage.connection import Connection, Row, SqliteConnection
+from t3000gql.storage.dialects import SQLITE, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +52,27 @@ DEFAULT_CACHE_KIB = 65536
 _UNAVAILABLE_MARKERS = ("database is locked", "readonly", "read-only", "disk is full", "disk i/o error", "busy")
 
 
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What the database drivers raise of their own (besides our StorageError): callers that must tell "the
+database failed" from a bug catch these."""
+
+SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+"""DATABASE_URL schemes and the database kind each names."""
+
+
+def backend_of(url: str) -> str:
+    """ "sqlite" or "postgresql" for a DATABASE_URL; anything else is refused with the setting named."""
+    scheme = url.partition("://")[0].partition("+")[0]
+    if scheme not in SCHEMES:
+        raise ConfigError("DATABASE_URL", url, "a sqlite:/// or postgresql:// URL")
+    return SCHEMES[scheme]
+
+
 def sqlite_path(url: str) -> str:
     """The file of a `sqlite:///…` URL (`sqlite:///:memory:` is refused: readers would not see the writer)."""
     parsed = databases.DatabaseURL(url)
     if parsed.scheme != "sqlite":
-        raise ConfigError("DATABASE_URL", url, "a sqlite:/// URL (PostgreSQL is not supported yet)")
+        raise ConfigError("DATABASE_URL", url, "a sqlite:/// URL")
     path = parsed.database
     if not path or path == ":memory:":
         raise ConfigError("DATABASE_URL", url, "a file path, e.g. sqlite:///t3000gql.db")
@@ -69,7 +94,70 @@ def storage_error(exc: BaseException, action: str) -> StorageError:
 
 
 class Database:
-    """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
+    """The storage interface to one database. Open with `await db.connect()`, close with `await db.disconnect()`.
+
+    Build one with `Database.for_url(url, …)`."""
+
+    dialect: Dialect
+    url: str
+    pool_size: int
+    statements: int
+    """Statements sent since start (reads and writes): tests and the benchmark count queries."""
+    label: str
+    """The database for people: a SQLite file's path, a PostgreSQL URL without its password."""
+    local_path: str
+    """Where files that belong beside this database go (a spool): the SQLite file; for PostgreSQL a name in the
+    working directory."""
+
+    @staticmethod
+    def for_url(
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.database_pool_size,
+        busy_timeout_ms: int = DEFAULTS.database_busy_timeout_ms,
+        cache_kib: int = DEFAULT_CACHE_KIB,
+    ) -> Database:
+        """The implementation DATABASE_URL's scheme names (not connected yet)."""
+        if backend_of(url) == "postgresql":
+            from t3000gql.storage.postgres import PostgresDatabase
+
+            return PostgresDatabase(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
+        return SqliteDatabase(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms, cache_kib=cache_kib)
+
+    @property
+    def backend(self) -> str:
+        return self.dialect.name
+
+    async def connect(self) -> None:
+        raise StorageError(f"{type(self).__name__} cannot connect")
+
+    async def disconnect(self) -> None:
+        return None
+
+    def writer(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A connection inside one write transaction: committed when the block ends, rolled back when it raises.
+        Writes of one process take turns (one writer at a time)."""
+        raise StorageError(f"{type(self).__name__} has no writer")
+
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A reader connection from the pool (waits when all are busy); sees committed data."""
+        raise StorageError(f"{type(self).__name__} has no readers")
+
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
+        self.statements += 1
+        async with self.reader() as conn:
+            return await conn.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> Row | None:
+        """The first row of a query that names one row (by key); None when there is none."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+
+class SqliteDatabase(Database):
+    """Holds the writer and the readers of one SQLite file."""
+
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -81,6 +169,8 @@ class Database:
     ) -> None:
         self.url = url
         self.path = sqlite_path(url)
+        self.label = self.path
+        self.local_path = self.path
         self.pool_size = pool_size
         self.busy_timeout_ms = int(busy_timeout_ms)
         self.cache_kib = int(cache_kib)
@@ -88,9 +178,9 @@ class Database:
         (the log import) keeps its memory down with a small one."""
         self._database = databases.Database(url)
         self._opened = contextlib.AsyncExitStack()
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: SqliteConnection | None = None
         self._write_lock = asyncio.Lock()
-        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
         self.statements = 0
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
 
@@ -106,14 +196,14 @@ class Database:
                 self._readers.put_nowait(await self._open(opened))
             self._opened = opened.pop_all()
 
-    async def _open(self, opened: contextlib.AsyncExitStack) -> aiosqlite.Connection:
+    async def _open(self, opened: contextlib.AsyncExitStack) -> SqliteConnection:
         holder, raw = await acquire_own_connection(self._database)
         opened.push_async_callback(_release, holder)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
-        return raw
+        return SqliteConnection(raw)
 
     def _forget_connections(self) -> None:
         self._writer = None
@@ -126,18 +216,19 @@ class Database:
         await opened.aclose()
 
     @contextlib.asynccontextmanager
-    async def writer(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def writer(self) -> AsyncIterator[Connection]:
         """The writer connection inside one `BEGIN IMMEDIATE` transaction; committed on success, else rolled back."""
         if self._writer is None:
             raise StorageError("the database is not connected")
         async with self._write_lock:
-            conn = self._writer
+            wrapped = self._writer
+            conn = wrapped.raw
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise storage_error(exc, "start a write") from exc
             try:
-                yield conn
+                yield wrapped
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("ROLLBACK")
@@ -150,7 +241,7 @@ class Database:
                 raise storage_error(exc, "commit") from exc
 
     @contextlib.asynccontextmanager
-    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def reader(self) -> AsyncIterator[Connection]:
         """A reader connection from the pool (waits when all are busy)."""
         if self._writer is None:
             raise StorageError("the database is not connected")
@@ -159,18 +250,6 @@ class Database:
             yield conn
         finally:
             self._readers.put_nowait(conn)
-
-    async def fetch_all(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        # One trip to the connection's thread (execute_fetchall) instead of three (execute, fetch, close):
-        # each trip is a thread hand-off that costs more than a small indexed query itself.
-        self.statements += 1
-        async with self.reader() as conn:
-            return await conn.execute_fetchall(sql, params)  # type: ignore[return-value]  # tuples: no row_factory
-
-    async def fetch_one(self, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
-        """The first row of a query that names one row (by key); None when there is none."""
-        rows = await self.fetch_all(sql, params)
-        return tuple(rows[0]) if rows else None
 
 
 async def _release(holder: databases.core.Connection) -> None:

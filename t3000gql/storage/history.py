@@ -2,12 +2,11 @@
 
 Ranges are half-open [start, end) in epoch ms, oldest first. A limit never drops the oldest part of a range
 silently: the series says it was truncated and where to continue (`next_start`). Many points are read in one
-statement per partition (a JSON list of ids), so the number of statements does not grow with the points.
+statement per partition (one list parameter of ids), so the number of statements does not grow with the points.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,15 +14,16 @@ from typing import Any
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
 from t3000gql.storage.database import Database
+from t3000gql.storage.dialects import Dialect
 from t3000gql.storage.partitions import PartitionSet, partition_table
 
 
-def _ids(point_ids: Sequence[int]) -> tuple[str, int | str]:
+def _ids(dialect: Dialect, point_ids: Sequence[int]) -> tuple[str, Any]:
     """The WHERE clause naming the points: `=` for one (the plain primary-key search is the fastest plan),
-    a JSON list otherwise (one parameter however many points)."""
+    a list otherwise (one parameter however many points)."""
     if len(point_ids) == 1:
         return "point_id = ?", point_ids[0]
-    return "point_id IN (SELECT value FROM json_each(?))", json.dumps(list(point_ids))
+    return dialect.any_of("point_id"), dialect.id_list(point_ids)
 
 
 @dataclass(slots=True)
@@ -52,6 +52,7 @@ def check_range(start_ms: int, end_ms: int) -> None:
 class HistoryReader:
     def __init__(self, db: Database, partitions: PartitionSet) -> None:
         self._db = db
+        self._dialect = db.dialect
         self._partitions = partitions
 
     async def read_range(
@@ -71,7 +72,7 @@ class HistoryReader:
         result = {pid: Series() for pid in point_ids}
         if not point_ids:
             return result
-        where, ids = _ids(point_ids)
+        where, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
@@ -96,9 +97,9 @@ class HistoryReader:
                 else:
                     rows = await self._db.fetch_all(
                         "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
-                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(wanted)[0]} "
-                        f"AND ts >= ? AND ts < ?{by_log}) WHERE n <= ? ORDER BY point_id, ts",
-                        (_ids(wanted)[1], start_ms, end_ms, *log_params, cap),
+                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(self._dialect, wanted)[0]} "
+                        f"AND ts >= ? AND ts < ?{by_log}) AS numbered WHERE n <= ? ORDER BY point_id, ts",
+                        (_ids(self._dialect, wanted)[1], start_ms, end_ms, *log_params, cap),
                     )
             self._append(result, rows, remaining)
         return result
@@ -131,7 +132,7 @@ class HistoryReader:
     async def count(self, point_ids: Sequence[int], start_ms: int, end_ms: int) -> dict[int, int]:
         check_range(start_ms, end_ms)
         counts = dict.fromkeys(point_ids, 0)
-        where, ids = _ids(point_ids)
+        where, ids = _ids(self._dialect, point_ids)
         for year in self._partitions.existing_between(start_ms, end_ms):
             rows = await self._db.fetch_all(
                 f"SELECT point_id, count(*) FROM {partition_table(year)} WHERE {where} AND ts >= ? AND ts < ? "
@@ -165,15 +166,16 @@ class HistoryReader:
         # bucket -> [count, sum, min, max, first_ts, first, last_ts, last], per point; a bucket met in two
         # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
-        clause, ids = _ids(point_ids)
+        clause, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
-            where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
+            where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
             params = (width, ids, start_ms, end_ms, *log_params)
             if need_stats:
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
+                    "SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) "
+                    f"FROM {table} {where} GROUP BY point_id, bucket",
                     params,
                 )
                 for pid, bucket, n, total, low, high in rows:
@@ -186,12 +188,11 @@ class HistoryReader:
                         part[1] += total
                         part[2] = min(part[2], low)
                         part[3] = max(part[3], high)
-            # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
-            for agg, func, slot in ((Aggregate.FIRST, "min", 4), (Aggregate.LAST, "max", 6)):
+            for agg, slot in ((Aggregate.FIRST, 4), (Aggregate.LAST, 6)):
                 if agg not in wanted:
                     continue
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts / ? AS bucket, value, {func}(ts) {where}", params
+                    self._dialect.bucket_edges(table, where, last=agg is Aggregate.LAST), params
                 )
                 for pid, bucket, value, ts in rows:
                     part = partials[pid].setdefault(bucket, [0, 0.0, None, None, None, None, None, None])
@@ -207,11 +208,9 @@ class HistoryReader:
         for year in reversed(self._partitions.existing_between(0, at_ms + 1)):
             if not todo:
                 break
-            where, ids = _ids(todo)
+            where, ids = _ids(self._dialect, todo)
             rows = await self._db.fetch_all(
-                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {where} AND ts <= ? "
-                "GROUP BY point_id",
-                (ids, at_ms),
+                self._dialect.latest_per_point(partition_table(year), f"{where} AND ts <= ?"), (ids, at_ms)
             )
             for pid, ts, value in rows:
                 found[pid] = (ts, value)

@@ -1,6 +1,9 @@
-"""Yearly history partitions `timeseries_data_YYYY`, made from one template on the first write into a year.
+"""Yearly history partitions `timeseries_data_YYYY`, made on the first write into a year.
 
-Table names are built only from validated integers (never from input text), through `partition_table`.
+On SQLite each year is a table of its own made from one template; on PostgreSQL each is a range partition of
+the table `timeseries_data` (the statements are the dialect's: `create_partition`, `drop_partition`). Either way
+the router here reads and writes the year's table by name. Table names are built only from validated integers
+(never from input text), through `partition_table`.
 """
 
 from __future__ import annotations
@@ -8,27 +11,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-import aiosqlite
-
 from t3000gql.domain.timeutil import MAX_TS_MS, year_start_ms
+from t3000gql.storage.connection import Connection
+from t3000gql.storage.dialects import SQLITE_PARTITION_TEMPLATE
 
 FIRST_YEAR = 1970
 LAST_YEAR = 2099
 _PARTITION_NAME = re.compile(r"^timeseries_data_(\d{4})$")
 
-# History rows are narrow: the point, the time, the value and where it came from. The primary key makes a
-# range read of one point one sequential scan and makes a re-import update instead of duplicating.
-PARTITION_TEMPLATE = """
-CREATE TABLE IF NOT EXISTS {table} (
-    point_id      INTEGER NOT NULL REFERENCES monitoring_points (id) ON DELETE CASCADE,
-    ts            INTEGER NOT NULL,
-    value         REAL    NOT NULL,
-    trend_log_id  INTEGER,
-    quality       INTEGER NOT NULL DEFAULT 0,
-    source_id     INTEGER,
-    PRIMARY KEY (point_id, ts)
-) WITHOUT ROWID
-"""
+PARTITION_TEMPLATE = SQLITE_PARTITION_TEMPLATE
+"""SQLite's yearly table (the benchmark's floors build the same table with plain sqlite3)."""
 
 _YEAR_STARTS = [year_start_ms(year) for year in range(FIRST_YEAR, LAST_YEAR + 2)]
 
@@ -56,11 +48,8 @@ class PartitionSet:
     def __init__(self) -> None:
         self._years: set[int] = set()
 
-    async def load(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%'"
-        ) as cursor:
-            names = [row[0] for row in await cursor.fetchall()]
+    async def load(self, conn: Connection) -> None:
+        names = [row[0] for row in await conn.fetch_all(conn.dialect.list_partitions)]
         self._years = {int(m.group(1)) for name in names if (m := _PARTITION_NAME.match(name))}
 
     @property
@@ -75,11 +64,12 @@ class PartitionSet:
         first, last = year_of_ms(start_ms), year_of_ms(end_ms - 1)
         return [year for year in sorted(self._years) if first <= year <= last]
 
-    async def ensure(self, conn: aiosqlite.Connection, year: int) -> str:
+    async def ensure(self, conn: Connection, year: int) -> str:
         """Creates the year's table if needed (inside the caller's write transaction) and returns its name."""
         table = partition_table(year)
         if year not in self._years:
-            await conn.execute(PARTITION_TEMPLATE.format(table=table))
+            for statement in conn.dialect.create_partition(table, *year_bounds(year)):
+                await conn.execute(statement)
             self._years.add(year)
         return table
 

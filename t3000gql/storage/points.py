@@ -9,7 +9,6 @@ batch's points without a query per sample.
 from __future__ import annotations
 
 import builtins
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -111,10 +110,10 @@ class PointRepository:
                 found[ref] = pid
         if missing:
             # Another process may have added points: look them up once before calling them unknown.
+            dialect = self._db.dialect
             rows = await self._db.fetch_all(
-                "SELECT id, device_id, point_type, point_number FROM monitoring_points "
-                "WHERE device_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted({ref.device_id for ref in missing})),),
+                f"SELECT id, device_id, point_type, point_number FROM monitoring_points WHERE {dialect.any_of('device_id')}",
+                (dialect.id_list(sorted({ref.device_id for ref in missing})),),
             )
             for pid, device_id, point_type, number in rows:
                 ref = PointRef(device_id, PointType(point_type), number)
@@ -150,10 +149,10 @@ class PointRepository:
             else:
                 found[point_id] = point
         if missing:
+            dialect = self._db.dialect
             rows = await self._db.fetch_all(
-                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(missing),),
+                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE {dialect.any_of('id')}",
+                (dialect.id_list(missing),),
             )
             for row in rows:
                 point = MonitoringPoint.from_row(row)
@@ -174,8 +173,9 @@ class PointRepository:
         is_active: bool | None = None,
     ) -> dict[int, list[MonitoringPoint]]:
         """Points of many devices in one statement (what a DataLoader needs), ordered by type and number."""
-        clauses = ["device_id IN (SELECT value FROM json_each(?))"]
-        params: list[Any] = [json.dumps(list(device_ids))]
+        dialect = self._db.dialect
+        clauses = [dialect.any_of("device_id")]
+        params: list[Any] = [dialect.id_list(device_ids)]
         if point_type is not None:
             clauses.append("point_type = ?")
             params.append(int(point_type))
@@ -210,13 +210,14 @@ class PointRepository:
         now = self._clock()
         conn = tx.conn
         inserted = updated = 0
-        async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                raise NotFoundError(f"device {device_id} does not exist")
-        async with conn.execute(
-            "SELECT point_type, point_number, id FROM monitoring_points WHERE device_id = ?", (device_id,)
-        ) as cursor:
-            existing_ids = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+        if await conn.fetch_one("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) is None:
+            raise NotFoundError(f"device {device_id} does not exist")
+        existing_ids = {
+            (row[0], row[1]): row[2]
+            for row in await conn.fetch_all(
+                "SELECT point_type, point_number, id FROM monitoring_points WHERE device_id = ?", (device_id,)
+            )
+        }
         for data in points:
             given = {name: getattr(data, name) for name in _FIELDS if getattr(data, name) is not UNSET}
             if "unit_code" in given:
@@ -243,12 +244,11 @@ class PointRepository:
                     (*row_key, *(column_value(n, values[n]) for n in names), now, now),
                 )
                 inserted += 1
-        async with conn.execute(
+        rows = await conn.fetch_all(
             f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ? "
             "ORDER BY point_type, point_number",
             (device_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         stored = {(row[2], row[3]): MonitoringPoint.from_row(tuple(row)) for row in rows}
         result = [stored[(int(p.point_type), p.point_number)] for p in points]
 
@@ -262,12 +262,11 @@ class PointRepository:
     async def delete(self, ref: PointRef) -> int | None:
         """Deletes one point with its cached value and history; returns its id, or None if it did not exist."""
         async with self._db.writer() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 "DELETE FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ? "
                 "RETURNING id",
                 (ref.device_id, int(ref.point_type), ref.point_number),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         if row is None:
             return None
         self.directory.drop(row[0])

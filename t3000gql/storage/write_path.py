@@ -17,35 +17,29 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-import aiosqlite
-
 from t3000gql.domain.samples import Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
 from t3000gql.storage.cache import RealtimeCache
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, year_bounds, year_of_ms
 from t3000gql.storage.points import PointRepository
 
 log = logging.getLogger(__name__)
 
-# Incoming rows are staged in a temporary table so that "which of these existed, which changed" is answered by
-# one join per partition instead of one query per sample.
-_CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS incoming (
-    idx INTEGER PRIMARY KEY, point_id INTEGER, ts INTEGER, value REAL,
-    trend_log_id INTEGER, quality INTEGER, source_id INTEGER
-)
-"""
-_STAGE = "INSERT INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Incoming rows that meet stored ones are staged in a temporary table (the dialect's `staging_table`, private
+# to the connection) so that "which of these existed, which changed" is answered by one join per partition
+# and the merge is one statement, instead of one query per sample.
+_COLUMNS = ("point_id", "ts", "value", "trend_log_id", "quality", "source_id")
+_STAGED = ("idx", *_COLUMNS)
 _EXISTING = (
-    "SELECT i.idx, p.value = i.value FROM temp.incoming AS i "
+    "SELECT i.idx, p.value = i.value FROM incoming AS i "
     "JOIN {table} AS p ON p.point_id = i.point_id AND p.ts = i.ts"
 )
-_INSERT_NEW = "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) VALUES (?, ?, ?, ?, ?, ?)"
 _MERGE = (
     "INSERT INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
-    "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM temp.incoming WHERE true "
+    "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM incoming WHERE true "
     "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value, trend_log_id = excluded.trend_log_id, "
     "quality = excluded.quality, source_id = excluded.source_id"
 )
@@ -90,7 +84,7 @@ class WriteContext:
 
 
 Listener = Callable[[WriteResult], None]
-ExtraWrite = Callable[[aiosqlite.Connection, WriteContext], Awaitable[None]]
+ExtraWrite = Callable[[Connection, WriteContext], Awaitable[None]]
 
 
 class WritePath:
@@ -120,14 +114,14 @@ class WritePath:
         rows = await self._db.fetch_all("SELECT id, source FROM data_sources")
         self._source_ids = {name: sid for sid, name in rows}
 
-    async def _source_id(self, conn: aiosqlite.Connection, source: str) -> int:
+    async def _source_id(self, conn: Connection, source: str) -> int:
         sid = self._source_ids.get(source)
         if sid is None:
             await conn.execute(
-                "INSERT OR IGNORE INTO data_sources (source, created_at) VALUES (?, ?)", (source, self._clock())
+                "INSERT INTO data_sources (source, created_at) VALUES (?, ?) ON CONFLICT (source) DO NOTHING",
+                (source, self._clock()),
             )
-            async with conn.execute("SELECT id FROM data_sources WHERE source = ?", (source,)) as cursor:
-                row = await cursor.fetchone()
+            row = await conn.fetch_one("SELECT id FROM data_sources WHERE source = ?", (source,))
             assert row is not None
             sid = int(row[0])
         return sid
@@ -185,7 +179,7 @@ class WritePath:
                         created_years.append(year)
                     table = await self._partitions.ensure(conn, year)
                     rows = self._rows(samples, pids, stamps, by_year[year], source_id)
-                    if await self._insert_new(conn, table, rows):
+                    if await conn.insert_new(table, _COLUMNS, rows):
                         continue
                     found, same = await self._merge(conn, table, rows, by_year[year])
                     existing += found
@@ -299,33 +293,20 @@ class WritePath:
             for i in indices
         ]
 
-    async def _insert_new(self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]]) -> bool:
-        """The common case (new samples, as from a collector): one plain insert. If any row already exists the
-        savepoint is rolled back and False returned, so the caller takes the merge path."""
-        before = conn.total_changes
-        await conn.execute("SAVEPOINT fresh")
-        await conn.executemany(_INSERT_NEW.format(table=table), rows)
-        if conn.total_changes - before == len(rows):
-            await conn.execute("RELEASE fresh")
-            return True
-        await conn.execute("ROLLBACK TO fresh")
-        await conn.execute("RELEASE fresh")
-        return False
-
     async def _merge(
-        self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
+        self, conn: Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
     ) -> tuple[int, list[int]]:
-        """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal)."""
-        await conn.execute(_CREATE_STAGING)
-        await conn.execute("DELETE FROM temp.incoming")
-        await conn.executemany(_STAGE, [(i, *row) for i, row in zip(indices, rows, strict=True)])
+        """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal).
+        The rows are staged in bulk (COPY on PostgreSQL), then merged by one statement."""
+        await conn.execute(conn.dialect.staging_table)
+        await conn.execute("DELETE FROM incoming")
+        await conn.copy_rows("incoming", _STAGED, [(i, *row) for i, row in zip(indices, rows, strict=True)])
         found = 0
         same: list[int] = []
-        async with conn.execute(_EXISTING.format(table=table)) as cursor:
-            for index, equal in await cursor.fetchall():
-                found += 1
-                if equal:
-                    same.append(index)
+        for index, equal in await conn.fetch_all(_EXISTING.format(table=table)):
+            found += 1
+            if equal:
+                same.append(index)
         await conn.execute(_MERGE.format(table=table))
-        await conn.execute("DELETE FROM temp.incoming")
+        await conn.execute("DELETE FROM incoming")
         return found, same

@@ -8,7 +8,7 @@ from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
 from tests.conftest import FakeClock
 
-from .helpers import add_device, point_id
+from .helpers import add_device, point_id, table_names
 
 
 def ms(*args: int) -> int:
@@ -29,7 +29,7 @@ async def test_retention_drops_wholly_old_partitions_and_trims_the_boundary_one(
     assert report.dropped_years == [2021, 2022]
     assert (report.trimmed_year, report.trimmed_rows) == (2023, 1)
     assert store.partitions.years == [2023, 2024, 2025]
-    tables = {row[0] for row in await store.db.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = await table_names(store.db)
     assert "timeseries_data_2021" not in tables and "timeseries_data_2022" not in tables
     left = (await store.history.read_range([pid], ms(2020, 1, 1), ms(2027, 1, 1)))[pid]
     assert left.timestamps == stamps[3:]

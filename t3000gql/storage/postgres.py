@@ -1,0 +1,259 @@
+"""PostgreSQL behind the storage interface: asyncpg directly, one writer connection and a pool of readers.
+
+Why asyncpg and not the `databases` layer: its rows are copied per row into its own record type, and it has no
+COPY. Here a range read is one `fetch` (asyncpg records are read by position, like SQLite's tuples) and a bulk
+write is one binary COPY. The pool is ours (a queue of DATABASE_POOL_SIZE connections, as on SQLite): asyncpg's
+own pool sends a reset statement on every release, a round trip per query.
+
+Writes of one process take turns on the writer connection, as on SQLite, so the table owners' read-then-write
+steps stay simple; several processes write at once, and the database's own locks keep them apart (a lock
+waited for longer than DATABASE_BUSY_TIMEOUT_MS fails the write as DatabaseUnavailable, like SQLite's busy
+timeout).
+
+Statements are written with `?` placeholders once, for both databases; `pg_sql` numbers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from t3000gql.config import DEFAULTS
+from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+from t3000gql.storage.connection import Connection, Row
+from t3000gql.storage.database import Database
+from t3000gql.storage.dialects import POSTGRES
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.DiskFullError,
+    asyncpg.QueryCanceledError,
+)
+"""Errors that say "the database cannot do this now, try later" rather than "this statement is wrong"."""
+
+
+@functools.lru_cache(maxsize=2048)
+def pg_sql(sql: str) -> str:
+    """`?` placeholders numbered as `$1, $2, …` (a `?` inside a quoted literal is left alone)."""
+    counter = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal counter
+        if match.group(0) != "?":
+            return match.group(0)
+        counter += 1
+        return f"${counter}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+def _rowcount(status: str) -> int:
+    """Rows changed, from a command tag such as `INSERT 0 5`, `UPDATE 3`, `DELETE 0`."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() and status.split(" ", 1)[0] in {"INSERT", "UPDATE", "DELETE"} else 0
+
+
+def unavailable(exc: BaseException, action: str) -> StorageError:
+    if isinstance(exc, UNAVAILABLE):
+        return DatabaseUnavailable(f"the database cannot {action} now: {exc}")
+    return StorageError(f"the database failed to {action}: {exc}")
+
+
+def dsn_of(url: str) -> str:
+    """The asyncpg DSN of a DATABASE_URL (`postgresql+asyncpg://` and `postgres://` are taken too)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.partition("+")[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL", url, "a postgresql:// URL")
+    if not parts.path.strip("/"):
+        raise ConfigError("DATABASE_URL", url, "a database name, e.g. postgresql://user@host:5432/t3000gql")
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (what logs, /health and the CLI show)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresConnection(Connection):
+    dialect = POSTGRES
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        status = await self.raw.execute(pg_sql(sql), *params)
+        return _rowcount(status)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            await self.raw.executemany(pg_sql(sql), rows)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self.raw.fetch(pg_sql(sql), *params)
+
+    async def execute_script(self, script: str) -> None:
+        await self.raw.execute(script)  # no parameters: the simple protocol runs every statement of the script
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self.raw.copy_records_to_table(table, records=rows, columns=list(columns))
+
+    async def insert_new(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+        # COPY straight into the year's table, in a savepoint: a key that exists fails the COPY as a whole and
+        # the savepoint takes it back, so the caller merges through the staging table instead.
+        try:
+            async with self.raw.transaction():
+                await self.raw.copy_records_to_table(table, records=rows, columns=list(columns))
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
+
+
+class PostgresDatabase(Database):
+    """One writer connection and DATABASE_POOL_SIZE readers on one PostgreSQL database."""
+
+    dialect = POSTGRES
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.database_pool_size,
+        busy_timeout_ms: int = DEFAULTS.database_busy_timeout_ms,
+    ) -> None:
+        self.url = url
+        self.dsn = dsn_of(url)
+        self.pool_size = pool_size
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self.label = redacted(self.dsn)
+        self.database_name = urlsplit(self.dsn).path.strip("/")
+        self.path = self.label
+        self.local_path = f"t3000gql-{self.database_name}"
+        self.statements = 0
+        self._writer: PostgresConnection | None = None
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[PostgresConnection] = asyncio.Queue()
+        self._all: list[PostgresConnection] = []
+
+    async def _open(self) -> PostgresConnection:
+        settings = {
+            # a lock held by another process is waited for as long as SQLite's busy timeout, then the write fails
+            "lock_timeout": str(max(self.busy_timeout_ms, 1)),
+            # JIT compiles big scans (a 100k-row range) for ~100 ms it never wins back on these queries
+            "jit": "off",
+            "application_name": "t3000gql",
+        }
+        try:
+            raw = await asyncpg.connect(self.dsn, server_settings=settings, timeout=10)
+        except (
+            *UNAVAILABLE,
+            TimeoutError,
+            asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidAuthorizationSpecificationError,
+        ) as exc:
+            raise DatabaseUnavailable(f"cannot connect to {self.label}: {exc}") from exc
+        conn = PostgresConnection(raw)
+        self._all.append(conn)
+        return conn
+
+    async def connect(self) -> None:
+        """Opens the writer and the readers; when one fails, those already open are closed again."""
+        try:
+            self._writer = await self._open()
+            for _ in range(self.pool_size):
+                self._readers.put_nowait(await self._open())
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def disconnect(self) -> None:
+        """Closes every connection (nothing happens when none is open)."""
+        connections, self._all = self._all, []
+        self._writer = None
+        while not self._readers.empty():
+            self._readers.get_nowait()
+        for conn in connections:
+            try:
+                await conn.raw.close(timeout=5)
+            except Exception:
+                log.warning("closing a database connection failed", exc_info=True)
+                conn.raw.terminate()
+
+    async def _alive(self, conn: PostgresConnection) -> PostgresConnection:
+        """The connection, or a new one in its place when the server closed it (a restart, an admin)."""
+        if not conn.raw.is_closed():
+            return conn
+        with contextlib.suppress(ValueError):
+            self._all.remove(conn)
+        return await self._open()
+
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[Connection]:
+        """The writer connection inside one transaction; committed on success, else rolled back."""
+        if self._writer is None:
+            raise StorageError("the database is not connected")
+        async with self._write_lock:
+            self._writer = conn = await self._alive(self._writer)
+            transaction = conn.raw.transaction()
+            try:
+                await transaction.start()
+            except UNAVAILABLE as exc:
+                raise unavailable(exc, "start a write") from exc
+            try:
+                yield conn
+            except UNAVAILABLE as exc:
+                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                    await transaction.rollback()
+                raise unavailable(exc, "write") from exc
+            except BaseException:
+                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                    await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                    await transaction.rollback()
+                raise unavailable(exc, "commit") from exc
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[Connection]:
+        """A reader connection from the pool (waits when all are busy)."""
+        if self._writer is None:
+            raise StorageError("the database is not connected")
+        conn = await self._readers.get()
+        try:
+            conn = await self._alive(conn)
+            yield conn
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, "read") from exc
+        finally:
+            self._readers.put_nowait(conn)
