@@ -10,10 +10,12 @@ one server (other engineers' test runs) never meet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import sqlite3
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -111,3 +113,78 @@ class PostgresServer:
     def close(self) -> None:
         if self._template_built:
             self.drop_database(self.template)
+
+
+def execute_sql(database_url: str, *statements: str) -> None:
+    """Runs statements on the database from outside the server under test (another process would)."""
+    if database_url.startswith("sqlite:"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as conn, conn:
+            for statement in statements:
+                conn.execute(statement)
+        return
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url, timeout=5)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    run_async(run)
+
+
+_LOCKED = (
+    "timeseries_data, realtime_data_cache, audit_log, data_sources, devices, monitoring_points, trend_logs, "
+    "trend_log_points, stations, power_readings, import_checkpoints"
+)
+
+
+@contextlib.contextmanager
+def write_lock_held(database_url: str) -> Iterator[None]:
+    """Another connection holds the database's write lock until the block ends, as another process would:
+    SQLite's `BEGIN EXCLUSIVE`; on PostgreSQL an EXCLUSIVE lock on every table (reads go on, writes wait)."""
+    if database_url.startswith("sqlite:"):
+        locker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-postgres-lock")
+    thread.start()
+
+    def call(make: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(make, loop).result(timeout=30)
+
+    try:
+        conn = call(asyncpg.connect(database_url, timeout=5))
+        try:
+            call(conn.execute(f"BEGIN; LOCK TABLE {_LOCKED} IN EXCLUSIVE MODE"))
+            yield
+        finally:
+            call(conn.close())
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def query_sql(database_url: str, statement: str) -> list[tuple[Any, ...]]:
+    """The rows of a query run from outside the server under test (as tuples)."""
+    if database_url.startswith("sqlite:"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=1)) as conn:
+            return [tuple(row) for row in conn.execute(statement).fetchall()]
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(database_url, timeout=5)
+        try:
+            return [tuple(row) for row in await conn.fetch(statement)]
+        finally:
+            await conn.close()
+
+    rows: list[tuple[Any, ...]] = run_async(run)
+    return rows

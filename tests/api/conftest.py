@@ -13,7 +13,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,8 +84,8 @@ async def seed(store: Store) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.defaults(database_url=f"sqlite:///{tmp_path}/t.db", partition_cleanup_enabled=False)
+def settings(database_url: str) -> Settings:
+    return Settings.defaults(database_url=database_url, partition_cleanup_enabled=False)
 
 
 def seed_file(settings: Settings, seeder: Callable[[Store], Any]) -> None:

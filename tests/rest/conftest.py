@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,8 +66,8 @@ class RestClient:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.defaults(database_url=f"sqlite:///{tmp_path}/t.db", partition_cleanup_enabled=False)
+def settings(database_url: str) -> Settings:
+    return Settings.defaults(database_url=database_url, partition_cleanup_enabled=False)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from t3000gql.api.enums import DataSource
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointType
 from tests.api.conftest import DAY_START, NOW, GraphQLClient, open_client, seed, seed_file
+from tests.postgres import NewDatabase
 from tests.rest.conftest import RestClient
 
 NOW_S = NOW // 1000
@@ -30,9 +30,9 @@ def number(point_type: str) -> int:
 
 
 @pytest.fixture
-def twin(tmp_path: Path) -> Iterator[RestClient]:
+def twin(new_database_url: NewDatabase) -> Iterator[RestClient]:
     """A second copy of the seeded site, for writes made through the other API."""
-    settings = Settings.defaults(database_url=f"sqlite:///{tmp_path}/twin.db", partition_cleanup_enabled=False)
+    settings = Settings.defaults(database_url=new_database_url("twin"), partition_cleanup_enabled=False)
     seed_file(settings, seed)
     with open_client(settings) as client:
         yield RestClient(client)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ import pytest
 from t3000gql.config import Settings
 from t3000gql.rest.routing import MAX_BODY_BYTES
 from tests.api.conftest import LiveServer, open_client
+from tests.postgres import execute_sql, write_lock_held
 from tests.rest.conftest import RestClient
 
 BATCH = b'[{"device_id": 1001, "point_type": 1, "point_number": 1, "value": 1.0, "timestamp": 1735776000}]'
@@ -68,14 +68,13 @@ def test_a_body_over_the_limit_without_a_length_is_413_too(rest: RestClient) -> 
 def test_an_internal_error_is_500_with_a_reference_and_no_internals(
     rest: RestClient, seeded: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    conn = sqlite3.connect(seeded.database_url.removeprefix("sqlite:///"))
-    conn.execute("DROP TABLE trend_log_points")  # the server's next read of it fails inside SQLite
-    conn.close()
+    execute_sql(seeded.database_url, "DROP TABLE trend_log_points")  # the server's next read of it fails
     with caplog.at_level(logging.ERROR, logger="t3000gql.rest.envelope"):
         answer = rest.get("/api/trend-logs/1001")
     assert (answer.status, answer.body["code"], answer.body["data"]) == (500, "INTERNAL", None)
     assert answer.body["error"].startswith("internal error (reference ")
-    assert "trend_log_points" not in answer.response.text and "sqlite" not in answer.response.text.lower()
+    text = answer.response.text.lower()
+    assert "trend_log_points" not in text and "sqlite" not in text and "postgres" not in text
     reference = answer.body["error"].split("reference ")[1].split(")")[0]
     assert any(reference in record.getMessage() and record.exc_info for record in caplog.records)
 
@@ -83,15 +82,10 @@ def test_an_internal_error_is_500_with_a_reference_and_no_internals(
 def test_a_database_that_cannot_take_writes_is_503_and_nothing_is_half_written(seeded: Settings) -> None:
     with open_client(replace(seeded, database_busy_timeout_ms=50)) as client:
         rest = RestClient(client)
-        locker = sqlite3.connect(seeded.database_url.removeprefix("sqlite:///"), isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        try:
+        with write_lock_held(seeded.database_url):  # another process holds the write lock
             answer = rest.request(
                 "POST", "/api/timeseries/batch", content=BATCH, headers={"content-type": "application/json"}
             )
-        finally:
-            locker.execute("ROLLBACK")
-            locker.close()
         assert (answer.status, answer.body["code"]) == (503, "DATABASE_UNAVAILABLE")
         assert answer.response.headers["retry-after"] == "5"
         again = rest.request(

@@ -12,11 +12,11 @@ from t3000gql.config import Settings
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def station_settings(tmp_path: Path, **overrides: object) -> Settings:
+def station_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
     """Fast settings for tests: short busy timeout (a held lock fails a write in 50 ms), short flush, retry
     and reconnect intervals."""
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'stations.db'}",
+        "database_url": database_url,
         "database_pool_size": 2,
         "database_busy_timeout_ms": 50,
         "station_flush_interval_ms": 20,
