@@ -230,7 +230,7 @@ class Settings:
         "STATION_SPOOL_PATH",
         ANY_TEXT,
         "",
-        "Append-only file for readings that arrive while the database cannot take writes; empty: the database file's path plus `.station-spool`.",
+        "Append-only file for readings that arrive while the database cannot take writes; empty: the SQLite file's path plus `.station-spool` (PostgreSQL: `t3000gql-<database>.station-spool` in the working directory).",
     )
     station_retry_interval_ms: int = variable(
         "STATION_RETRY_INTERVAL_MS",
