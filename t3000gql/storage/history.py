@@ -77,6 +77,17 @@ class HistoryReader:
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
+            if remaining is None and len(result) == 1:
+                # one point, no limit (a chart's range): two columns, straight into the series' two lists
+                rows = await self._db.fetch_all(
+                    f"SELECT ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} ORDER BY ts",
+                    (ids, start_ms, end_ms, *log_params),
+                )
+                series = next(iter(result.values()))
+                # two comprehensions: ~10x faster than zip(*rows) on 100k rows
+                series.timestamps.extend([row[0] for row in rows])
+                series.values.extend([row[1] for row in rows])
+                continue
             if remaining is None:
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} "
@@ -107,12 +118,6 @@ class HistoryReader:
     @staticmethod
     def _append(result: dict[int, Series], rows: list, remaining: dict[int, int | None] | None) -> None:
         if not rows:
-            return
-        if remaining is None and len(result) == 1:
-            series = next(iter(result.values()))
-            # two comprehensions: ~10x faster than zip(*rows) on 100k rows
-            series.timestamps.extend([row[1] for row in rows])
-            series.values.extend([row[2] for row in rows])
             return
         for pid, ts, value in rows:
             series = result[pid]

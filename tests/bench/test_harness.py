@@ -95,7 +95,10 @@ def test_a_workdir_in_use_is_refused(tmp_path: Path) -> None:
         (["--scenario", "insert-1k,no-such"], "unknown scenario or area: no-such"),
         (["--area", "nowhere"], "unknown scenario or area: nowhere"),
         (["--database", "mysql://127.0.0.1/x"], "use 'sqlite'"),
-        (["--scenario", "insert-1k", "--database", "postgresql://127.0.0.1:5432"], "insert-1k: cannot run on"),
+        (
+            ["--scenario", "api-cached-read", "--database", "postgresql://127.0.0.1:5432"],
+            "api-cached-read: cannot run on",
+        ),
         (["--repeats", "0"], "--repeats must be at least 1"),
     ],
 )
