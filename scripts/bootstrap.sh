@@ -22,3 +22,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# The web pages (trend viewer, GraphiQL): built from npm when missing or when their sources changed (the
+# script keeps a stamp). Without npm the server still runs and its pages say how to build them.
+web_status=0
+scripts/build_web.sh || web_status=$?
+if [ "$web_status" -ne 0 ] && [ "$web_status" -ne 3 ]; then
+  exit "$web_status"
+fi

@@ -19,6 +19,7 @@ from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.lifecycle import LifecycleHook
 from t3000gql.rest import rest_routes
 from t3000gql.services import Services
+from t3000gql.web import WebSite
 
 
 async def health(request: Request) -> JSONResponse:
@@ -37,12 +38,14 @@ def create_app(
             app.state.services = services
             yield
 
-    graphql = GraphQLView(schema, settings)
+    web = WebSite(settings)
+    graphql = GraphQLView(schema, settings, ide=web.graphiql_page)
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
         Route("/metrics", metrics_endpoint(graphql.gate)),
         *rest_routes(graphql.gate),
+        *web.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

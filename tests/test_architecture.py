@@ -162,12 +162,13 @@ def test_comments_cite_files_of_this_repository() -> None:
 
 
 def test_lower_layers_name_fields_in_the_domains_words() -> None:
-    """Below the API a field is named as the domain names it (`device_name`); only the API speaks camelCase."""
+    """Below the API a field is named as the domain names it (`device_name`); only the edges (the API, and web/
+    for its URL parameters) speak camelCase."""
     camel = re.compile(r'(?:\bfield=|\bcheck_\w+\([^,()]+,\s*)f?"([a-z]+[A-Z][\w.{}]*)"')
     offenders = [
         f"{path.relative_to(ROOT)}: {match.group(1)}"
         for path in modules()
-        if "api" not in path.relative_to(PACKAGE).parts
+        if not {"api", "web"} & set(path.relative_to(PACKAGE).parts)
         for match in camel.finditer(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []

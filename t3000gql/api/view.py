@@ -10,6 +10,7 @@ instead of its text gets its text in `parse_http_body` (api/persisted_queries.py
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -77,10 +78,16 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        settings: Settings,
+        *,
+        ide: Callable[[Request], Awaitable[Response]] | None = None,
+    ) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide="graphiql" if ide is not None else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
@@ -88,6 +95,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
         self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
+        self._ide = ide
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The GraphiQL page `ide` renders (t3000gql.web: served from this server, no CDN)."""
+        assert self._ide is not None  # strawberry asks only when graphql_ide is set, i.e. when ide is given
+        return await self._ide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
