@@ -66,6 +66,11 @@ class Dialect(ABC):
     def latest_per_point(self, table: str, where: str) -> str:
         """Per point: `point_id, ts, value` of the newest row matching `where` (a condition)."""
 
+    @abstractmethod
+    def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
+        """The write path's merge of the staging table: a query whose rows are `existing` (what was stored
+        before the merge) and the statement to run after it, if the merge is not part of the query itself."""
+
 
 SQLITE_PARTITION_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -115,6 +120,9 @@ class SqliteDialect(Dialect):
 
     def latest_per_point(self, table: str, where: str) -> str:
         return f"SELECT point_id, max(ts), value FROM {table} WHERE {where} GROUP BY point_id"
+
+    def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
+        return existing, merge  # no INSERT inside WITH: read what exists, then merge
 
 
 class PostgresDialect(Dialect):
@@ -174,6 +182,11 @@ class PostgresDialect(Dialect):
             f"SELECT DISTINCT ON (point_id) point_id, ts, value FROM {table} WHERE {where} "
             "ORDER BY point_id, ts DESC"
         )
+
+    def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
+        # One statement: every part of a WITH sees the same snapshot, so the SELECT reads the rows as they were
+        # before the INSERT beside it merged the staging table.
+        return f"WITH merged AS ({merge}) {existing}", None
 
 
 SQLITE = SqliteDialect()

@@ -297,16 +297,19 @@ class WritePath:
         self, conn: Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
     ) -> tuple[int, list[int]]:
         """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal).
-        The rows are staged in bulk (COPY on PostgreSQL), then merged by one statement."""
+        The rows are staged in bulk (COPY on PostgreSQL), then merged by one statement (on PostgreSQL the same
+        statement says which existed; SQLite asks first)."""
         await conn.execute(conn.dialect.staging_table)
         await conn.execute("DELETE FROM incoming")
         await conn.copy_rows("incoming", _STAGED, [(i, *row) for i, row in zip(indices, rows, strict=True)])
         found = 0
         same: list[int] = []
-        for index, equal in await conn.fetch_all(_EXISTING.format(table=table)):
+        query, then = conn.dialect.merge_reporting(_EXISTING.format(table=table), _MERGE.format(table=table))
+        for index, equal in await conn.fetch_all(query):
             found += 1
             if equal:
                 same.append(index)
-        await conn.execute(_MERGE.format(table=table))
+        if then is not None:
+            await conn.execute(then)
         await conn.execute("DELETE FROM incoming")
         return found, same
