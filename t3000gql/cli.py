@@ -217,10 +217,10 @@ def copy_db_command(args: argparse.Namespace, settings: Settings) -> int:
             await source.disconnect()
         print(f"copied {source.label} -> {target.label}: {sum(report.copied.values())} rows written in this run")
         width = max(len(c.what) for c in report.comparisons) if report.comparisons else 10
-        print(f"{'check':<{width}}  {'source':>20}  {'target':>20}")
+        print(f"{'check':<{width}}  {'source':>24}  {'target':>24}")
         for c in report.comparisons:
             mark = "" if c.same else "  DIFFERS"
-            print(f"{c.what:<{width}}  {c.source:>20,.6g}  {c.target:>20,.6g}{mark}")
+            print(f"{c.what:<{width}}  {c.source:>24,.15g}  {c.target:>24,.15g}{mark}")
         if not report.matches:
             print("t3000gql: the copy differs from its source (see DIFFERS above)", file=sys.stderr)
             return 1
