@@ -2,8 +2,9 @@
 
 Why asyncpg and not the `databases` layer: its rows are copied per row into its own record type, and it has no
 COPY. Here a range read is one `fetch` (asyncpg records are read by position, like SQLite's tuples) and a bulk
-write is one binary COPY. The pool is ours (a queue of DATABASE_POOL_SIZE connections, as on SQLite): asyncpg's
-own pool sends a reset statement on every release, a round trip per query.
+write is one binary COPY. The pool is ours: at most DATABASE_POOL_SIZE readers, opened when first needed and kept
+(a server that reads one thing at a time holds one connection of the database's `max_connections`, not ten);
+asyncpg's own pool sends a reset statement on every release, a round trip per query.
 
 Writes of one process take turns on the writer connection, as on SQLite, so the table owners' read-then-write
 steps stay simple; several processes write at once, and the database's own locks keep them apart (a lock
@@ -160,7 +161,8 @@ class PostgresDatabase(Database):
         self.statements = 0
         self._writer: PostgresConnection | None = None
         self._write_lock = asyncio.Lock()
-        self._readers: asyncio.Queue[PostgresConnection] = asyncio.Queue()
+        self._reader_slots = asyncio.Semaphore(pool_size)
+        self._idle: list[PostgresConnection] = []
         self._all: list[PostgresConnection] = []
 
     async def _open(self) -> PostgresConnection:
@@ -185,11 +187,11 @@ class PostgresDatabase(Database):
         return conn
 
     async def connect(self) -> None:
-        """Opens the writer and the readers; when one fails, those already open are closed again."""
+        """Opens the writer and a first reader (so that a server that cannot be reached fails here); the other
+        readers open when reads need them. When one fails, those already open are closed again."""
         try:
             self._writer = await self._open()
-            for _ in range(self.pool_size):
-                self._readers.put_nowait(await self._open())
+            self._idle.append(await self._open())
         except BaseException:
             await self.disconnect()
             raise
@@ -198,8 +200,7 @@ class PostgresDatabase(Database):
         """Closes every connection (nothing happens when none is open)."""
         connections, self._all = self._all, []
         self._writer = None
-        while not self._readers.empty():
-            self._readers.get_nowait()
+        self._idle.clear()
         for conn in connections:
             try:
                 await conn.raw.close(timeout=5)
@@ -246,14 +247,17 @@ class PostgresDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:
-        """A reader connection from the pool (waits when all are busy)."""
+        """A reader connection from the pool: an idle one, or a new one while fewer than DATABASE_POOL_SIZE
+        are open (waits when all are busy)."""
         if self._writer is None:
             raise StorageError("the database is not connected")
-        conn = await self._readers.get()
-        try:
-            conn = await self._alive(conn)
-            yield conn
-        except UNAVAILABLE as exc:
-            raise unavailable(exc, "read") from exc
-        finally:
-            self._readers.put_nowait(conn)
+        async with self._reader_slots:
+            conn: PostgresConnection | None = self._idle.pop() if self._idle else None
+            try:
+                conn = await self._alive(conn) if conn is not None else await self._open()
+                yield conn
+            except UNAVAILABLE as exc:
+                raise unavailable(exc, "read") from exc
+            finally:
+                if conn is not None and self._writer is not None:
+                    self._idle.append(conn)
