@@ -183,16 +183,14 @@ class HistoryReader:
                     f"FROM {table} {where} GROUP BY point_id, bucket",
                     params,
                 )
-                for pid, bucket, n, total, low, high in rows:
-                    buckets = partials[pid]
-                    part = buckets.get(bucket)
-                    if part is None:
-                        buckets[bucket] = [n, total, low, high, None, None, None, None]
-                    else:
-                        part[0] += n
-                        part[1] += total
-                        part[2] = min(part[2], low)
-                        part[3] = max(part[3], high)
+                if len(partials) == 1:
+                    _merge_stats(next(iter(partials.values())), rows)
+                else:
+                    by_point: dict[int, list[Any]] = {pid: [] for pid in partials}
+                    for row in rows:
+                        by_point[row[0]].append(row)
+                    for pid, own in by_point.items():
+                        _merge_stats(partials[pid], own)
             for agg, slot in ((Aggregate.FIRST, 4), (Aggregate.LAST, 6)):
                 if agg not in wanted:
                     continue
@@ -237,6 +235,21 @@ def _trend_log_filter(trend_log_id: int | None) -> tuple[str, tuple[int, ...]]:
     if trend_log_id is None:
         return "", ()
     return " AND trend_log_id = ?", (trend_log_id,)
+
+
+def _merge_stats(buckets: dict[int, list[Any]], rows: Sequence[Sequence[Any]]) -> None:
+    """Adds one partition's `point_id, bucket, count, sum, min, max` rows of one point to its buckets. Built in
+    one comprehension (a year of 15-minute buckets is 35,000 rows); only a bucket that spans New Year is met
+    twice and merged."""
+    fresh = {row[1]: [row[2], row[3], row[4], row[5], None, None, None, None] for row in rows}
+    for bucket in fresh.keys() & buckets.keys():
+        part, more = buckets[bucket], fresh[bucket]
+        part[0] += more[0]
+        part[1] += more[1]
+        part[2] = min(part[2], more[2])
+        part[3] = max(part[3], more[3])
+        del fresh[bucket]
+    buckets.update(fresh)
 
 
 def _finish(buckets: dict[int, list[Any]], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:
