@@ -1,6 +1,6 @@
 """The connection every table owner writes and reads through, whichever database is behind it.
 
-`Connection` is the whole vocabulary storage/ uses: statements with `?` placeholders (`execute`,
+`Connection` is the whole vocabulary storage/ uses: statements with `?` parameter marks (`execute`,
 `executemany`, `fetch_all`, `fetch_one`) and two bulk moves (`copy_rows`, `insert_new`) that each database does
 its fastest way: SQLite with `executemany` on its own thread, PostgreSQL with COPY. `SqliteConnection` is
 here; `PostgresConnection` is in `t3000gql/storage/postgres.py`. Rows come back as sequences (tuples on

@@ -1,6 +1,6 @@
 """The SQL that differs between SQLite and PostgreSQL, and nothing else.
 
-Repositories write one body of logic with `?` placeholders and the SQL both databases accept (`ON CONFLICT`,
+Repositories write one body of logic with `?` parameter marks and the SQL both databases accept (`ON CONFLICT`,
 `RETURNING`, `IS DISTINCT FROM`, window functions); where the two differ they ask the connection's dialect for
 the fragment or the statement. A PostgreSQL connection turns `?` into `$1, $2, …` itself
 (`t3000gql/storage/postgres.py`), so statements are written once. docs/architecture.md ("Storage interface")

@@ -11,7 +11,7 @@ steps stay simple; several processes write at once, and the database's own locks
 waited for longer than DATABASE_BUSY_TIMEOUT_MS fails the write as DatabaseUnavailable, like SQLite's busy
 timeout).
 
-Statements are written with `?` placeholders once, for both databases; `pg_sql` numbers them.
+Statements are written with `?` parameter marks once, for both databases; `pg_sql` numbers them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from t3000gql.storage.dialects import POSTGRES
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
+_MARK = re.compile(r"'(?:[^']|'')*'|\?")
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -56,7 +56,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 @functools.lru_cache(maxsize=2048)
 def pg_sql(sql: str) -> str:
-    """`?` placeholders numbered as `$1, $2, …` (a `?` inside a quoted literal is left alone)."""
+    """`?` parameter marks numbered as `$1, $2, …` (a `?` inside a quoted literal is left alone)."""
     counter = 0
 
     def number(match: re.Match[str]) -> str:
@@ -66,7 +66,7 @@ def pg_sql(sql: str) -> str:
         counter += 1
         return f"${counter}"
 
-    return _PLACEHOLDER.sub(number, sql)
+    return _MARK.sub(number, sql)
 
 
 def _rowcount(status: str) -> int:
