@@ -53,6 +53,14 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 """Errors that say "the database cannot do this now, try later" rather than "this statement is wrong"."""
 
+LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+)
+"""The connection itself is gone (the server restarted, an administrator ended it): a new one may work."""
+
 
 @functools.lru_cache(maxsize=2048)
 def pg_sql(sql: str) -> str:
@@ -212,9 +220,27 @@ class PostgresDatabase(Database):
         """The connection, or a new one in its place when the server closed it (a restart, an admin)."""
         if not conn.raw.is_closed():
             return conn
+        return await self._replace(conn)
+
+    async def _replace(self, conn: PostgresConnection) -> PostgresConnection:
         with contextlib.suppress(ValueError):
             self._all.remove(conn)
+        conn.raw.terminate()
         return await self._open()
+
+    async def _begin(self) -> tuple[PostgresConnection, Any]:
+        """The writer inside a new transaction. A writer whose connection was lost since its last use (the
+        loop may not have noticed yet) is replaced once: nothing was sent in the transaction yet."""
+        assert self._writer is not None
+        self._writer = conn = await self._alive(self._writer)
+        transaction = conn.raw.transaction()
+        try:
+            await transaction.start()
+        except LOST:
+            self._writer = conn = await self._replace(conn)
+            transaction = conn.raw.transaction()
+            await transaction.start()
+        return conn, transaction
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Connection]:
@@ -222,10 +248,8 @@ class PostgresDatabase(Database):
         if self._writer is None:
             raise StorageError("the database is not connected")
         async with self._write_lock:
-            self._writer = conn = await self._alive(self._writer)
-            transaction = conn.raw.transaction()
             try:
-                await transaction.start()
+                conn, transaction = await self._begin()
             except UNAVAILABLE as exc:
                 raise unavailable(exc, "start a write") from exc
             try:
@@ -244,6 +268,16 @@ class PostgresDatabase(Database):
                 with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
                     await transaction.rollback()
                 raise unavailable(exc, "commit") from exc
+
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
+        """One statement on a reader; a read that met a lost connection is sent again once on a new one (a
+        read changes nothing, so sending it twice is safe)."""
+        try:
+            return await super().fetch_all(sql, params)
+        except DatabaseUnavailable as exc:
+            if not isinstance(exc.__cause__, LOST):
+                raise
+            return await super().fetch_all(sql, params)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:
