@@ -16,7 +16,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -237,3 +237,26 @@ def query_sql(database_url: str, statement: str) -> list[tuple[Any, ...]]:
 
     rows: list[tuple[Any, ...]] = run_async(run)
     return rows
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held_async(database_url: str) -> AsyncIterator[None]:
+    """`write_lock_held` for a test whose event loop runs the server: taking the lock waits for the server's
+    open write transaction to end, so it must not block that loop while it waits."""
+    if database_url.startswith("sqlite:"):
+        locker = sqlite3.connect(
+            database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        await asyncio.to_thread(locker.execute, "BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        await conn.execute(f"BEGIN; LOCK TABLE {_LOCKED} IN EXCLUSIVE MODE")
+        yield
+    finally:
+        await conn.close()

@@ -19,7 +19,7 @@ from t3000gql.ingest.station_client import BACKOFF, CONNECTED
 from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.services import Services
 from t3000gql.storage.store import Store
-from tests.postgres import write_lock_held
+from tests.postgres import write_lock_held_async
 from tests.stations.station_helpers import station_settings, wait_for
 
 NAMES = ["ST-A", "ST-B", "ST-C"]
@@ -90,7 +90,9 @@ async def test_locked_database_spools_and_recovers_exactly(
         await wait_for(lambda: all(link.state == CONNECTED for link in monitor.links()), what="connections")
         simulator.resume()
         await wait_for(lambda: stored_at_least(store, 30), what="some readings stored")
-        with write_lock_held(settings.database_url):  # another process holds the write lock: writes fail in 50 ms
+        async with write_lock_held_async(
+            settings.database_url
+        ):  # another process holds the write lock: writes fail in 50 ms
             await wait_for(lambda: monitor.stats.spooled > 0, what="readings to be spooled")
             assert not monitor.stats.database_available and monitor.spool.exists()
             await wait_for(simulator.done, what="the simulator to finish")
@@ -121,7 +123,7 @@ async def test_spool_survives_a_restart_and_is_replayed_at_start_up(
     await connect_stations(service, simulator)
     monitor = await start_monitor(service, settings)
     await wait_for(lambda: all(link.state == CONNECTED for link in monitor.links()), what="connections")
-    with write_lock_held(database_url):
+    async with write_lock_held_async(database_url):
         simulator.resume()
         await wait_for(simulator.done, what="the simulator to finish")
         await wait_for(lambda: monitor.stats.received == simulator.total_sent, what="everything received")
