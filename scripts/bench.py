@@ -111,20 +111,23 @@ def select(
 
 def print_list(scenarios: dict[str, Scenario]) -> None:
     area = None
+    width = max(24, *(len(name) + 2 for name in scenarios))
     for s in scenarios.values():
         if s.area != area:
             area = s.area
             print(f"{area}:")
-        print(f"  {s.name:<24}{s.summary}")
-        print(f"  {'':<24}goal: {s.goal.text if s.goal else '- (measured only)'}")
-        print(f"  {'':<24}floor: {s.floor or '- (none exists)'}")
+        print(f"  {s.name:<{width}}{s.summary}")
+        print(f"  {'':<{width}}goal: {s.goal.text if s.goal else '- (measured only)'}")
+        print(f"  {'':<{width}}floor: {s.floor or '- (none exists)'}")
         if s.backends != (SQLITE,):
-            print(f"  {'':<24}backends: {', '.join(s.backends)}")
+            print(f"  {'':<{width}}backends: {', '.join(s.backends)}")
             for backend in s.backends:
                 if backend in s.goals_on or backend in s.floors_on:
                     goal = s.goal_for(backend)
-                    print(f"  {'':<24}on {backend}: goal: {goal.text if goal else '- (measured only)'}")
-                    print(f"  {'':<24}{'':<{len(backend) + 4}}floor: {s.floor_for(backend) or '- (none exists)'}")
+                    print(f"  {'':<{width}}on {backend}: goal: {goal.text if goal else '- (measured only)'}")
+                    print(
+                        f"  {'':<{width}}{'':<{len(backend) + 4}}floor: {s.floor_for(backend) or '- (none exists)'}"
+                    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,24 +7,61 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from t3000gql.api.authentication import may_see_details
+from t3000gql.api.edge import Edge, SocketCount
 from t3000gql.api.metrics import metrics_endpoint
 from t3000gql.api.schema import schema
-from t3000gql.api.view import GraphQLView
+from t3000gql.api.view import SUBPROTOCOLS, GraphQLView
 from t3000gql.config import Settings
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.lifecycle import LifecycleHook
 from t3000gql.rest import rest_routes
+from t3000gql.rest.openapi import PREFIX as REST_PREFIX
 from t3000gql.services import Services
 from t3000gql.web import WebSite
 
 
 async def health(request: Request) -> JSONResponse:
+    """Open to every caller (load balancers have no token); devices' last errors for admins only."""
     services: Services = request.app.state.services
-    return JSONResponse(await services.health())
+    details = may_see_details(services, request.headers.get("authorization"))
+    return JSONResponse(await services.health(details=details))
+
+
+def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
+    """What every request passes before a route, outermost first: CORS for the origins allowed (so a preflight
+    is answered before anything asks for a token, and refusals carry CORS headers), then the edge (api/edge.py)."""
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            )
+        ]
+        if settings.origins
+        else []
+    )
+    edge = Middleware(
+        Edge,
+        hosts=settings.host_names,
+        origins=settings.origins,
+        max_body_bytes=settings.api_max_body_bytes,
+        body_exempt=(REST_PREFIX,),
+        max_sockets=settings.ws_max_connections,
+        protocols=SUBPROTOCOLS,
+        sockets=sockets,
+        authenticated=("/graphql", "/metrics", "/export.csv"),
+    )
+    return [*cors, edge]
 
 
 def create_app(
@@ -40,12 +77,13 @@ def create_app(
 
     web = WebSite(settings)
     graphql = GraphQLView(schema, settings, ide=web.graphiql_page)
+    sockets = SocketCount()
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
         Route("/health", health),
-        Route("/metrics", metrics_endpoint(graphql.gate)),
+        Route("/metrics", metrics_endpoint(graphql.gate, sockets)),
         *rest_routes(graphql.gate),
         *web.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=edge(settings, sockets), lifespan=lifespan)

@@ -37,19 +37,126 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("serve", "run the GraphQL server (GraphiQL at /graphql)", _serve_arguments)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
     import uvicorn
 
     from t3000gql.app import create_app
+    from t3000gql.auth.authenticator import check_can_start
+    from t3000gql.storage.store import Store
 
+    settings = replace(  # the address served decides AUTH_REQUIRED's and ALLOWED_HOSTS' defaults
+        settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port
+    )
+
+    async def check() -> None:  # refused here with one clear line, before uvicorn starts
+        store = await Store.open(settings)
+        try:
+            now = store.clock()
+            check_can_start(settings, [t for t in await store.tokens.list() if t.valid_at(now)])
+        finally:
+            await store.close()
+
+    asyncio.run(check())
     app = create_app(settings, demo=args.demo)
     uvicorn.run(
         app,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         ws_ping_interval=None,  # graphql-transport-ws has its own keep-alive
     )
     return 0
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create",
+        help="create a token; it is printed once, as the last line",
+        description="Create an API token. Only its hash is stored: the token is printed once, as the last line.",
+    )
+    create.add_argument("--name", required=True, help="what the token is for (1-64 letters, digits, _ . @ -)")
+    create.add_argument(
+        "--role", required=True, help="viewer, ingest, operator or admin (each includes the ones before)"
+    )
+    create.add_argument("--expires", type=int, metavar="DAYS", help="days until it expires (default: never)")
+    listing = actions.add_parser(
+        "list", help="list tokens (never their secrets)", description="List API tokens (never their secrets)."
+    )
+    listing.add_argument("--all", action="store_true", help="revoked tokens too")
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke a token; servers refuse it within AUTH_TOKEN_REFRESH_SECONDS",
+        description="Revoke a token: running servers refuse it (and close its WebSockets) within "
+        "AUTH_TOKEN_REFRESH_SECONDS.",
+    )
+    revoke.add_argument("name", metavar="NAME")
+
+
+@command("token", "create, list and revoke API tokens (create | list | revoke)", _token_arguments)
+def token_command(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import socket
+
+    from t3000gql.auth import Role
+    from t3000gql.auth.tokens import create_token, revoke_token
+    from t3000gql.domain.audit import Actor
+    from t3000gql.domain.timeutil import to_datetime
+    from t3000gql.storage.store import Store
+
+    def when(ts_ms: int | None, none: str) -> str:
+        return none if ts_ms is None else to_datetime(ts_ms).isoformat(timespec="seconds")
+
+    try:
+        where = f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        where = "cli"
+    actor = Actor("cli", where)
+
+    async def run() -> int:
+        store = await Store.open(settings)
+        try:
+            if args.action == "create":
+                role = Role.parse(args.role)
+                created = await create_token(
+                    store, store.clock, name=args.name, role=role, expires_days=args.expires, actor=actor
+                )
+                print(
+                    f"created token {args.name!r} ({role.label}), expires {when(created.record.expires_at, 'never')}"
+                )
+                print("send it as `Authorization: Bearer TOKEN`; it is shown only now (only its hash is stored):")
+                print(created.secret)
+            elif args.action == "revoke":
+                record = await revoke_token(store, store.clock, name=args.name, actor=actor)
+                print(
+                    f"revoked token {record.name!r} ({record.role}); servers refuse it within "
+                    f"{settings.auth_token_refresh_seconds:g} s"
+                )
+            else:
+                records = await store.tokens.list(include_revoked=args.all)
+                columns = ("name", "role", "created", "last used", "expires") + (("revoked",) if args.all else ())
+                rows = [
+                    (
+                        r.name,
+                        r.role,
+                        when(r.created_at, "-"),
+                        when(r.last_used_at, "never"),
+                        when(r.expires_at, "never"),
+                        *((when(r.revoked_at, "-"),) if args.all else ()),
+                    )
+                    for r in records
+                ]
+                widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
+                for row in (columns, *rows):
+                    print(
+                        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                    )
+        finally:
+            await store.close()
+        return 0
+
+    return asyncio.run(run())
 
 
 @command("migrate", "create or upgrade the database schema and exit")
@@ -271,7 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.getLogger("databases").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

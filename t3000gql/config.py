@@ -19,13 +19,19 @@ from dotenv import dotenv_values
 from t3000gql.errors import ConfigError
 from t3000gql.setting_values import (
     ANY_TEXT,
+    AUTO_BOOLEAN,
     BOOLEAN,
     CHANNEL_PREFIX,
     FINITE_NUMBER,
+    HOST_NAMES,
+    LOOPBACK_NAMES,
     NON_EMPTY_TEXT,
+    ORIGINS,
     TIME_ZONE,
     Values,
     integer,
+    is_loopback,
+    names,
     number_at_least,
     url,
 )
@@ -152,13 +158,86 @@ class Settings:
         "API_MAX_HISTORY_SAMPLES",
         integer(1),
         "1000000",
-        "Largest number of samples one history request may return.",
+        "Largest number of samples one request may read, all its history fields together (nested or not).",
     )
     api_persisted_query_cache_size: int = variable(
         "API_PERSISTED_QUERY_CACHE_SIZE",
         integer(0, 1_000_000),
         "1000",
         "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
+    )
+    api_max_body_bytes: int = variable(
+        "API_MAX_BODY_BYTES",
+        integer(1024),
+        "8388608",
+        "Largest request body (bytes); a bigger one is refused with 413 before it is read.",
+    )
+    api_rate_limit_per_minute: int = variable(
+        "API_RATE_LIMIT_PER_MINUTE",
+        integer(0),
+        "600",
+        "Requests and WebSocket operations one API token may start per minute (bursts of as many); more get "
+        "RATE_LIMITED (HTTP 429). 0: no limit. Requests without a token are not limited.",
+    )
+    auth_required: str = variable(
+        "AUTH_REQUIRED",
+        AUTO_BOOLEAN,
+        "",
+        "Every request needs an API token (`Authorization: Bearer …`). Empty: true unless HOST is a loopback "
+        "address. The server refuses to start while it is true and no token exists.",
+    )
+    auth_token_refresh_seconds: float = variable(
+        "AUTH_TOKEN_REFRESH_SECONDS",
+        number_at_least(0.05),
+        "2",
+        "How often the server looks for tokens created or revoked by another process (`t3000gql token`), and "
+        "closes the WebSockets of revoked or expired tokens.",
+    )
+    allowed_hosts: str = variable(
+        "ALLOWED_HOSTS",
+        HOST_NAMES,
+        "",
+        "Host names requests may be addressed to (the Host header; against DNS rebinding), comma-separated; "
+        "`*.example.com` allows subdomains, `*` any. Empty: localhost, 127.0.0.1, ::1 and HOST.",
+    )
+    allowed_origins: str = variable(
+        "ALLOWED_ORIGINS",
+        ORIGINS,
+        "",
+        "Web origins (`https://scada.example.com`) whose pages may call the API from a browser (CORS and "
+        "WebSockets), comma-separated; `*` any. Empty: same origin only.",
+    )
+    ws_max_connections: int = variable(
+        "WS_MAX_CONNECTIONS",
+        integer(1),
+        "1000",
+        "WebSocket connections open at once; one more is closed with 1013 (try again later).",
+    )
+    ws_max_operations_per_connection: int = variable(
+        "WS_MAX_OPERATIONS_PER_CONNECTION",
+        integer(1),
+        "100",
+        "Operations (subscriptions, queries) running at once on one WebSocket; one more gets an error.",
+    )
+    ws_max_messages_per_second: int = variable(
+        "WS_MAX_MESSAGES_PER_SECOND",
+        integer(1),
+        "50",
+        "Messages one WebSocket client may send per second (bursts of as many); a faster client is closed "
+        "with 1008 (policy violation).",
+    )
+    bacnet_write_priority: int = variable(
+        "BACNET_WRITE_PRIORITY",
+        integer(1, 16),
+        "8",
+        "BACnet priority of writePointValue (and releasePointValue) when the request gives none; 8 is manual "
+        "operator.",
+    )
+    max_clock_skew_seconds: int = variable(
+        "MAX_CLOCK_SKEW_SECONDS",
+        integer(0),
+        "300",
+        "A sample more than this many seconds in the future (by the server's clock) is refused.",
     )
     host: str = variable(
         "HOST",
@@ -307,6 +386,21 @@ class Settings:
     @property
     def t3000_interface_timeout(self) -> float:
         return self.t3000_interface_timeout_ms / 1000
+
+    @property
+    def requires_auth(self) -> bool:
+        """AUTH_REQUIRED, or (when it is empty) whether HOST reaches beyond this machine."""
+        return self.auth_required == "true" if self.auth_required else not is_loopback(self.host)
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """ALLOWED_HOSTS, or (when it is empty) the loopback names and HOST."""
+        return names(self.allowed_hosts) or tuple(dict.fromkeys((*LOOPBACK_NAMES, self.host.lower())))
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """ALLOWED_ORIGINS as a list (empty: same origin only)."""
+        return names(self.allowed_origins)
 
 
 VARIABLES: tuple[Variable, ...] = tuple(replace(f.metadata["variable"], field=f.name) for f in fields(Settings))

@@ -11,6 +11,8 @@
     ├── DeviceError                 a controller answered with an error                     -> DEVICE_ERROR
     │   ├── DeviceTimeout           a controller did not answer in time                     -> DEVICE_TIMEOUT
     │   └── DeviceOffline           a controller that did not answer is skipped for now     -> DEVICE_OFFLINE
+    ├── Unauthenticated             no credentials, or a bad, expired or revoked token      -> UNAUTHENTICATED
+    ├── Forbidden                   the caller's role may not do this                       -> FORBIDDEN
     ├── LimitExceeded               a request asks for more than the server allows          -> RATE_LIMITED
     ├── RequestTimeout              a request ran longer than API_REQUEST_TIMEOUT_SECONDS   -> TIMEOUT
     └── LiveBusError                the live bus cannot reach its broker (BROADCAST_URL)    -> INTERNAL
@@ -23,13 +25,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 
 class T3000Error(Exception):
-    """Base of every error t3000gql raises on purpose."""
+    """Base of every error t3000gql raises on purpose. `extensions` are added to the GraphQL error's."""
 
     code = "INTERNAL"
+    extensions: ClassVar[dict[str, Any]] = {}
 
 
 class ConfigError(T3000Error):
@@ -126,6 +129,18 @@ class DeviceOffline(DeviceError):
     def __init__(self, message: str, *, retry_at_ms: int) -> None:
         super().__init__(message)
         self.retry_at_ms = retry_at_ms
+
+
+class Unauthenticated(T3000Error):
+    """The request carries no usable credentials: HTTP 401, a WebSocket closed with 4401."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(T3000Error):
+    """The caller is known, and its role does not allow this; nothing of it was done."""
+
+    code = "FORBIDDEN"
 
 
 class LimitExceeded(T3000Error):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from t3000gql.auth import Authenticator
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
@@ -45,6 +46,8 @@ class Services:
     clock: Clock
     stations: StationService
     readings: ReadingReader
+    auth: Authenticator
+    """API tokens in memory, the rate limit; what every API edge asks who a request is (t3000gql.auth)."""
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false."""
     demo: bool = False
@@ -62,11 +65,14 @@ class Services:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         hook: LifecycleHook | None = None,
     ) -> Services:
-        """Starts every part in order: store, live bus, collection, station monitor, periodic jobs. When one
+        """Starts every part in order: store, authenticator, live bus, collection, station monitor, periodic jobs. When one
         fails, the parts already started are stopped in reverse and the error is raised. `hook` hears each part
         start and stop (t3000gql/lifecycle.py)."""
         async with Lifecycle("", hook) as life:
             store = await life.start("store", lambda: Store.open(settings, clock=clock, hook=hook), Store.close)
+            auth = Authenticator(store, settings, clock)
+            # Right after the store: a server that needs a token and has none refuses to start.
+            await life.start("auth", auth.start, lambda _: auth.stop())
             live = LiveBus(
                 settings.broadcast_url,
                 prefix=settings.broadcast_channel_prefix,
@@ -87,6 +93,7 @@ class Services:
                 clock=clock,
                 stations=stations,
                 readings=ReadingReader(store),
+                auth=auth,
                 demo=demo,
             )
             if settings.station_monitor_enabled:
@@ -133,9 +140,18 @@ class Services:
             if (entry := cache.peek(point_id)) is not None
         }
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self, *, details: bool = False) -> dict[str, Any]:
+        """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
+        only (a caller that could set a device's address could otherwise scan ports through them)."""
         stats = self.store.cache.stats()
         live = self.live.metrics_dict()
+        collection = self.collection.report()
+        if not details:
+            collection.pop("lastError", None)
+            for state in collection.get("devices", {}).values():
+                state.pop("lastError", None)
+                for point in state.get("failingPoints", ()):
+                    point.pop("reason", None)
         return {
             "status": "ok" if live["connected"] else "degraded",
             "database": self.store.db.label,
@@ -147,7 +163,7 @@ class Services:
                 "cacheHitRate": stats.cache_hit_rate,
             },
             "live": live,
-            "collection": self.collection.report(),
+            "collection": collection,
             "stationMonitor": None
             if self.monitor is None
             else {

@@ -6,6 +6,7 @@ accepted) and the conversion from text.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import zoneinfo
 from collections.abc import Callable
@@ -111,3 +112,58 @@ def _channel_prefix(text: str) -> str:
 
 
 CHANNEL_PREFIX = Values(str, "1 to 100 letters, digits or _ . : -", _channel_prefix)
+
+
+def _auto_boolean(text: str) -> str:
+    lowered = text.lower()
+    _check(lowered in _TRUE | _FALSE | {""}, text)
+    return "" if not lowered else "true" if lowered in _TRUE else "false"
+
+
+AUTO_BOOLEAN = Values(
+    str, "true/false (also 1/0, yes/no, on/off), or empty to let another setting decide", _auto_boolean
+)
+"""Kept as "true", "false" or "" (decided elsewhere): `Settings` reads it through a property."""
+
+
+def names(text: str) -> tuple[str, ...]:
+    """A comma-separated list; empty items are dropped (an empty text is an empty list)."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _host_names(text: str) -> str:
+    _check(all(" " not in item and "/" not in item for item in names(text)), text)
+    return ",".join(item.lower() for item in names(text))
+
+
+HOST_NAMES = Values(
+    str, "host names separated by commas (`*.example.com` for subdomains, `*` for any)", _host_names
+)
+
+
+def _origin(item: str) -> bool:
+    parts = urlsplit(item)
+    return item == "*" or (parts.scheme in ("http", "https") and bool(parts.netloc) and parts.path in ("", "/"))
+
+
+def _origins(text: str) -> str:
+    _check(all(_origin(item) for item in names(text)), text)
+    return ",".join(item.rstrip("/").lower() for item in names(text))
+
+
+ORIGINS = Values(
+    str, "web origins such as https://scada.example.com (scheme, host, port), comma-separated, or *", _origins
+)
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address (or `localhost`) that only this machine can reach."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -136,9 +136,16 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "t3000gql.db"
 
 
+ANY_YEAR_SKEW_SECONDS = 200 * 365 * 86400
+"""Lower-layer tests write samples of any year (partitions, retention) against a fixed clock; the rule that
+refuses samples from the future (MAX_CLOCK_SKEW_SECONDS) has tests of its own."""
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.defaults(database_url=database_url, database_pool_size=2)
+    return Settings.defaults(
+        database_url=database_url, database_pool_size=2, max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS
+    )
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from t3000gql.storage.store import Store
 PARTS = [
     "store.database",
     "store",
+    "auth",
     "live bus.connection",
     "live bus.publisher",
     "live bus.flush",
@@ -175,8 +176,8 @@ async def test_an_unreachable_live_bus_stops_the_store_again(site: Settings, sta
     settings = Settings.defaults(**{**_fields(site), "broadcast_url": "redis://127.0.0.1:1"})  # nothing there
     with pytest.raises(LiveBusError):
         await Services.start(settings, hook=recorder)
-    assert recorder.parts("started") == ["store.database", "store"]
-    assert recorder.parts("stopped") == ["store.database", "store"]
+    assert recorder.parts("started") == ["store.database", "store", "auth"]
+    assert recorder.parts("stopped") == ["auth", "store.database", "store"]
     await assert_nothing_left_running(before, site, station_server)
 
 
@@ -213,7 +214,7 @@ def test_the_app_lifespan_unwinds_a_failed_start_up(tmp_path: Path) -> None:
 
 def test_the_app_lifespan_stops_every_part_on_shutdown(tmp_path: Path) -> None:
     recorder = Recorder()
-    with TestClient(create_app(plain_settings(tmp_path), hook=recorder)) as client:
+    with TestClient(create_app(plain_settings(tmp_path), hook=recorder), base_url="http://127.0.0.1") as client:
         assert client.get("/health").json()["status"] == "ok"
         assert recorder.parts("stopped") == []
     assert recorder.parts("stopped") == in_stopping_order(recorder.parts("started"))

@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 
 
-def post_graphql(query: str, variables: dict[str, Any] | None = None) -> bytes:
-    """The raw bytes of POST /graphql with this query."""
+def post_graphql(query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> bytes:
+    """The raw bytes of POST /graphql with this query (with `Authorization: Bearer token` when given)."""
     body = orjson.dumps({"query": query, "variables": variables or {}})
+    authorization = f"Authorization: Bearer {token}\r\n" if token else ""
     head = (
-        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -60,6 +60,7 @@ async def import_logs(database_url: str, log: Path, report_path: Path) -> dict[s
     finally:
         await store.close()
     done = report.files[0]
+    me, worker = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": seconds,
         "batches_ms": batches,
@@ -68,6 +69,10 @@ async def import_logs(database_url: str, log: Path, report_path: Path) -> dict[s
         "duplicates": done.duplicates,
         "stored": row[0] if row else 0,
         "peak_rss_mb": peak_rss_mb(),
+        # the parsing worker (t3000gql.ingest.parsing) is this process's child: its peak and CPU apart
+        "worker_peak_rss_mb": worker.ru_maxrss / 1024,
+        "cpu_s": me.ru_utime + me.ru_stime,
+        "worker_cpu_s": worker.ru_utime + worker.ru_stime,
     }
 
 

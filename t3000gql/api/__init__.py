@@ -22,8 +22,15 @@ enums.py              the closed sets as GraphQL enums (PointType, DeviceProtoco
 context.py            the typed Context (services, registry, loaders, request) that every resolver gets
 loaders.py            per-request DataLoaders (the read path)
 history_reads.py      history requests: argument checks, limits, reads (no GraphQL)
-errors.py             the one mapping of errors to `extensions.code`, and of domain field names to argument names
-limits.py             document limits and the request gate (concurrency, timeout)
+errors.py             the one mapping of errors to `extensions.code`, and of domain field names to argument names;
+                      device errors' details for admins only
+limits.py             document limits, list caps, the request's history budget, the request gate (concurrency,
+                      timeout)
+access.py             the role each field needs (`needs`), checked before its resolver runs
+authentication.py     who an HTTP request acts as (bearer token), the per-token rate limit, 401 / 429 (called by the edge)
+edge.py               one ASGI layer before every route: Host and Origin checks, body cap, WebSocket cap, identity
+tokens.py             `me`, and API tokens for admins (list, create, revoke)
+audit_log.py          the audit trail for admins (auditLog)
 execution.py          the schema's execution context (a fix for long-lived subscriptions)
 view.py               the ASGI endpoint: GraphQL over HTTP, WebSocket, GraphiQL
 websocket.py          the WebSocket protocols' keep-alive and message checks

@@ -12,8 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from t3000gql.api.limits import HistoryBudget
 from t3000gql.api.loaders import Loaders
-from t3000gql.config import Settings
+from t3000gql.auth import Identity
+from t3000gql.config import DEFAULTS, Settings
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import from_datetime
 from t3000gql.errors import NotFoundError
@@ -31,6 +34,11 @@ class Context:
     response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = field(default=None)
     """The payload of a WebSocket `connection_init` (strawberry sets it)."""
+    identity: Identity | None = None
+    """Who the request acts as (api/authentication.py for HTTP, api/websocket.py for WebSockets); None only
+    where no edge authenticated (then every field that needs a role is FORBIDDEN)."""
+    history_budget: HistoryBudget = field(default_factory=lambda: HistoryBudget(DEFAULTS.api_max_history_samples))
+    """Samples this request may still read, across all its history fields (API_MAX_HISTORY_SAMPLES)."""
 
     @classmethod
     def create(
@@ -38,9 +46,36 @@ class Context:
         services: Services,
         request: Request | WebSocket | None = None,
         response: Response | WebSocket | None = None,
+        *,
+        identity: Identity | None = None,
     ) -> Context:
-        """A context with fresh loaders: one per HTTP request (and per WebSocket connection)."""
-        return cls(services=services, loaders=Loaders(services), request=request, response=response)
+        """A context with fresh loaders and a fresh history budget: one per HTTP request (and per WebSocket
+        connection, whose budget is renewed for each operation)."""
+        budget = HistoryBudget(services.settings.api_max_history_samples)
+        return cls(
+            services=services,
+            loaders=Loaders(services, budget),
+            request=request,
+            response=response,
+            identity=identity,
+            history_budget=budget,
+        )
+
+    def renew_history_budget(self) -> None:
+        """A new operation on a WebSocket connection gets the whole budget (operations running at the same
+        time on one socket share it)."""
+        self.history_budget.renew()
+
+    @property
+    def client(self) -> str | None:
+        """The client's address (uvicorn applies X-Forwarded-For from trusted proxies)."""
+        client = self.request.client if self.request is not None else None
+        return None if client is None else client.host
+
+    @property
+    def actor(self) -> Actor:
+        """Who asks, for the audit trail: the token's name (or `anonymous`) and the client's address."""
+        return Actor(self.identity.name if self.identity is not None else "unknown", self.client)
 
     @property
     def store(self) -> Store:

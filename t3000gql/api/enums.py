@@ -39,6 +39,12 @@ class DeviceProtocol(enum.Enum):
     WEBSOCKET = strawberry.enum_value("websocket", description="A power station that pushes readings.")
 
 
+@strawberry.enum(description="A T3 point's auto/manual switch: who sets its value.")
+class AutoManual(enum.Enum):
+    AUTO = strawberry.enum_value("auto", description="The controller's program.")
+    MANUAL = strawberry.enum_value("manual", description="A person: the value written holds.")
+
+
 @strawberry.enum(description="How a point's value is read and shown.")
 class PointDataType(enum.Enum):
     REAL = "REAL"

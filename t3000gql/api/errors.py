@@ -9,6 +9,10 @@
     a variable of the wrong type    BAD_USER_INPUT
     anything else                   INTERNAL, with a reference to the server log and no details
 
+A device error's message names the device's address and the protocol's reply; callers who are not admins get
+what it means instead (`redacted`), so nobody can scan ports through the errors of a device they cannot
+configure anyway. `extensions` an error declares (a command's `deviceWrite`) are kept.
+
 HTTP-level failures (bad JSON, wrong method or media type, too many requests at once, a timeout) never reach
 execution; `request_error` gives them the same shape and `HTTP_CODES` their code.
 """
@@ -25,13 +29,16 @@ from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
 from t3000gql.api.scalars import serialize_datetime
+from t3000gql.auth import Role, allows
 from t3000gql.domain.timeutil import to_datetime
-from t3000gql.errors import DeviceOffline, T3000Error, ValidationError
+from t3000gql.errors import DeviceError, DeviceOffline, DeviceTimeout, T3000Error, ValidationError
 
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
@@ -57,8 +64,9 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
-def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLError:
-    """The error as the client sees it: a code in `extensions`, and no internals."""
+def coded(error: GraphQLError, *, validation_failed: bool = False, redact_devices: bool = False) -> GraphQLError:
+    """The error as the client sees it: a code in `extensions`, and no internals. `redact_devices` replaces a
+    device error's message (which names addresses and ports) by what it means: for callers who are not admins."""
     original = error.original_error
     extensions: dict[str, Any] = dict(error.extensions or {})
     message = error.message
@@ -78,7 +86,8 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
         )
     elif isinstance(original, T3000Error):
         extensions["code"] = original.code
-        message = str(original)
+        extensions.update(original.extensions)
+        message = redacted(original) if redact_devices and isinstance(original, DeviceError) else str(original)
         if isinstance(original, DeviceOffline):
             extensions["retryAt"] = serialize_datetime(to_datetime(original.retry_at_ms))
     elif isinstance(error, GraphQLSyntaxError):
@@ -101,6 +110,22 @@ def coded(error: GraphQLError, *, validation_failed: bool = False) -> GraphQLErr
         original_error=original,
         extensions=extensions,
     )
+
+
+def redacted(error: DeviceError) -> str:
+    """What a device error means, without the device's address or the protocol's details (admins see those)."""
+    if isinstance(error, DeviceTimeout):
+        message = "the device did not answer in time"
+    elif isinstance(error, DeviceOffline):
+        message = "the device did not answer lately and is not asked again before retryAt"
+    else:
+        message = "the device answered with an error"
+    outcome = error.extensions.get("deviceWrite")
+    if outcome == "UNCONFIRMED":
+        message += "; it did not confirm the command: it may or may not have taken it"
+    elif outcome == "REFUSED":
+        message += "; it refused the command: nothing was changed"
+    return message + " (an admin sees the details)"
 
 
 class ErrorCodes(SchemaExtension):
@@ -128,6 +153,9 @@ class ErrorCodes(SchemaExtension):
     def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if errors:
+            identity = getattr(self.execution_context.context, "identity", None)
+            redact = not allows(identity, Role.ADMIN)
             result.errors = [
-                coded(error, validation_failed=id(error) in self._validation_errors) for error in errors
+                coded(error, validation_failed=id(error) in self._validation_errors, redact_devices=redact)
+                for error in errors
             ]

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import strawberry
 
+from t3000gql.api.access import is_admin
+from t3000gql.api.context import Info
 from t3000gql.api.enums import PointType
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.timeutil import to_datetime
@@ -24,7 +26,7 @@ class RefreshError:
         "answered with an error for this point or request; the message gives its reason), BAD_USER_INPUT (the "
         "point cannot be read as configured, e.g. a bad register map)."
     )
-    message: str
+    reason: strawberry.Private[str]
     since: datetime = strawberry.field(
         description="When this run of failures began: the point's first failed read, or the first time an "
         "offline device did not answer."
@@ -37,10 +39,25 @@ class RefreshError:
     def of(cls, fault: Fault) -> RefreshError:
         return cls(
             code=fault.code,
-            message=fault.reason,
+            reason=fault.reason,
             since=to_datetime(fault.since_ms),
             retry_at=None if fault.retry_at_ms is None else to_datetime(fault.retry_at_ms),
         )
+
+    @strawberry.field(
+        description="The device's reason, as it answered; for callers who are not admins only what the code "
+        "means (device errors name addresses and ports)."
+    )
+    def message(self, info: Info) -> str:
+        return self.reason if is_admin(info.context) else _MEANING.get(self.code, self.code)
+
+
+_MEANING = {
+    "DEVICE_TIMEOUT": "the device did not answer in time (an admin sees the details)",
+    "DEVICE_OFFLINE": "the device did not answer lately and is not asked again before retryAt",
+    "DEVICE_ERROR": "the device answered with an error (an admin sees the details)",
+    "BAD_USER_INPUT": "the point cannot be read as configured (an admin sees the details)",
+}
 
 
 @strawberry.type(description="A point of a device whose value could not be read, and why.")

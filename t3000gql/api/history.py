@@ -7,18 +7,23 @@ from typing import Any
 
 import strawberry
 
+from t3000gql.api.access import needs
 from t3000gql.api.context import Info
 from t3000gql.api.enums import Aggregate, PointType
 from t3000gql.api.history_reads import HistoryArgs, read_history, too_many
 from t3000gql.api.inputs import PointRefInput, TimeSeriesSampleInput
+from t3000gql.api.limits import MAX_WRITE_SAMPLES, check_count
 from t3000gql.api.loaders import HistoryKey
 from t3000gql.api.points import API_SOURCE
 from t3000gql.api.types import MonitoringPoint, TimeSeries, WriteCounts
+from t3000gql.auth import Role
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.storage.history import Series
+from t3000gql.storage.write_path import Audit
 
 MAX_SERIES_POINTS = 1000
+STORE_OPERATION = "store_time_series"
 
 
 @strawberry.type
@@ -59,8 +64,8 @@ class HistoryQueries:
 
     @strawberry.field(
         description="Many points over one range for one chart, in the order asked; an unknown point is null "
-        "with a NOT_FOUND error. `limit` applies per point; all points together stay within "
-        "API_MAX_HISTORY_SAMPLES."
+        "with a NOT_FOUND error (at most 1,000 points). `limit` applies per point; all points together, with "
+        "the request's other history fields, stay within API_MAX_HISTORY_SAMPLES."
     )
     async def series(
         self,
@@ -94,8 +99,8 @@ class HistoryQueries:
             if not isinstance(series, Series):
                 raise series
             series_of[point_id] = series
-        if sum(len(series.timestamps) for series in series_of.values()) > max_samples:
-            raise too_many(args, max_samples, scope="for these points together")
+        if not context.history_budget.spend(sum(len(series.timestamps) for series in series_of.values())):
+            raise too_many(args, max_samples, scope="for these points together, with this request's other history")
         answers: list[Any] = []
         for ref, record in zip(refs, records, strict=True):
             if record is None:  # graphql-core makes an exception in a list null plus an error at its index
@@ -109,10 +114,14 @@ class HistoryQueries:
 class HistoryMutations:
     @strawberry.mutation(
         description="Stores history samples (T3000's timeseries batch) through the write path, all or nothing: "
-        "a bad sample is named by its index and nothing is written. A repeated point and time keeps the last "
-        "value."
+        "a bad sample is named by its index and nothing is written (at most 100,000 a request; a sample more "
+        "than MAX_CLOCK_SKEW_SECONDS in the future is bad). A repeated point and time keeps the last value. "
+        "Needs the ingest role; audited once per device (how many samples, over which time).",
+        extensions=needs(Role.INGEST),
     )
     async def store_time_series(self, info: Info, samples: list[TimeSeriesSampleInput]) -> WriteCounts | None:
+        check_count(samples, MAX_WRITE_SAMPLES, "samples")
         given = [sample.to_sample(info.context) for sample in samples]
-        result = await info.context.store.writes.record(given, API_SOURCE)
+        audit = Audit(STORE_OPERATION, info.context.actor, per_device=True)
+        result = await info.context.store.writes.record(given, API_SOURCE, audit=audit)
         return WriteCounts(inserted=result.inserted, updated=result.updated, unchanged=result.unchanged)

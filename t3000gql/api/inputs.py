@@ -94,6 +94,15 @@ class MonitoringPointInput:
     data_type: PointDataType | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
     options: JSON | None = strawberry.UNSET
+    writable: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Whether commands may write it (new points: outputs and variables)."
+    )
+    min_value: float | None = strawberry.field(
+        default=strawberry.UNSET, description="The lowest value a command may set; null: no limit."
+    )
+    max_value: float | None = strawberry.field(
+        default=strawberry.UNSET, description="The highest value a command may set; null: no limit."
+    )
 
     def to_domain(self, index: int) -> domain.PointInput:
         return domain.PointInput(
@@ -105,6 +114,9 @@ class MonitoringPointInput:
             data_type=_stored(_given(self.data_type, "dataType", nullable=False, index=index)),
             is_active=_given(self.is_active, "isActive", nullable=False, index=index),
             options=_given(self.options, "options", nullable=True, index=index),
+            writable=_given(self.writable, "writable", nullable=False, index=index),
+            min_value=_given(self.min_value, "minValue", nullable=True, index=index),
+            max_value=_given(self.max_value, "maxValue", nullable=True, index=index),
         )
 
 

@@ -1,14 +1,18 @@
-"""What one request may cost: document size and shape (checked before execution), concurrency and time.
+"""What one request may cost: document size and shape (checked before execution), list arguments, history
+samples, concurrency and time.
 
-The document limits are strawberry extensions. Concurrency and time are enforced around each HTTP request by
-`RequestGate`: API_MAX_CONCURRENT_REQUESTS at once, the excess refused at once (RATE_LIMITED, never queued),
-and API_REQUEST_TIMEOUT_SECONDS each (TIMEOUT). WebSocket connections live long and are not counted.
+The document limits are strawberry extensions. Every list argument has a cap (`LIST_CAPS`, checked with
+`check_count` before anything is converted or written; docs/api.md lists them). All history fields of one
+request share one budget of API_MAX_HISTORY_SAMPLES samples (`HistoryBudget`), however they are nested.
+Concurrency and time are enforced around each HTTP request by `RequestGate`: API_MAX_CONCURRENT_REQUESTS at
+once, the excess refused at once (RATE_LIMITED, never queued), and API_REQUEST_TIMEOUT_SECONDS each (TIMEOUT).
+WebSocket connections live long and are not counted there (api/websocket.py caps them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence, Sized
 from typing import TypeVar
 
 from graphql import GraphQLError
@@ -22,7 +26,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from t3000gql.errors import LimitExceeded, RequestTimeout
+from t3000gql.errors import LimitExceeded, RequestTimeout, ValidationError
 
 MAX_QUERY_DEPTH = 12
 """Deep enough for series → point → device → trendLogs → points → history → columns."""
@@ -31,7 +35,56 @@ MAX_TOKENS = 20_000
 """A document this long is refused while parsing; send big batches as variables, which are not tokens."""
 DOCUMENT_CACHE_SIZE = 256
 
+MAX_WRITE_SAMPLES = 100_000
+"""storeTimeSeries samples in one request (send more as several requests)."""
+MAX_DEVICE_VALUES = 10_000
+"""updateDeviceData values in one request."""
+MAX_UPSERT_POINTS = 1_000
+"""upsertMonitoringPoints points in one request."""
+LIST_CAPS = {
+    "storeTimeSeries(samples)": MAX_WRITE_SAMPLES,
+    "updateDeviceData(values)": MAX_DEVICE_VALUES,
+    "upsertMonitoringPoints(points)": MAX_UPSERT_POINTS,
+}
+"""The caps that live here; series(points) (api/history.py), pointValues(points) (api/subscriptions.py),
+recordPowerReadings(inputs) (api/stations.py) and a trend log's points (domain/inputs.py) keep theirs beside
+their rules. docs/api.md lists them all."""
+
 T = TypeVar("T")
+
+
+def check_count(items: Sized, cap: int, field: str) -> None:
+    """A ValidationError naming the argument when a list holds more than its cap."""
+    if len(items) > cap:
+        raise ValidationError(
+            f"holds {len(items)} items, more than the {cap} one request may send (send several requests)",
+            field=field,
+            value=len(items),
+        )
+
+
+class HistoryBudget:
+    """Samples (or buckets) one request may still read, across every history field it asks for."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.spent = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.spent)
+
+    def spend(self, count: int) -> bool:
+        """Takes `count` samples from the budget; False (and nothing taken) when fewer are left."""
+        if count > self.total - self.spent:
+            return False
+        self.spent += count
+        return True
+
+    def renew(self) -> None:
+        self.spent = 0
+
+
 ExtensionFactory = Callable[[], SchemaExtension]
 
 

@@ -11,11 +11,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from strawberry.dataloader import DataLoader
 
-from t3000gql.api.history_reads import HistoryArgs, read_history
+from t3000gql.api.history_reads import HistoryArgs, read_history, too_many
+from t3000gql.api.limits import HistoryBudget
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.faults import Fault
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import CurrentValue
@@ -54,9 +56,10 @@ class HistoryKey:
 class Loaders:
     """Each loader is made on first use: most requests need one or two of them."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, budget: HistoryBudget | None = None) -> None:
         self._services = services
         self._store = services.store
+        self._budget = budget or HistoryBudget(services.settings.api_max_history_samples)
 
     @cached_property
     def device(self) -> DataLoader[int, Device | None]:
@@ -85,6 +88,20 @@ class Loaders:
     @cached_property
     def history(self) -> DataLoader[HistoryKey, Series]:
         return DataLoader(self._history)
+
+    @cached_property
+    def command_state(self) -> DataLoader[PointRef, CommandState | None]:
+        """Priority arrays / auto-manual switches read from devices (once per point and request)."""
+        return DataLoader(self._command_states)
+
+    async def _command_states(self, refs: list[PointRef]) -> list[CommandState | Exception | None]:
+        answers: list[CommandState | Exception | None] = []
+        for ref in refs:
+            try:
+                answers.append(await self._services.collection.command_state(ref))
+            except T3000Error as exc:
+                answers.append(exc)
+        return answers
 
     @cached_property
     def latest_reading(self) -> DataLoader[Station, PowerReading | None]:
@@ -139,5 +156,12 @@ class Loaders:
         for args, point_ids in by_args.items():
             series = await read_history(self._store, point_ids, args, max_samples=max_samples)
             for point_id, one in series.items():
-                found[HistoryKey(point_id, args)] = one
+                found[HistoryKey(point_id, args)] = charge(self._budget, one, args, max_samples)
         return [found[key] for key in keys]
+
+
+def charge(budget: HistoryBudget, series: Series | ValidationError, args: HistoryArgs, max_samples: int) -> Any:
+    """The series when the request's history budget still holds it, else the error that refuses it."""
+    if isinstance(series, Series) and not budget.spend(len(series.timestamps)):
+        return too_many(args, max_samples, scope="in all history fields of this request together")
+    return series

@@ -1,7 +1,8 @@
 """The GraphQL schema, composed from one class per area.
 
 Mutation fields are nullable: a mutation that fails is null beside its error, and the others of the same
-request still run and answer.
+request still run and answer. Every mutation declares the role it needs (api/access.py); the schema is not built
+when one does not.
 
 To add an area (stations, subscriptions, collection, ...): write its module beside these with a `...Queries`,
 `...Mutations` or `...Subscriptions` class, import it here and append the class to QUERIES, MUTATIONS or
@@ -18,6 +19,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from t3000gql.api.access import check_every_mutation_declares_a_role
+from t3000gql.api.audit_log import AuditQueries
 from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
@@ -29,9 +32,19 @@ from t3000gql.api.points import PointMutations, PointQueries
 from t3000gql.api.scalars import SCALARS
 from t3000gql.api.stations import StationMutations, StationQueries, StationSubscriptions
 from t3000gql.api.subscriptions import LiveSubscriptions
+from t3000gql.api.tokens import TokenMutations, TokenQueries
 from t3000gql.api.trend_logs import TrendLogMutations, TrendLogQueries
 
-QUERIES: list[type] = [DeviceQueries, PointQueries, TrendLogQueries, HistoryQueries, StationQueries, NodeQueries]
+QUERIES: list[type] = [
+    DeviceQueries,
+    PointQueries,
+    TrendLogQueries,
+    HistoryQueries,
+    StationQueries,
+    NodeQueries,
+    TokenQueries,
+    AuditQueries,
+]
 MUTATIONS: list[type] = [
     DeviceMutations,
     PointMutations,
@@ -39,6 +52,7 @@ MUTATIONS: list[type] = [
     HistoryMutations,
     CollectionMutations,
     StationMutations,
+    TokenMutations,
 ]
 SUBSCRIPTIONS: list[type] = [LiveSubscriptions, StationSubscriptions]
 
@@ -52,6 +66,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema() -> Schema:
+    check_every_mutation_declares_a_role(MUTATIONS)
     subscription: Any = merge_types("Subscription", tuple(SUBSCRIPTIONS)) if SUBSCRIPTIONS else None
     return Schema(
         query=merge_types("Query", tuple(QUERIES)),

@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 
 from t3000gql.api import ids
+from t3000gql.api.access import is_admin
 from t3000gql.api.context import Info
 from t3000gql.api.enums import ChannelField, ChannelUnit, DataSource, PointType
 from t3000gql.api.mapping import from_attributes
@@ -21,6 +22,7 @@ from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.api.types import Device, TimeSeriesColumns
 from t3000gql.domain import stations as domain
 from t3000gql.domain.timeutil import to_datetime
+from t3000gql.errors import ValidationError
 from t3000gql.ingest import readings
 from t3000gql.ingest.station_client import StationLink
 from t3000gql.ingest.stations import FlaggedValue as FlaggedRecord
@@ -45,7 +47,7 @@ class StationConnection:
     url: str
     state: StationConnectionState
     since: datetime = strawberry.field(description="When the state last changed.")
-    last_error: str | None
+    error: strawberry.Private[str | None]
     failures: int = strawberry.field(description="Failed attempts since the last successful connect.")
     connects: int
     received: int = strawberry.field(description="Readings received on this connection since the server started.")
@@ -62,7 +64,15 @@ class StationConnection:
             since=to_datetime(link.since_ms),
             last_reading_at=_when(link.last_reading_ms),
             retry_at=_when(link.retry_at_ms),
+            error=link.last_error,
         )
+
+    @strawberry.field(
+        description="Why the last attempt failed; for admins only (null for others): it names addresses and "
+        "ports, which nobody who cannot configure stations should be able to probe through it."
+    )
+    def last_error(self, info: Info) -> str | None:
+        return self.error if is_admin(info.context) else None
 
 
 @strawberry.type(description="One channel of a station and the point that holds its values.")
@@ -149,9 +159,20 @@ class Station(relay.Node):
         self, info: Info, start_date: datetime, end_date: datetime, limit: int | None = None
     ) -> list[StationChannelSeries]:
         context = info.context
+        budget = context.history_budget
+        cap = max(1, min(limit, budget.remaining) if limit is not None else budget.remaining)
         found = await context.services.readings.series(
-            self.record, context.epoch_ms(start_date), context.epoch_ms(end_date), limit=limit
+            self.record, context.epoch_ms(start_date), context.epoch_ms(end_date), limit=cap
         )
+        cut = limit is None and any(series.truncated for series in found.values())
+        if cut or not budget.spend(sum(len(series.timestamps) for series in found.values())):
+            raise ValidationError(
+                f"the range holds more samples than this request may still read ({budget.remaining} of "
+                f"API_MAX_HISTORY_SAMPLES={budget.total}): give a limit, a shorter range, or use "
+                "powerReadingBuckets",
+                field="limit",
+                value=limit,
+            )
         names = dict(zip(domain.CHANNEL_FIELDS, self.record.channel_names, strict=True))
         return [
             StationChannelSeries(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import strawberry
 
+from t3000gql.api.access import needs
 from t3000gql.api.context import Info
 from t3000gql.api.enums import DataSource
 from t3000gql.api.mapping import from_attributes
@@ -24,12 +25,15 @@ from t3000gql.api.station_types import (
     Station,
     StationMonitorStatus,
 )
+from t3000gql.auth import Role
 from t3000gql.errors import ValidationError
 from t3000gql.ingest.monitor import MonitorStats
 from t3000gql.ingest.readings import new_readings
 from t3000gql.storage.stations import Station as StationRecord
+from t3000gql.storage.write_path import Audit
 
 MAX_READINGS_PER_REQUEST = 10_000
+RECORD_OPERATION = "record_power_readings"
 
 
 async def _station(info: Info, name: str | None, uuid: str | None, device_id: int | None) -> StationRecord:
@@ -100,32 +104,54 @@ class StationQueries:
 
 @strawberry.type
 class StationMutations:
-    @strawberry.mutation(description="Creates a station (name and uuid must be new) with its ten channel points.")
+    @strawberry.mutation(
+        description="Creates a station (name and uuid must be new) with its ten channel points. Needs the admin "
+        "role; audited.",
+        extensions=needs(Role.ADMIN),
+    )
     async def create_station(self, info: Info, input: StationInput) -> Station | None:
-        return Station.from_record(await info.context.registry.create_station(input.to_domain()))
+        return Station.from_record(
+            await info.context.registry.create_station(input.to_domain(), info.context.actor)
+        )
 
     @strawberry.mutation(
         description="Creates the station or changes the one with this deviceId (if given) or name; a station "
-        "with a websocketUrl is monitored at once."
+        "with a websocketUrl is monitored at once (the server connects to that URL). Needs the admin role; "
+        "audited.",
+        extensions=needs(Role.ADMIN),
     )
     async def upsert_station(self, info: Info, input: StationInput) -> Station | None:
-        return Station.from_record(await info.context.registry.upsert_station(input.to_domain()))
+        return Station.from_record(
+            await info.context.registry.upsert_station(input.to_domain(), info.context.actor)
+        )
 
-    @strawberry.mutation(description="Deletes a station with its readings. False when there was no such station.")
+    @strawberry.mutation(
+        description="Deletes a station with its readings. False when there was no such station. Needs the admin "
+        "role; audited with how many samples went.",
+        extensions=needs(Role.ADMIN),
+    )
     async def delete_station(self, info: Info, device_id: int) -> bool | None:
-        return await info.context.registry.delete_station(device_id)
+        return await info.context.registry.delete_station(device_id, info.context.actor)
 
-    @strawberry.mutation(description="Records one reading (see recordPowerReadings).")
+    @strawberry.mutation(
+        description="Records one reading (see recordPowerReadings). Needs the ingest role.",
+        extensions=needs(Role.INGEST),
+    )
     async def record_power_reading(
         self, info: Info, input: PowerReadingInput, source: DataSource = DataSource.MANUAL
     ) -> RecordPowerReadingsResult | None:
-        outcome = await info.context.services.stations.record([input.to_domain(info.context)], source.stored())
+        outcome = await info.context.services.stations.record(
+            [input.to_domain(info.context)], source.stored(), audit=_audit(info)
+        )
         return RecordPowerReadingsResult.from_outcome(outcome)
 
     @strawberry.mutation(
-        description="Records readings all or nothing: the station must exist, every value be finite and in the "
-        "configured range; a bad reading is named by index, field and value and nothing is written. An energy "
-        "counter lower than its previous value is stored with quality UNCERTAIN and listed in `flagged`."
+        description="Records readings all or nothing (at most 10,000 a request): the station must exist, every "
+        "value be finite and in the configured range, and no reading more than MAX_CLOCK_SKEW_SECONDS in the "
+        "future; a bad reading is named by index, field and value and nothing is written. An energy counter "
+        "lower than its previous value is stored with quality UNCERTAIN and listed in `flagged`. Needs the "
+        "ingest role; audited once per station.",
+        extensions=needs(Role.INGEST),
     )
     async def record_power_readings(
         self, info: Info, inputs: list[PowerReadingInput], source: DataSource = DataSource.MANUAL
@@ -137,8 +163,12 @@ class StationMutations:
                 value=len(inputs),
             )
         given = [reading.to_domain(info.context) for reading in inputs]
-        outcome = await info.context.services.stations.record(given, source.stored())
+        outcome = await info.context.services.stations.record(given, source.stored(), audit=_audit(info))
         return RecordPowerReadingsResult.from_outcome(outcome)
+
+
+def _audit(info: Info) -> Audit:
+    return Audit(RECORD_OPERATION, info.context.actor, per_device=True)
 
 
 @strawberry.type

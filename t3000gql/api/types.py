@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from t3000gql.api import ids
 from t3000gql.api.context import Info
-from t3000gql.api.enums import Aggregate, DataSource, DeviceProtocol, PointDataType, PointType
+from t3000gql.api.enums import Aggregate, AutoManual, DataSource, DeviceProtocol, PointDataType, PointType
 from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
@@ -127,6 +127,11 @@ class MonitoringPoint(relay.Node):
     options: JSON
     created_at: datetime
     updated_at: datetime
+    writable: bool = strawberry.field(
+        description="Whether writePointValue may command it (outputs and variables by default, inputs not)."
+    )
+    min_value: float | None = strawberry.field(description="The lowest value a command may set; null: no limit.")
+    max_value: float | None = strawberry.field(description="The highest value a command may set; null: no limit.")
 
     @classmethod
     def from_record(cls, point: records.MonitoringPoint) -> MonitoringPoint:
@@ -144,11 +149,36 @@ class MonitoringPoint(relay.Node):
             options=JSON(point.options),
             created_at=to_datetime(point.created_at),
             updated_at=to_datetime(point.updated_at),
+            writable=point.writable,
+            min_value=point.min_value,
+            max_value=point.max_value,
         )
 
     @classmethod
     def resolve_id(cls, root: MonitoringPoint, *, info: Info) -> str:
         return ids.point_key(root.device_id, root.point_type, root.point_number)
+
+    @strawberry.field(
+        description="BACnet: the 16 slots of the object's priority array, read from the device now (index 0 is "
+        "priority 1; null an empty slot). Null for points without one (inputs, other protocols)."
+    )
+    async def priority_array(self, info: Info) -> list[float | None] | None:
+        state = await info.context.loaders.command_state.load(self._ref)
+        return None if state is None or state.priority_array is None else list(state.priority_array)
+
+    @strawberry.field(
+        description="T3 (Modbus, T3 map): the point's auto/manual switch, read from the device now; "
+        "writePointValue sets MANUAL, releasePointValue AUTO. Null for points without one."
+    )
+    async def auto_manual(self, info: Info) -> AutoManual | None:
+        state = await info.context.loaders.command_state.load(self._ref)
+        if state is None or state.manual is None:
+            return None
+        return AutoManual.MANUAL if state.manual else AutoManual.AUTO
+
+    @property
+    def _ref(self) -> PointRef:
+        return PointRef(self.device_id, self.point_type, self.point_number)
 
     @strawberry.field
     async def device(self, info: Info) -> Device:

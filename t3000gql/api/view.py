@@ -39,6 +39,7 @@ from t3000gql.compat.strawberry import BaseRequestProtocol, InvalidOperationType
 from t3000gql.config import Settings
 from t3000gql.errors import LimitExceeded, RequestTimeout
 
+SUBPROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 _LIMIT_STATUS = {LimitExceeded: 429, RequestTimeout: 504}
@@ -88,11 +89,14 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(
             schema,
             graphql_ide="graphiql" if ide is not None else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=SUBPROTOCOLS,
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=None,  # api/websocket.py: WS_MAX_OPERATIONS_PER_CONNECTION
+            allowed_origins=settings.origins,
         )
+        self.settings = settings
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
         self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
         self._ide = ide
@@ -134,7 +138,10 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        return Context.create(request.app.state.services, request, response)
+        # HTTP: api/authentication.py put the identity in the request's state; WebSocket: the handler sets it
+        # when connection_init is checked.
+        identity = getattr(request.state, "identity", None) if isinstance(request, Request) else None
+        return Context.create(request.app.state.services, request, response, identity=identity)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         response = await super().get_sub_response(request)

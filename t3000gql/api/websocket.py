@@ -9,14 +9,23 @@ whose payload is a string or a legacy `start` without payload end in a TypeError
 (an abnormal close, 1006, and a traceback in the log). Both handlers check the envelope first:
 graphql-transport-ws closes with 4400 and the reason, as its protocol says; legacy graphql-ws (which defines no
 close codes) sends `connection_error` with the reason and closes with 1002, as strawberry does for binary
-frames. Everything else (4401 before the ack, 4406 without a subprotocol, 4408 when connection_init does not
-come in time, 4409 for a repeated id, 4429 for a second connection_init) is strawberry's own.
+frames. Everything else (4406 without a subprotocol, 4408 when connection_init does not come in time, 4409 for a
+repeated id, 4429 for a second connection_init) is strawberry's own.
+
+Access (docs/security.md): the token comes in `connection_init`'s payload (`{"authorization": "Bearer TOKEN"}`)
+or in the upgrade request's Authorization header; without a valid one (while AUTH_REQUIRED, or a bad one ever)
+the socket is closed with 4401 and the reason. Every operation then runs with that identity, so roles apply as
+over HTTP, and counts against the token's rate limit. A token revoked or expired while its socket is open closes
+it with 4401 within AUTH_TOKEN_REFRESH_SECONDS (at once when revoked through this server). A socket runs at most
+WS_MAX_OPERATIONS_PER_CONNECTION operations at once (one more gets an error) and may send
+WS_MAX_MESSAGES_PER_SECOND messages a second (a faster client is closed with 1008).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,12 +36,121 @@ from t3000gql.compat.strawberry import (
     ConnectionInitMessage,
     OperationMessage,
 )
+from t3000gql.compat.strawberry import LegacyConnectionInitMessage as LegacyInitMessage
 from t3000gql.compat.strawberry import TransportWSMessage as Message
+from t3000gql.domain.timeutil import Clock
+from t3000gql.errors import LimitExceeded, T3000Error, Unauthenticated
 from t3000gql.lifecycle import cancel_and_wait
 
 KEEP_ALIVE_SECONDS = 15.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
 PROTOCOL_ERROR = 1002
+POLICY_VIOLATION = 1008
+UNAUTHORIZED = 4401
+MAX_REASON_BYTES = 123
+"""What a close frame's reason may hold (RFC 6455)."""
+
+
+def close_reason(text: str) -> str:
+    encoded = text.encode()
+    return (
+        text
+        if len(encoded) <= MAX_REASON_BYTES
+        else encoded[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+    )
+
+
+def formatted(error: T3000Error) -> dict[str, Any]:
+    return {"message": str(error), "extensions": {"code": error.code, **error.extensions}}
+
+
+class MessageRate:
+    """A token bucket of WS_MAX_MESSAGES_PER_SECOND on the server's clock: bursts of a second's worth."""
+
+    def __init__(self, per_second: int, clock: Clock) -> None:
+        self.per_second = per_second
+        self._clock = clock
+        self._left = float(per_second)
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._left = min(float(self.per_second), self._left + (now - self._at) * self.per_second / 1000)
+        self._at = now
+        if self._left < 1.0:
+            return False
+        self._left -= 1.0
+        return True
+
+
+class SocketAccess:
+    """Who a WebSocket acts as, and what it may still do: shared by both protocols' handlers."""
+
+    def __init__(self, context: Context, close: Callable[[int, str], Awaitable[None]]) -> None:
+        self.context = context
+        services = context.services
+        settings = services.settings
+        self.auth = services.auth
+        self.messages = MessageRate(settings.ws_max_messages_per_second, services.clock)
+        self.max_operations = settings.ws_max_operations_per_connection
+        self._close = close
+        self._unwatch: Callable[[], None] = lambda: None
+        self._closing: asyncio.Task[None] | None = None
+
+    def credentials(self, payload: object) -> str | None:
+        """The token of connection_init's payload, else of the upgrade request's Authorization header."""
+        if isinstance(payload, dict):
+            given = payload.get("authorization", payload.get("Authorization"))
+            if isinstance(given, str) and given:
+                return given
+        request = self.context.request
+        return None if request is None else request.headers.get("authorization")
+
+    async def admit(self, payload: object) -> bool:
+        """Authenticates the socket (closing it with 4401 when it may not connect); True when it may."""
+        try:
+            identity = self.auth.authenticate(self.credentials(payload))
+        except Unauthenticated as exc:
+            await self._close(UNAUTHORIZED, close_reason(f"Unauthorized: {exc}"))
+            return False
+        self.context.identity = identity
+        self._unwatch = self.auth.watch(identity, self._invalidated)
+        return True
+
+    def _invalidated(self, reason: str) -> None:
+        self._closing = asyncio.ensure_future(self._close(UNAUTHORIZED, close_reason(f"Unauthorized: {reason}")))
+
+    async def message_allowed(self) -> bool:
+        """False (and the socket closed with 1008) past WS_MAX_MESSAGES_PER_SECOND."""
+        if self.messages.take():
+            return True
+        await self._close(
+            POLICY_VIOLATION,
+            f"more than {self.messages.per_second} messages a second (WS_MAX_MESSAGES_PER_SECOND)",
+        )
+        return False
+
+    async def operation_refusal(self, running: int) -> T3000Error | None:
+        """Why a new operation may not start (None when it may); a token no longer valid closes the socket."""
+        identity = self.context.identity
+        if identity is not None and (reason := self.auth.invalid_reason(identity)) is not None:
+            await self._close(UNAUTHORIZED, close_reason(f"Unauthorized: {reason}"))
+            return Unauthenticated(reason)
+        if running >= self.max_operations:
+            return LimitExceeded(
+                f"this WebSocket runs {running} operations already (WS_MAX_OPERATIONS_PER_CONNECTION): complete "
+                "one first, or open another connection"
+            )
+        if identity is not None:
+            try:
+                self.auth.admit(identity)
+            except LimitExceeded as exc:
+                return exc
+        self.context.renew_history_budget()
+        return None
+
+    def release(self) -> None:
+        self._unwatch()
 
 
 def envelope_problem(message: object, operation_types: tuple[str, ...], stop_type: str) -> str | None:
@@ -62,18 +180,41 @@ def envelope_problem(message: object, operation_types: tuple[str, ...], stop_typ
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with server pings and checked envelopes."""
+    """graphql-transport-ws with server pings, checked envelopes and access (see the module's docstring)."""
 
     _pinger: asyncio.Task[None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access = SocketAccess(
+            self.context, lambda code, reason: self.websocket.close(code=code, reason=reason)
+        )
 
     async def handle_message(self, message: Message) -> None:
         problem = envelope_problem(message, ("subscribe",), "complete")
         if problem is not None:
             await self.handle_invalid_message(problem)
             return
+        if not await self.access.message_allowed():
+            return
+        if (
+            message["type"] == "subscribe"
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+        ):
+            refusal = await self.access.operation_refusal(len(self.operations))
+            if refusal is not None:
+                error: Any = {"id": message["id"], "type": "error", "payload": [formatted(refusal)]}
+                with contextlib.suppress(Exception):
+                    await self.send_message(error)
+                return
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        if (payload is None or isinstance(payload, dict)) and not self.connection_init_received:
+            if not await self.access.admit(payload):
+                return
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self._pinger is None:
             self._pinger = asyncio.create_task(self._ping_forever())
@@ -85,20 +226,51 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"type": "ping"})
 
     async def shutdown(self) -> None:
+        self.access.release()
         pinger, self._pinger = self._pinger, None
         await cancel_and_wait(pinger)
         await super().shutdown()
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """The legacy graphql-ws protocol (subscriptions-transport-ws) with checked envelopes."""
+    """The legacy graphql-ws protocol (subscriptions-transport-ws) with checked envelopes and access."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access = SocketAccess(self.context, lambda code, reason: refuse_legacy(self, code, reason))
 
     async def handle_message(self, message: OperationMessage) -> None:
         problem = envelope_problem(message, ("start",), "stop")
         if problem is not None:
-            error: Any = {"type": "connection_error", "payload": {"message": problem}}
-            with contextlib.suppress(Exception):
-                await self.send_message(error)
-            await self.websocket.close(code=PROTOCOL_ERROR, reason=problem)
+            await refuse_legacy(self, PROTOCOL_ERROR, problem)
             return
+        if not await self.access.message_allowed():
+            return
+        if message["type"] == "start" and self.connection_acknowledged:
+            running = len(self.tasks) - (message["id"] in self.tasks)
+            refusal = await self.access.operation_refusal(running)
+            if refusal is not None:
+                error: Any = {"type": "error", "id": message["id"], "payload": formatted(refusal)}
+                with contextlib.suppress(Exception):
+                    await self.send_message(error)
+                return
         await super().handle_message(message)
+
+    async def handle_connection_init(self, message: LegacyInitMessage) -> None:
+        payload = message.get("payload")
+        if (payload is None or isinstance(payload, dict)) and not await self.access.admit(payload):
+            return
+        await super().handle_connection_init(message)
+
+    async def cleanup(self) -> None:
+        self.access.release()
+        await super().cleanup()
+
+
+async def refuse_legacy(handler: LegacyWSHandler, code: int, reason: str) -> None:
+    """Closes a legacy graphql-ws socket; that protocol defines no close codes, so the reason goes in a
+    connection_error first. (A function, not a method: the handler's methods are strawberry's overrides.)"""
+    error: Any = {"type": "connection_error", "payload": {"message": reason}}
+    with contextlib.suppress(Exception):
+        await handler.send_message(error)
+    await handler.websocket.close(code=code, reason=reason)

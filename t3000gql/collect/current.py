@@ -1,4 +1,4 @@
-"""Current values, cache first with a hardware fallback; refreshing and writing a point on its device.
+"""Current values, cache first with a hardware fallback; refreshing a point from its device.
 
 `read_current` answers a fresh cached value at once. A stale or missing one asks the device - once, however
 many readers want that point at that moment (single flight), and in one driver call per device for all the
@@ -25,20 +25,17 @@ from t3000gql.collect.drivers import PointSpec
 from t3000gql.collect.health import DeviceHealth
 from t3000gql.domain.faults import Fault
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import CurrentValue, Sample, check_value
+from t3000gql.domain.samples import CurrentValue, Sample
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import DeviceError, DeviceTimeout, NotFoundError, T3000Error, ValidationError
 from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.records import Device
 from t3000gql.storage.store import Store
-from t3000gql.storage.write_path import Audit
 
 log = logging.getLogger(__name__)
 
 READ_SOURCE = "on-demand"
-WRITE_SOURCE = "api-write"
-WRITE_OPERATION = "write_point_value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,37 +146,6 @@ class CurrentReader:
         if point.id not in reading.values:
             raise NotFoundError(f"point {ref} has no value: its device is not read by a driver")
         return reading.values[point.id]
-
-    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
-        """Writes a value to the point on its device, then records it through the write path with an audit
-        entry holding the old and the new value. Nothing is recorded if the device refuses or times out.
-
-        A refusal is the device's answer: it raises DEVICE_ERROR with the device's reason, and the device stays
-        online with its other points untouched. Only a device that does not answer goes offline."""
-        value = check_value(value)
-        point = await self._store.points.require(ref)
-        device = await self._store.devices.require(ref.device_id)
-        spec = spec_for(point)
-        if is_readable(device):
-            generation = self._health.generation(device.device_id)
-            async with self._access.lock(device.device_id):
-                driver = await self._access.driver_for(device)
-                try:
-                    await driver.write_point(spec, value)
-                except DeviceTimeout as exc:
-                    await self._health.failed(device.device_id, exc, generation=generation)
-                    raise
-                except DeviceError:
-                    await self._health.succeeded(device.device_id, generation=generation)
-                    raise
-            await self._health.succeeded(device.device_id, generation=generation)
-        if spec.digital:
-            value = 1.0 if value else 0.0
-        now = self._clock()
-        await self._store.writes.record(
-            [Sample(ref, now, value)], WRITE_SOURCE, audit=Audit(WRITE_OPERATION, user_id)
-        )
-        return CurrentValue(point.id, value, now, WRITE_SOURCE, stale=False)
 
     # --- single flight, batched per device -------------------------------------------------------------------
 

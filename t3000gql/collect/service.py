@@ -1,5 +1,5 @@
-"""The collection side of the server as one object: drivers, device health, collector, current-value reads and
-(with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
+"""The collection side of the server as one object: drivers, device health, collector, current-value reads,
+commands to devices and (with `--demo`) the demo site. `Services` starts it in the lifespan; the API calls it as `services.collection`,
 the registry service (t3000gql.registry) to reschedule after a device or trend-log change."""
 
 from __future__ import annotations
@@ -10,20 +10,27 @@ from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
 from t3000gql.collect.collector import CollectionResult, Collector
+from t3000gql.collect.commands import Commander
 from t3000gql.collect.current import CurrentReader, CurrentReading
 from t3000gql.collect.demo import DemoSite
 from t3000gql.collect.drivers import DriverManager
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.health import DeviceHealth, StatusListener
 from t3000gql.collect.metrics import CollectionMetrics
+from t3000gql.domain.audit import SYSTEM, Actor
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import T3000Error
 from t3000gql.lifecycle import Lifecycle, LifecycleHook
+from t3000gql.storage.audit import AuditNote
 from t3000gql.storage.store import Store
 
 log = logging.getLogger(__name__)
+
+REFRESH_OPERATION = "refresh_point"
+COLLECT_OPERATION = "collect_now"
 
 
 class Collection:
@@ -46,6 +53,14 @@ class Collection:
         )
         self.reader = CurrentReader(
             store, self.access, self.health, clock=clock, timeout=settings.t3000_interface_timeout
+        )
+        self.commands = Commander(
+            store,
+            self.access,
+            self.health,
+            self.reader,
+            clock=clock,
+            default_priority=settings.bacnet_write_priority,
         )
         self.demo = DemoSite(store) if demo else None
         self._started: Lifecycle | None = None
@@ -103,14 +118,50 @@ class Collection:
         nothing sent) or DEVICE_ERROR (the device's reason for that point)."""
         return await self.reader.read_current(point_ids)
 
-    async def refresh_point(self, ref: PointRef) -> CurrentValue:
-        return await self.reader.refresh_point(ref)
+    async def refresh_point(self, ref: PointRef, *, actor: Actor = SYSTEM) -> CurrentValue:
+        """Reads the point from its device now (audited: an operator's request to a device)."""
+        note = AuditNote(
+            REFRESH_OPERATION,
+            actor,
+            device_id=ref.device_id,
+            point_type=int(ref.point_type),
+            point_number=ref.point_number,
+            source="on-demand",
+        )
+        return await self.commands.audited(
+            note, lambda: self.reader.refresh_point(ref), lambda value: {"value": value.value}
+        )
 
-    async def write_point_value(self, ref: PointRef, value: float, *, user_id: str | None = None) -> CurrentValue:
-        return await self.reader.write_point_value(ref, value, user_id=user_id)
+    async def write_point_value(
+        self, ref: PointRef, value: float, *, priority: int | None = None, actor: Actor = SYSTEM
+    ) -> CurrentValue:
+        """Commands the point's device (collect/commands.py: the point's rules, audit intent then outcome)."""
+        return await self.commands.write(ref, value, priority=priority, actor=actor)
 
-    async def collect_now(self, trend_log_id: int) -> CollectionResult:
-        return await self.collector.collect_now(trend_log_id)
+    async def release_point_value(
+        self, ref: PointRef, *, priority: int | None = None, actor: Actor = SYSTEM
+    ) -> CurrentValue:
+        """Gives the point back (BACnet: NULL at the priority; T3: auto) and reads it back."""
+        return await self.commands.release(ref, priority=priority, actor=actor)
+
+    async def command_state(self, ref: PointRef) -> CommandState | None:
+        return await self.commands.command_state(ref)
+
+    async def collect_now(self, trend_log_id: int, *, actor: Actor = SYSTEM) -> CollectionResult:
+        """Collects the trend log now (audited: an operator's request to a device)."""
+        trend_log = await self.store.trend_logs.require(trend_log_id)
+        note = AuditNote(
+            COLLECT_OPERATION,
+            actor,
+            device_id=trend_log.device_id,
+            source="collector",
+            detail={"trend_log_id": trend_log_id},
+        )
+        return await self.commands.audited(
+            note,
+            lambda: self.collector.collect_now(trend_log_id),
+            lambda run: {"samples": run.samples, "failed_points": len(run.failed_points)},
+        )
 
     async def trend_log_changed(self, trend_log_id: int) -> None:
         """Call after creating, changing or deleting a trend log: its schedule follows at the next tick."""

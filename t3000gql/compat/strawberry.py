@@ -26,6 +26,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportWSMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from t3000gql.compat import LibraryChanged, require
@@ -39,6 +42,7 @@ __all__ = [
     "BaseRequestProtocol",
     "ConnectionInitMessage",
     "InvalidOperationTypeError",
+    "LegacyConnectionInitMessage",
     "OperationMessage",
     "StrawberryGraphQLCoreExecutionContext",
     "TextWebSocketAdapter",
@@ -59,8 +63,15 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 CONSTRUCTOR_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     ASGIWebSocketAdapter: ("ws",),
-    BaseGraphQLTransportWSHandler: ("view", "websocket", "connection_acknowledged"),
-    BaseGraphQLWSHandler: ("view", "websocket"),
+    BaseGraphQLTransportWSHandler: (
+        "view",
+        "websocket",
+        "connection_acknowledged",
+        "connection_init_received",
+        "context",
+        "operations",
+    ),
+    BaseGraphQLWSHandler: ("view", "websocket", "context", "tasks"),
     GraphQL: ("keep_alive_interval",),
 }
 """Attributes our subclasses read that strawberry sets in `__init__` (no class attribute declares them)."""

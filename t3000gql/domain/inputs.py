@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypeVar, Union
 
@@ -57,6 +58,9 @@ class PointInput:
     data_type: Maybe[str] = UNSET
     is_active: Maybe[bool] = UNSET
     options: Maybe[dict[str, Any]] = UNSET
+    writable: Maybe[bool] = UNSET
+    min_value: Maybe[float | None] = UNSET
+    max_value: Maybe[float | None] = UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,29 @@ def check_point(data: PointInput, *, index: int | None = None) -> None:
     if data.data_type is not UNSET and data.data_type not in DATA_TYPES:
         raise ValidationError(
             f"must be one of {', '.join(DATA_TYPES)}", field="data_type", index=index, value=data.data_type
+        )
+    for name in ("min_value", "max_value"):
+        limit = getattr(data, name)
+        if limit not in (UNSET, None) and (
+            isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
+        ):
+            raise ValidationError("must be a finite number or null", field=name, index=index, value=limit)
+    check_limits(
+        None if data.min_value is UNSET else data.min_value,
+        None if data.max_value is UNSET else data.max_value,
+        index=index,
+    )
+
+
+def check_limits(min_value: float | None, max_value: float | None, *, index: int | None = None) -> None:
+    """A point's command limits: either may be absent, and when both are given the range is not empty."""
+    if min_value is not None and max_value is not None and min_value > max_value:
+        raise ValidationError(
+            f"must not be below min_value ({min_value})",
+            field="max_value",
+            index=index,
+            value=max_value,
+            mentions=("min_value",),
         )
 
 

@@ -131,5 +131,10 @@ def unit_symbol(unit_code: int | None) -> str | None:
     return None
 
 
+def writable_by_default(point_type: PointType) -> bool:
+    """Outputs and variables are commanded; inputs are measured (writing one overrides a sensor)."""
+    return point_type in (PointType.OUTPUT, PointType.VARIABLE)
+
+
 def is_digital_unit(unit_code: int | None) -> bool:
     return unit_code is not None and unit_code >= DIGITAL_UNIT_BASE

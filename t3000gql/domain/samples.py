@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.timeutil import MAX_TS_MS, MIN_TS_MS
+from t3000gql.domain.timeutil import MAX_TS_MS, MIN_TS_MS, to_datetime
 from t3000gql.errors import ValidationError
 
 
@@ -86,15 +86,44 @@ def check_timestamp(ts_ms: object, *, index: int | None = None, field: str = "ti
     return ts_ms
 
 
-def check_samples(samples: Sequence[Sample]) -> None:
-    """Checks value and time of every sample; raises on the first bad one, naming its index.
+class FutureLimit(NamedTuple):
+    """How far ahead of the server's clock a sample may lie (MAX_CLOCK_SKEW_SECONDS): one device with a clock
+    running ahead would otherwise pin its point's current value until real time caught up."""
+
+    now_ms: int
+    skew_ms: int
+
+    @property
+    def latest_ms(self) -> int:
+        return self.now_ms + self.skew_ms
+
+
+def check_not_future(ts_ms: int, limit: FutureLimit, *, index: int | None = None, field: str = "timestamp") -> int:
+    if ts_ms > limit.latest_ms:
+        raise ValidationError(
+            f"lies {(ts_ms - limit.now_ms) / 1000:.0f} s after the server's time "
+            f"{to_datetime(limit.now_ms).isoformat(timespec='seconds')}, more than the {limit.skew_ms // 1000} s "
+            "a clock may be ahead (MAX_CLOCK_SKEW_SECONDS): check the sender's clock",
+            field=field,
+            index=index,
+            value=ts_ms,
+        )
+    return ts_ms
+
+
+def check_samples(samples: Sequence[Sample], future: FutureLimit | None = None) -> None:
+    """Checks value and time of every sample (not later than `future` allows, when given); raises on the first
+    bad one, naming its index.
 
     The loop is the write path's hottest Python: the common case is decided with type() and comparisons only
     (`v - v == 0.0` is False for NaN and infinities), the slow checks run only to phrase the error."""
+    high = MAX_TS_MS if future is None else min(MAX_TS_MS, future.latest_ms + 1)
     for index, sample in enumerate(samples):
         value, ts = sample.value, sample.ts_ms
         kind = type(value)
         if not ((kind is float or kind is int) and value - value == 0.0):
             check_value(value, index=index)
-        if type(ts) is not int or not MIN_TS_MS <= ts < MAX_TS_MS:
+        if type(ts) is not int or not MIN_TS_MS <= ts < high:
             check_timestamp(ts, index=index)
+            if future is not None:
+                check_not_future(ts, future, index=index)

@@ -12,7 +12,6 @@ channel order (None where a channel has no value): cheap to build a million time
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
@@ -92,12 +91,23 @@ class ReadingInput(NamedTuple):
     station_id: int | None = None
 
 
-@functools.cache
+_last_bounds: tuple[ReadingLimits | None, tuple[tuple[float, float], ...]] = (None, ())
+
+
 def _bounds(limits: ReadingLimits) -> tuple[tuple[float, float], ...]:
-    return tuple(
-        (limits.energy_min_kwh, limits.energy_max_kwh) if c.is_energy else (limits.power_min_w, limits.power_max_w)
-        for c in CHANNELS
-    )
+    """Each channel's (low, high), remembered for the limits last asked about: a caller keeps one ReadingLimits
+    and asks once per reading, and an identity check costs far less than hashing the dataclass would."""
+    global _last_bounds
+    known, bounds = _last_bounds
+    if limits is not known:
+        bounds = tuple(
+            (limits.energy_min_kwh, limits.energy_max_kwh)
+            if c.is_energy
+            else (limits.power_min_w, limits.power_max_w)
+            for c in CHANNELS
+        )
+        _last_bounds = (limits, bounds)
+    return bounds
 
 
 def check_reading(

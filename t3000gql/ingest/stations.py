@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
-from t3000gql.domain.samples import Quality, Sample
+from t3000gql.domain.samples import FutureLimit, check_not_future
 from t3000gql.domain.stations import (
     CHANNELS,
     ENERGY_INDEXES,
@@ -30,17 +30,21 @@ from t3000gql.domain.stations import (
     ReadingInput,
     ReadingLimits,
     StationInput,
-    channel_refs,
     check_reading,
 )
 from t3000gql.errors import NotFoundError, ValidationError
+from t3000gql.ingest.reading_samples import any_backwards, samples_of, station_refs
 from t3000gql.storage.connection import Connection
 from t3000gql.storage.power_readings import save_meta
-from t3000gql.storage.stations import Station
+from t3000gql.storage.stations import Station, StationWritten
 from t3000gql.storage.store import Store
-from t3000gql.storage.write_path import WriteContext
+from t3000gql.storage.transaction import Transaction, transaction
+from t3000gql.storage.write_path import Audit, WriteContext
 
 log = logging.getLogger(__name__)
+
+StationDeleting = Callable[[Transaction, Station], Awaitable[None]]
+"""Runs in a station deletion's transaction before the rows go (the registry's audit entry)."""
 
 
 def reading_limits(settings: Settings) -> ReadingLimits:
@@ -122,11 +126,12 @@ class StationService:
             raise NotFoundError(f"station {which!r} does not exist")
         return station
 
-    async def create_station(self, data: StationInput) -> Station:
-        return self._changed(await self.store.stations.create(data))
+    async def create_station(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        """`then` runs in the station's transaction (the registry's audit entry)."""
+        return self._changed(await self.store.stations.create(data, then=then))
 
-    async def upsert_station(self, data: StationInput) -> Station:
-        return self._changed(await self.store.stations.upsert(data))
+    async def upsert_station(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        return self._changed(await self.store.stations.upsert(data, then=then))
 
     async def ensure_stations(self, names: Iterable[str]) -> list[Station]:
         """Creates the named stations that do not exist yet, with a new uuid and no scene (the log import's
@@ -143,11 +148,16 @@ class StationService:
                 continue  # a name no station may have: the reading is reported invalid by `prepare`
         return created
 
-    async def delete_station(self, device_id: int) -> bool:
+    async def delete_station(self, device_id: int, *, before: StationDeleting | None = None) -> bool:
+        """Deletes the station's device (its channels and readings go with it); `before(tx, station)` runs in
+        the same transaction first (the registry's audit entry)."""
         station = await self.get_station(device_id=device_id)
         if station is None:
             return False
-        deleted = await self.store.devices.delete(device_id)
+        async with transaction(self.store.db) as tx:
+            if before is not None:
+                await before(tx, station)
+            deleted = await self.store.devices.delete_in(tx, device_id)
         self._forget_all()
         self._notify()
         return deleted
@@ -206,10 +216,12 @@ class StationService:
         await self._resolve(inputs)
         prepared: list[PreparedReading] = []
         errors: list[ValidationError] = []
+        future = FutureLimit(self.store.clock(), self.store.settings.max_clock_skew_seconds * 1000)
         for index, reading in enumerate(inputs):
             try:
                 station = self._station_of(reading, index)
                 values = check_reading(reading.ts_ms, reading.values, self.limits, index=index)
+                check_not_future(reading.ts_ms, future, index=index)
             except ValidationError as exc:
                 if not skip_invalid:
                     raise
@@ -244,13 +256,20 @@ class StationService:
             )
         return found
 
-    async def record(self, inputs: Sequence[ReadingInput], source: str) -> RecordOutcome:
+    async def record(
+        self, inputs: Sequence[ReadingInput], source: str, *, audit: Audit | None = None
+    ) -> RecordOutcome:
         """Validates and stores a batch all or nothing (the API's recordPowerReadings)."""
         prepared, _ = await self.prepare(inputs)
-        return await self.write(prepared, source)
+        return await self.write(prepared, source, audit=audit)
 
     async def write(
-        self, prepared: Sequence[PreparedReading], source: str, *, then: OutcomeHook | None = None
+        self,
+        prepared: Sequence[PreparedReading],
+        source: str,
+        *,
+        then: OutcomeHook | None = None,
+        audit: Audit | None = None,
     ) -> RecordOutcome:
         """Writes validated readings in one transaction; `then` runs in that transaction too, told the outcome."""
         if not prepared:
@@ -259,51 +278,23 @@ class StationService:
         flags_of: dict[int, int] = defaultdict(int)
         for flag in flagged:
             flags_of[flag.index] |= 1 << _POSITION[flag.field]
-        samples: list[Sample] = []
-        extend = samples.extend
-        owner: list[int] = []
-        """owner[i]: the position in `prepared` of the reading samples[i] belongs to."""
-        meta: list[tuple[int, int, int]] = []
-        good, uncertain = Quality.GOOD, Quality.UNCERTAIN
-        # Samples are built as the tuples they are (Sample is a NamedTuple), skipping its Python-level __new__:
-        # a log import builds ten million of them.
-        new_sample = tuple.__new__
-        for position, item in enumerate(prepared):
-            ts = item.ts_ms
-            device_id = item.station.device_id
-            flags = flags_of.get(item.at, 0)
-            before = len(samples)
-            refs = _refs(device_id)
-            if flags:
-                extend(
-                    [
-                        new_sample(Sample, (ref, ts, value, None, uncertain if flags >> channel & 1 else good))
-                        for channel, (ref, value) in enumerate(zip(refs, item.values, strict=True))
-                        if value is not None
-                    ]
-                )
-            else:
-                extend(
-                    [
-                        new_sample(Sample, (ref, ts, value, None, good))
-                        for ref, value in zip(refs, item.values, strict=True)
-                        if value is not None
-                    ]
-                )
-            owner.extend([position] * (len(samples) - before))
-            meta.append((device_id, ts, flags))
+        samples, owner = samples_of(prepared, flags_of)
+        meta = [(item.station.device_id, item.ts_ms, flags_of.get(item.at, 0)) for item in prepared]
         outcomes: list[RecordOutcome] = []
 
         async def in_transaction(conn: Connection, context: WriteContext) -> None:
-            changed = [False] * len(prepared)
-            for i in context.changed:
-                changed[owner[i]] = True
+            if len(context.changed) == len(samples):
+                changed = [True] * len(prepared)  # the common case: every value is new
+            else:
+                changed = [False] * len(prepared)
+                for i in context.changed:
+                    changed[owner(i)] = True
             await save_meta(conn, meta, changed, context)
             outcomes.append(_outcome(prepared, changed, flagged))
             if then is not None:
                 await then(conn, outcomes[-1])
 
-        await self.store.writes.record(samples, source, extra=in_transaction)
+        await self.store.writes.record(samples, source, extra=in_transaction, audit=audit)
         outcome = outcomes[-1]
         return outcome
 
@@ -322,8 +313,10 @@ class StationService:
         flagged: list[FlaggedValue] = []
         for device_id, items in by_station.items():
             first = items[0].ts_ms
-            refs = _refs(device_id)
+            refs = station_refs(device_id)
             last = {pos: previous.get((ids.get(refs[pos], -1), first)) for pos in ENERGY_INDEXES}
+            if not any_backwards(items, last):
+                continue
             for item in items:
                 for pos in ENERGY_INDEXES:
                     value = item.values[pos]
@@ -347,6 +340,8 @@ def _outcome(
     """A reading counts as imported when it stored a new or changed value, else as a duplicate (also the first
     of two readings of one station and time in one batch: the last one's values are stored). Flags are reported
     for imported readings only: a duplicate's flag was reported when it was first stored."""
+    if all(changed):
+        return RecordOutcome(count=len(prepared), imported=len(prepared), duplicates=0, flagged=list(flagged))
     imported = {item.at for item, is_changed in zip(prepared, changed, strict=True) if is_changed}
     return RecordOutcome(
         count=len(prepared),
@@ -357,17 +352,8 @@ def _outcome(
 
 
 _POSITION = {channel.field: position for position, channel in enumerate(CHANNELS)}
-_REFS: dict[int, tuple[PointRef, ...]] = {}
-
-
-def _refs(device_id: int) -> tuple[PointRef, ...]:
-    """Channel points of a station, built once per station (a log import asks millions of times)."""
-    refs = _REFS.get(device_id)
-    if refs is None:
-        refs = _REFS[device_id] = channel_refs(device_id)
-    return refs
 
 
 def _energy_refs(device_id: int) -> tuple[PointRef, ...]:
-    refs = _refs(device_id)
+    refs = station_refs(device_id)
     return tuple(refs[pos] for pos in ENERGY_INDEXES)

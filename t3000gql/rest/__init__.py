@@ -3,7 +3,7 @@
 app.py            assembles: the FastAPI app mounted at /api, /openapi.json, the docs page at /api/docs
 routing.py        what every route gets: the request gate, the JSON body rule and its size limit, errors
 envelope.py       seed 000's envelope, and the one place where errors become HTTP answers
-access.py         the role each route declares (the one call issue 9's access policy will make)
+access.py         the role each route declares, and the access policy's one call per request (token, rate, role)
 models.py         seed 000's Rust structs as pydantic models: the OpenAPI document's shapes
 wire.py           stored records as those shapes (plain dicts, cheap for 1,000 samples)
 openapi.py        the OpenAPI 3.1 document, generated from the routes and models

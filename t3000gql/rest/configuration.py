@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body
+from starlette.requests import Request
 from starlette.responses import Response
 
 from t3000gql.domain.inputs import UNSET, TrendLogInput
 from t3000gql.errors import ValidationError
 from t3000gql.rest import envelope, wire
-from t3000gql.rest.access import Admin, Viewer
+from t3000gql.rest.access import Admin, Viewer, actor_of
 from t3000gql.rest.device_data import DATABASE, DeviceId
 from t3000gql.rest.models import ApiResponse, MonitoringPoint, TrendLog, TrendLogIn
 from t3000gql.rest.routing import WITH_BODY, errors, router
@@ -39,7 +40,7 @@ async def get_trend_logs(device_id: DeviceId, services: Viewer) -> Response:
     summary="Creates a trend log (no id) or changes one (id); answers it as stored",
 )
 async def update_trend_log(
-    device_id: DeviceId, trend_log: Annotated[TrendLogIn, Body()], services: Admin
+    device_id: DeviceId, trend_log: Annotated[TrendLogIn, Body()], services: Admin, request: Request
 ) -> Response:
     if trend_log.device_id is not None and trend_log.device_id != device_id:
         raise ValidationError(
@@ -54,7 +55,7 @@ async def update_trend_log(
         is_active=UNSET if trend_log.is_active is None else bool(trend_log.is_active),
     )
     try:
-        stored = await services.registry.upsert_trend_log(device_id, given)
+        stored = await services.registry.upsert_trend_log(device_id, given, actor_of(request))
     except ValidationError as exc:
         if exc.field != "trend_log_id":
             raise

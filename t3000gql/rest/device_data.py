@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Path
+from starlette.requests import Request
 from starlette.responses import Response
 
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue, Sample
 from t3000gql.errors import NotFoundError, T3000Error, ValidationError
 from t3000gql.rest import envelope, wire
-from t3000gql.rest.access import Ingest, Viewer
+from t3000gql.rest.access import Ingest, Viewer, actor_of
 from t3000gql.rest.lookups import require_point
 from t3000gql.rest.models import (
     I32,
@@ -101,7 +102,7 @@ async def get_point_data(
     summary="Writes current values of a device's points (history, cache, live updates), all or nothing",
 )
 async def update_device_data(
-    device_id: DeviceId, batch: Annotated[DeviceDataBatch, Body()], services: Ingest
+    device_id: DeviceId, batch: Annotated[DeviceDataBatch, Body()], services: Ingest, request: Request
 ) -> Response:
     await services.store.devices.require(device_id)
     if batch.device_id != device_id:
@@ -117,7 +118,9 @@ async def update_device_data(
             )
         ts_ms = now_ms if item.timestamp is None else item.timestamp * 1000
         samples.append(Sample(PointRef(device_id, item.point_type, item.point_number), ts_ms, item.value))
-    result = await services.store.writes.record(samples, API_SOURCE, audit=Audit(UPDATE_OPERATION))
+    result = await services.store.writes.record(
+        samples, API_SOURCE, audit=Audit(UPDATE_OPERATION, actor_of(request))
+    )
     count = len(samples)
     answer = {
         "count": count,

@@ -2,11 +2,13 @@
 errors become HTTP answers (seed 000's error-recovery table):
 
     ValidationError, ConflictError, a request that does not fit the document   400  BAD_USER_INPUT, with details
+    Unauthenticated (no token while one is needed; a bad, revoked, expired one) 401  UNAUTHENTICATED
+    Forbidden (the token's role may not call this route)                        403  FORBIDDEN
     NotFoundError, a path that is no route                                     404  NOT_FOUND
     a method the path does not take                                            405  METHOD_NOT_ALLOWED
     a body over the size limit                                                 413  BAD_REQUEST
     a body that is not application/json                                        415  UNSUPPORTED_MEDIA_TYPE
-    LimitExceeded (API_MAX_CONCURRENT_REQUESTS)                                429  RATE_LIMITED, Retry-After
+    LimitExceeded (API_MAX_CONCURRENT_REQUESTS, API_RATE_LIMIT_PER_MINUTE)     429  RATE_LIMITED, Retry-After
     DeviceError (the controller answered with an error)                        502  DEVICE_ERROR
     DatabaseUnavailable                                                        503  DATABASE_UNAVAILABLE
     DeviceTimeout                                                              504  DEVICE_TIMEOUT, stale data
@@ -36,10 +38,12 @@ from t3000gql.errors import (
     DeviceError,
     DeviceOffline,
     DeviceTimeout,
+    Forbidden,
     LimitExceeded,
     NotFoundError,
     RequestTimeout,
     T3000Error,
+    Unauthenticated,
     ValidationError,
 )
 
@@ -51,6 +55,8 @@ ERROR_SOURCE = "error"
 STATUS: tuple[tuple[type[T3000Error], int], ...] = (
     (ValidationError, 400),
     (ConflictError, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (NotFoundError, 404),
     (LimitExceeded, 429),
     (DeviceTimeout, 504),
@@ -116,7 +122,7 @@ def for_error(exc: BaseException, now_ms: int, *, data: Any = None, source: str 
             data=data,
             source=source,
             details=details,
-            headers={"Retry-After": RETRY_AFTER[status]} if status in RETRY_AFTER else None,
+            headers=_headers(exc, status),
         )
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s in a REST request", reference, exc_info=exc)
@@ -188,3 +194,11 @@ def _envelope(
     if extra:
         body.update(extra)
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=dict(headers or {}))
+
+
+def _headers(exc: T3000Error, status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="t3000gql"'}
+    if status in RETRY_AFTER:
+        return {"Retry-After": str(getattr(exc, "retry_after_seconds", RETRY_AFTER[status]))}
+    return None

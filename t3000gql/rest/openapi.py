@@ -33,6 +33,9 @@ DESCRIPTION = (
 _FASTAPI_422 = ("HTTPValidationError", "ValidationError")
 
 
+BEARER = "bearerToken"
+
+
 def document(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
     """The document of `app`, whose routes are those of `routers`."""
     generated = get_openapi(
@@ -54,8 +57,17 @@ def document(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
         for method, operation in item.items():
             operation["responses"].pop("422", None)
             operation["x-required-role"] = roles[(path, method)]
+            operation["security"] = [{BEARER: []}, {}]  # a token, or none while AUTH_REQUIRED is false
         paths[PREFIX + path] = item
     generated["paths"] = paths
+    generated.setdefault("components", {})["securitySchemes"] = {
+        BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (`t3000gql token create`); its role must be the route's x-required-role "
+            "or above (docs/security.md).",
+        }
+    }
     schemas = generated.get("components", {}).get("schemas", {})
     for name in _FASTAPI_422:
         schemas.pop(name, None)

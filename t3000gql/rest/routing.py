@@ -25,10 +25,14 @@ from t3000gql.services import Services
 
 _DESCRIPTIONS = {
     400: "Bad input: `error` says what to fix, `details` names each field, item index and value.",
+    401: "No API token while the server needs one (AUTH_REQUIRED), or a bad, revoked or expired one "
+    "(UNAUTHENTICATED): send `Authorization: Bearer TOKEN`.",
+    403: "The token's role may not call this route (FORBIDDEN); nothing was done.",
     404: "The device or point does not exist.",
     413: "The body is larger than the server accepts.",
     415: "The body is not application/json.",
-    429: "The server is answering API_MAX_CONCURRENT_REQUESTS requests already: retry after `Retry-After` s.",
+    429: "The server is answering API_MAX_CONCURRENT_REQUESTS requests already, or the token sent more than "
+    "API_RATE_LIMIT_PER_MINUTE (RATE_LIMITED): retry after `Retry-After` s.",
     500: "An internal error; `error` holds a reference to the server log and nothing else.",
     502: "The device answered with an error (DEVICE_ERROR); `data` holds the last known value, if any.",
     503: "The database cannot take writes now (DATABASE_UNAVAILABLE): retry after `Retry-After` s.",
@@ -36,12 +40,10 @@ _DESCRIPTIONS = {
     "answering until COLLECTOR_ERROR_RETRY_SECONDS have passed (DEVICE_OFFLINE, nothing sent); `data` holds the last "
     "known value, marked stale, if there is one. Or the request ran longer than API_REQUEST_TIMEOUT_SECONDS (TIMEOUT).",
 }
-ALWAYS = (400, 429, 500, 503, 504)
-"""Any route can meet bad path or query parameters, the request gate, an internal error, a database that refuses,
-and API_REQUEST_TIMEOUT_SECONDS."""
+ALWAYS = (400, 401, 403, 429, 500, 503, 504)
+"""Any route can meet bad path or query parameters, the token check and the route's role, the request gate and
+the rate limit, an internal error, a database that refuses, and API_REQUEST_TIMEOUT_SECONDS."""
 WITH_BODY = (413, 415)
-MAX_BODY_BYTES = 8 * 1024 * 1024
-"""The largest request body taken (about 50,000 samples of a batch); issue 9's API_MAX_BODY_BYTES will set it."""
 
 
 @dataclass(frozen=True)
@@ -109,18 +111,21 @@ def http_failure(exc: HTTPException, now_ms: int) -> Response:
 
 
 async def _with_limited_body(request: Request) -> Request:
-    """The request with its body read, refused with 413 past MAX_BODY_BYTES (by its Content-Length before
+    """The request with its body read, refused with 413 past API_MAX_BODY_BYTES (by its Content-Length before
     reading anything, or while reading a body sent without one). The body is handed on through a receive that
     replays it, so the route reads it as usual."""
-    too_large = HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes; send smaller batches")
+    limit = request.scope[EDGE].services.settings.api_max_body_bytes
+    too_large = HTTPException(
+        413, f"the body is larger than {limit} bytes (API_MAX_BODY_BYTES); send smaller batches"
+    )
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length.isdigit() and int(length) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise too_large
         chunks.append(chunk)
     replayed = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Query
+from starlette.requests import Request
 from starlette.responses import Response
 
 from t3000gql.api.history_reads import HistoryArgs, read_history
@@ -18,7 +19,7 @@ from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Aggregate, Sample
 from t3000gql.errors import ValidationError
 from t3000gql.rest import envelope, wire
-from t3000gql.rest.access import Ingest, Viewer
+from t3000gql.rest.access import Ingest, Viewer, actor_of
 from t3000gql.rest.device_data import API_SOURCE, DATABASE, DeviceId, PointNumber, PointTypeParam
 from t3000gql.rest.lookups import require_point
 from t3000gql.rest.models import (
@@ -32,9 +33,11 @@ from t3000gql.rest.models import (
     TimeSeriesResponse,
 )
 from t3000gql.rest.routing import WITH_BODY, errors, router
+from t3000gql.storage.write_path import Audit
 
 TimeQuery = Annotated[int, Query(ge=0, lt=MAX_UNIX_SECONDS)]
 
+STORE_OPERATION = "store_time_series"
 routes = router()
 
 
@@ -97,7 +100,9 @@ async def get_timeseries_data(
     responses=errors(*WITH_BODY),
     summary="Stores history samples (typically from a collector), all or nothing",
 )
-async def store_timeseries_batch(samples: Annotated[list[TimeSeriesDataIn], Body()], services: Ingest) -> Response:
+async def store_timeseries_batch(
+    samples: Annotated[list[TimeSeriesDataIn], Body()], services: Ingest, request: Request
+) -> Response:
     given = [
         Sample(
             PointRef(item.device_id, item.point_type, item.point_number),
@@ -107,7 +112,9 @@ async def store_timeseries_batch(samples: Annotated[list[TimeSeriesDataIn], Body
         )
         for item in samples
     ]
-    result = await services.store.writes.record(given, API_SOURCE)
+    result = await services.store.writes.record(
+        given, API_SOURCE, audit=Audit(STORE_OPERATION, actor_of(request), per_device=True)
+    )
     count = len(given)
     answer = {
         "count": count,

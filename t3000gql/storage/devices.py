@@ -169,11 +169,19 @@ class DeviceRepository:
 
     async def delete(self, device_id: int) -> bool:
         """Deletes the device with its points, trend logs, cached values and history (foreign keys cascade)."""
-        async with self._db.writer() as conn:
-            deleted = await conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,)) > 0
-        self._remembered.pop(device_id, None)
-        if deleted and self._on_delete is not None:
-            self._on_delete(device_id)
+        async with transaction(self._db) as tx:
+            return await self.delete_in(tx, device_id)
+
+    async def delete_in(self, tx: Transaction, device_id: int) -> bool:
+        """`delete` as part of a caller's transaction; what is kept in memory is dropped once that commits."""
+        deleted = await tx.conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,)) > 0
+
+        def forget() -> None:
+            self._remembered.pop(device_id, None)
+            if deleted and self._on_delete is not None:
+                self._on_delete(device_id)
+
+        tx.after_commit(forget)
         return deleted
 
     async def set_status(self, device_id: int, *, online: bool, seen_at: int | None = None) -> bool:

@@ -67,6 +67,14 @@ class Dialect(ABC):
         """Per point: `point_id, ts, value` of the newest row matching `where` (a condition)."""
 
     @abstractmethod
+    def greatest(self, *terms: str) -> str:
+        """The largest of a few values in one row."""
+
+    @abstractmethod
+    def json_merge(self, column: str) -> str:
+        """A JSON text column with a JSON object parameter merged into it (NULL counts as `{}`)."""
+
+    @abstractmethod
     def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
         """The write path's merge of the staging table: a query whose rows are `existing` (what was stored
         before the merge) and the statement to run after it, if the merge is not part of the query itself."""
@@ -120,6 +128,12 @@ class SqliteDialect(Dialect):
 
     def latest_per_point(self, table: str, where: str) -> str:
         return f"SELECT point_id, max(ts), value FROM {table} WHERE {where} GROUP BY point_id"
+
+    def greatest(self, *terms: str) -> str:
+        return f"max({', '.join(terms)})"
+
+    def json_merge(self, column: str) -> str:
+        return f"json_patch(coalesce({column}, '{{}}'), ?)"
 
     def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
         return existing, merge  # no INSERT inside WITH: read what exists, then merge
@@ -182,6 +196,12 @@ class PostgresDialect(Dialect):
             f"SELECT DISTINCT ON (point_id) point_id, ts, value FROM {table} WHERE {where} "
             "ORDER BY point_id, ts DESC"
         )
+
+    def greatest(self, *terms: str) -> str:
+        return f"greatest({', '.join(terms)})"
+
+    def json_merge(self, column: str) -> str:
+        return f"(coalesce({column}, '{{}}')::jsonb || ?::jsonb)::text"
 
     def merge_reporting(self, existing: str, merge: str) -> tuple[str, str | None]:
         # One statement: every part of a WITH sees the same snapshot, so the SELECT reads the rows as they were

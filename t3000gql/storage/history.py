@@ -13,6 +13,7 @@ from typing import Any
 
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.dialects import Dialect
 from t3000gql.storage.partitions import PartitionSet, partition_table
@@ -54,6 +55,18 @@ class HistoryReader:
         self._db = db
         self._dialect = db.dialect
         self._partitions = partitions
+
+    async def count_in(self, conn: Connection, point_ids: Sequence[int]) -> int:
+        """How many samples these points hold in every year, read on the caller's connection (inside the
+        transaction that is about to delete them, so the audit trail says what went)."""
+        if not point_ids:
+            return 0
+        where, param = _ids(self._dialect, point_ids)
+        total = 0
+        for year in self._partitions.years:
+            row = await conn.fetch_one(f"SELECT count(*) FROM {partition_table(year)} WHERE {where}", (param,))
+            total += int(row[0]) if row else 0
+        return total
 
     async def read_range(
         self,

@@ -21,7 +21,7 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -135,9 +135,18 @@ class PostgresConnection(Connection):
         if rows:
             await self.raw.copy_records_to_table(table, records=rows, columns=list(columns))
 
-    async def insert_new(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+    async def insert_new(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        constants: Mapping[str, int | None] | None = None,
+    ) -> bool:
         # COPY straight into the year's table, in a savepoint: a key that exists fails the COPY as a whole and
         # the savepoint takes it back, so the caller merges through the staging table instead.
+        if constants:
+            tail = tuple(constants.values())
+            columns, rows = [*columns, *constants], [(*row, *tail) for row in rows]
         try:
             async with self.raw.transaction():
                 await self.raw.copy_records_to_table(table, records=rows, columns=list(columns))
@@ -278,6 +287,16 @@ class PostgresDatabase(Database):
             if not isinstance(exc.__cause__, LOST):
                 raise
             return await super().fetch_all(sql, params)
+
+    async def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[Row]]:
+        """A server-side cursor inside a read-only transaction, `size` rows a fetch."""
+        self.statements += 1
+        async with self.reader() as conn:
+            assert isinstance(conn, PostgresConnection)
+            async with conn.raw.transaction(readonly=True):
+                cursor = await conn.raw.cursor(pg_sql(sql), *params)
+                while rows := await cursor.fetch(size):
+                    yield rows
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:

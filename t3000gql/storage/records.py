@@ -14,7 +14,7 @@ def column_value(name: str, value: Any) -> Any:
     """A field as its column stores it: options as JSON text, flags as 0/1, the rest as given."""
     if name == "options":
         return json.dumps(value or {}, sort_keys=True)
-    if name == "is_active":
+    if name in ("is_active", "writable"):
         return int(bool(value))
     return value
 
@@ -76,10 +76,15 @@ class MonitoringPoint:
     options: dict[str, Any]
     created_at: int
     updated_at: int
+    writable: bool = False
+    """Whether writePointValue may command it (outputs and variables by default)."""
+    min_value: float | None = None
+    max_value: float | None = None
+    """The range a command must lie in; None: no limit on that side."""
 
     COLUMNS = (
         "id, device_id, point_type, point_number, point_name, description, unit_code, unit_symbol, "
-        "data_type, is_active, options, created_at, updated_at"
+        "data_type, is_active, options, created_at, updated_at, writable, min_value, max_value"
     )
 
     @property
@@ -102,6 +107,9 @@ class MonitoringPoint:
             options=json.loads(row[10]) if row[10] else {},
             created_at=row[11],
             updated_at=row[12],
+            writable=bool(row[13]),
+            min_value=row[14],
+            max_value=row[15],
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,10 @@ class Station:
         return channel_refs(self.device_id)
 
 
+StationWritten = Callable[["Transaction", "Station | None", "Station"], Awaitable[None]]
+"""Runs in a station save's transaction, told the station before (None when new) and after."""
+
+
 def _select(dialect: Dialect) -> str:
     return (
         "SELECT s.device_id, s.name, s.uuid, d.ip_address, s.scene, s.websocket_url, s.created_at, s.updated_at, "
@@ -76,10 +80,12 @@ _DEFAULT_CHANNEL_POINTS = tuple(
         data_type="REAL",
         is_active=True,
         options={},
+        writable=False,
     )
     for c in CHANNELS
 )
-"""Each channel's point as a new station gets it; an existing channel point is left as it is."""
+"""Each channel's point as a new station gets it; an existing channel point is left as it is. Not writable:
+a station sends its values, nothing commands them."""
 
 
 def _renamed(field: str, name: str) -> PointInput:
@@ -133,14 +139,15 @@ class StationRepository:
         row = await self._db.fetch_one(f"{self._select} WHERE s.{column} = ?", (value,))
         return _station(row) if row else None
 
-    async def create(self, data: StationInput) -> Station:
-        return await self._save(data, must_be_new=True)
+    async def create(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        return await self._save(data, must_be_new=True, then=then)
 
-    async def upsert(self, data: StationInput) -> Station:
-        """Creates the station, or changes the given fields of the one with that device id (when given) or name."""
-        return await self._save(data, must_be_new=False)
+    async def upsert(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
+        """Creates the station, or changes the given fields of the one with that device id (when given) or name.
+        `then(tx, before, after)` runs in the same transaction (the audit trail)."""
+        return await self._save(data, must_be_new=False, then=then)
 
-    async def _save(self, data: StationInput, *, must_be_new: bool) -> Station:
+    async def _save(self, data: StationInput, *, must_be_new: bool, then: StationWritten | None) -> Station:
         check_station(data)
         if data.ip_address is not UNSET:  # the device owner checks it again; here before the write lock
             check_device(DeviceInput(STATION_ID_FIRST, ip_address=data.ip_address))
@@ -152,6 +159,7 @@ class StationRepository:
             await self._check_free(tx.conn, "name", data.name, existing)
             if data.uuid is not UNSET:
                 await self._check_free(tx.conn, "uuid", data.uuid, existing)
+            before = None if existing is None else await self._get_in(tx, existing)
             if existing is None:
                 device_id = await self._insert(tx, data, now)
             else:
@@ -161,9 +169,15 @@ class StationRepository:
             if data.channel_names is not UNSET and data.channel_names:
                 renames = [_renamed(field, name) for field, name in data.channel_names.items()]
                 await self._points.upsert_in(tx, device_id, renames)
-            row = await tx.conn.fetch_one(f"{self._select} WHERE s.device_id = ?", (device_id,))
-        assert row is not None
-        return _station(row)
+            station = await self._get_in(tx, device_id)
+            assert station is not None
+            if then is not None:
+                await then(tx, before, station)
+        return station
+
+    async def _get_in(self, tx: Transaction, device_id: int) -> Station | None:
+        row = await tx.conn.fetch_one(f"{self._select} WHERE s.device_id = ?", (device_id,))
+        return None if row is None else _station(row)
 
     async def _find_for_save(self, tx: Transaction, data: StationInput) -> int | None:
         if data.device_id is not None:

@@ -24,6 +24,7 @@ from t3000gql.storage.points import PointRepository
 from t3000gql.storage.power_readings import PowerReadingRepository
 from t3000gql.storage.retention import RetentionReport, apply_retention
 from t3000gql.storage.stations import StationRepository
+from t3000gql.storage.tokens import TokenRepository
 from t3000gql.storage.trend_logs import TrendLogRepository
 from t3000gql.storage.write_path import WritePath
 
@@ -46,6 +47,7 @@ class Store:
     stations: StationRepository
     power_readings: PowerReadingRepository
     import_checkpoints: CheckpointRepository
+    tokens: TokenRepository
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
 
     @classmethod
@@ -81,6 +83,7 @@ class Store:
 
             devices = DeviceRepository(db, clock, on_delete=forget_device)
 
+            audit = AuditLog(db, clock)
             store = cls(
                 settings=settings,
                 clock=clock,
@@ -90,9 +93,12 @@ class Store:
                 devices=devices,
                 points=points,
                 trend_logs=TrendLogRepository(db, points, clock, settings.default_trend_interval_seconds),
-                writes=WritePath(db, points, cache, partitions, clock),
+                writes=WritePath(
+                    db, points, cache, partitions, clock, audit, max_skew_ms=settings.max_clock_skew_seconds * 1000
+                ),
                 history=HistoryReader(db, partitions),
-                audit=AuditLog(db),
+                audit=audit,
+                tokens=TokenRepository(db),
                 stations=StationRepository(db, devices, points, clock),
                 power_readings=PowerReadingRepository(db, partitions),
                 import_checkpoints=CheckpointRepository(db),
@@ -100,6 +106,7 @@ class Store:
             await cache.load(db)
             await points.load_directory()
             await store.writes.load_sources()
+            await db.release_memory()  # the loads above read whole tables; their pages are not needed now
             store._running = life.pop_all()
         return store
 

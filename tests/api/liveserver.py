@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from t3000gql.app import create_app
 from t3000gql.config import Settings
+from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.services import Services
 from tests.live.helpers import wait_until
 
@@ -38,10 +39,13 @@ class InLoopServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_in_loop(settings: Settings, *, send_buffer: int | None = None) -> AsyncIterator[InLoopServer]:
+async def serve_in_loop(
+    settings: Settings, *, send_buffer: int | None = None, clock: Clock = system_clock
+) -> AsyncIterator[InLoopServer]:
     """`send_buffer` fixes SO_SNDBUF of the listening socket (accepted sockets inherit it), so that a client
-    that stops reading blocks the server's sends after kilobytes instead of the megabytes Linux allows."""
-    app = create_app(settings)
+    that stops reading blocks the server's sends after kilobytes instead of the megabytes Linux allows.
+    `clock` is the server's clock seam (a FakeClock moves token expiry and rate limits without sleeping)."""
+    app = create_app(settings, clock=clock)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)
     server = uvicorn.Server(config)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -21,7 +21,9 @@ import httpx
 import pytest
 
 from t3000gql.api.schema import schema
-from tests.api.conftest import NOW, LiveServer
+from t3000gql.auth import Role
+from t3000gql.config import Settings
+from tests.api.conftest import NOW, LiveServer, bearer, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "clients.md"
@@ -35,9 +37,19 @@ def snippets(lang: str) -> dict[str, str]:
     return {m["name"]: m["code"] for m in SNIPPET.finditer(DOC.read_text()) if m["lang"] == lang}
 
 
-def pointed_at(code: str, server: LiveServer) -> str:
+DOC_TOKEN = '"TOKEN"'
+
+
+@pytest.fixture
+def token(seeded: Settings) -> str:
+    """An operator's token in the database the server opens (the snippets run against AUTH_REQUIRED=true)."""
+    return issue_token(seeded, "clients-doc", Role.OPERATOR)
+
+
+def pointed_at(code: str, server: LiveServer, token: str) -> str:
     assert DOC_URL in code, "a snippet talks to the documented address"
-    return code.replace(DOC_URL, f"{server.host}:{server.port}")
+    assert DOC_TOKEN in code, "a snippet sends the token"
+    return code.replace(DOC_URL, f"{server.host}:{server.port}").replace(DOC_TOKEN, f'"{token}"')
 
 
 def run_python(code: str) -> str:
@@ -48,17 +60,17 @@ def run_python(code: str) -> str:
     return done.stdout
 
 
-def check_gql_http(server: LiveServer) -> None:
-    out = run_python(pointed_at(snippets("python")["gql-http"], server)).splitlines()
+def check_gql_http(server: LiveServer, token: str) -> None:
+    out = run_python(pointed_at(snippets("python")["gql-http"], server, token)).splitlines()
     assert out[0] == "AHU-1 NONE RGV2aWNlOjEwMDE="  # base64 of Device:1001
     assert "INPUT 1 Supply air 23.5 COLLECTOR" in out and "OUTPUT 1 Fan 1.0 API" in out
     assert out[-1] == "device 7: NOT_FOUND - device 7 does not exist"
 
 
-def check_gql_ws(server: LiveServer) -> None:
+def check_gql_ws(server: LiveServer, token: str) -> None:
     """The snippet stops after five values: the four current ones, then a change this test writes (again and
     again until the snippet has seen one: a write made before it subscribed only updates a current value)."""
-    code = pointed_at(snippets("python")["gql-ws"], server)
+    code = pointed_at(snippets("python")["gql-ws"], server, token)
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -67,7 +79,7 @@ def check_gql_ws(server: LiveServer) -> None:
         "values: [{pointType: VARIABLE, pointNumber: 1, value: $v, timestamp: $t}]) { inserted } }"
     )
     deadline = time.monotonic() + TIMEOUT
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, headers=bearer(token)) as http:
         written = 0
         while process.poll() is None and time.monotonic() < deadline:
             written += 1
@@ -94,18 +106,18 @@ def check_gql_ws(server: LiveServer) -> None:
     assert lines[4][:2] == ["VARIABLE", "1"] and lines[4][3] == "API" and float(lines[4][2]) > 100.0
 
 
-def check_python_apq(server: LiveServer) -> None:
-    out = run_python(pointed_at(snippets("python")["python-apq"], server)).splitlines()
+def check_python_apq(server: LiveServer, token: str) -> None:
+    out = run_python(pointed_at(snippets("python")["python-apq"], server, token)).splitlines()
     assert out.count("sent the text once") == 1 and out[0] == "sent the text once", out
     assert out[1] == out[2] and "Supply air" in out[1], out
 
 
-def check_python_node(server: LiveServer) -> None:
-    out = run_python(pointed_at(snippets("python")["python-node"], server)).splitlines()
+def check_python_node(server: LiveServer, token: str) -> None:
+    out = run_python(pointed_at(snippets("python")["python-node"], server, token)).splitlines()
     assert out == ["Device 1001 AHU-1 True", "Device 1002 Boiler True", "Device 2001 Main meter True"]
 
 
-CHECKS: dict[str, Callable[[LiveServer], None]] = {
+CHECKS: dict[str, Callable[[LiveServer, str], None]] = {
     "gql-http": check_gql_http,
     "gql-ws": check_gql_ws,
     "python-apq": check_python_apq,
@@ -119,9 +131,10 @@ def test_every_python_block_is_a_checked_snippet() -> None:
     assert set(snippets("python")) == set(CHECKS)
 
 
+@pytest.mark.settings(auth_required="true")
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_python_snippet_runs_against_the_server(live_server: LiveServer, name: str) -> None:
-    CHECKS[name](live_server)
+def test_python_snippet_runs_against_the_server(token: str, live_server: LiveServer, name: str) -> None:
+    CHECKS[name](live_server, token)
 
 
 def _require_node() -> None:
@@ -160,11 +173,14 @@ def _for_node(code: str) -> str:
     return re.sub(r'from "(?P<module>@apollo/client[^"]*)"', file_of, code)
 
 
-def test_apollo_client_snippet_runs_against_the_server(live_server: LiveServer, tmp_path: Path) -> None:
+@pytest.mark.settings(auth_required="true")
+def test_apollo_client_snippet_runs_against_the_server(
+    token: str, live_server: LiveServer, tmp_path: Path
+) -> None:
     _require_node()
     (tmp_path / "node_modules").symlink_to(_installed_apollo())
     snippet = tmp_path / "snippet.mjs"
-    snippet.write_text(_for_node(pointed_at(snippets("js")["apollo"], live_server)))
+    snippet.write_text(_for_node(pointed_at(snippets("js")["apollo"], live_server, token)))
     shutil.copy(APOLLO / "check.mjs", tmp_path / "check.mjs")
     done = subprocess.run(
         ["node", "check.mjs", str(snippet)], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT

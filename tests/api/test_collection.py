@@ -177,8 +177,9 @@ def test_write_point_value_writes_the_device_and_audits(site: Site) -> None:
     )
     assert data["writePointValue"] == {"value": 66.5, "stale": False, "source": "API_WRITE"}
     assert site.run(site.sim.value, 1, PointType.OUTPUT, 4) == 66.5
-    [entry] = site.run(site.client.services.store.audit.recent)
-    assert (entry.operation, entry.old_value, entry.new_value) == ("write_point_value", 12.0, 66.5)
+    entries = site.run(site.client.services.store.audit.recent)
+    [entry] = [entry for entry in entries if entry.operation == "write_point_value"]
+    assert (entry.outcome, entry.old_value, entry.new_value) == ("done", 12.0, 66.5)
 
 
 def test_a_refused_write_is_a_device_error(site: Site) -> None:
@@ -188,7 +189,7 @@ def test_a_refused_write_is_a_device_error(site: Site) -> None:
     error = site.client.error(
         f"mutation {{ writePointValue(deviceId: {DEVICE}, pointType: OUTPUT, pointNumber: 1, value: 1) {{ value }} }}"
     )
-    assert error["extensions"] == {"code": "DEVICE_ERROR"}
+    assert error["extensions"] == {"code": "DEVICE_ERROR", "deviceWrite": "REFUSED"}
     assert "Modbus exception 4" in error["message"]
 
 

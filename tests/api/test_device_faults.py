@@ -24,7 +24,7 @@ from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
-from tests.api.conftest import NOW, GraphQLClient
+from tests.api.conftest import BASE_URL, NOW, GraphQLClient
 from tests.api.liveserver import serve_in_loop
 from tests.api.wsclient import GraphQLSocket
 from tests.conftest import FakeClock
@@ -114,7 +114,7 @@ def open_site(settings: Settings, protocol: str, points: list[tuple[PointType, i
         background_collection_enabled=False,
     )
     clock = FakeClock(NOW)
-    with TestClient(create_app(fast, clock=clock)) as http:
+    with TestClient(create_app(fast, clock=clock), base_url=BASE_URL) as http:
         client = GraphQLClient(http)
         sim: Any = (
             T3ModbusSimulator(units=[1], update_interval=None)
@@ -153,7 +153,7 @@ def test_a_refused_write_is_a_device_error_and_the_other_points_are_still_read(s
     error = site.client.error(
         f"mutation {{ writePointValue(deviceId: {DEVICE}, pointType: VARIABLE, pointNumber: 8, value: 3) {{ value }} }}"
     )
-    assert error["extensions"] == {"code": "DEVICE_ERROR"}
+    assert error["extensions"] == {"code": "DEVICE_ERROR", "deviceWrite": "REFUSED"}
     assert REFUSED[site.protocol] in error["message"]
 
     reads = site.device_reads
@@ -200,7 +200,10 @@ def test_a_point_the_device_lacks_fails_alone_in_a_bulk_read(site: Site) -> None
 
     # A point with no value at all: `current` has nothing to carry the error, so it is the field's error.
     error = site.client.error(CURRENT % (DEVICE, "INPUT", 3))
-    assert error["extensions"] == {"code": "DEVICE_ERROR"} and error["path"] == ["point", "current"]
+    assert error["extensions"] == {"code": "DEVICE_ERROR"} and error["path"] == [
+        "point",
+        "current",
+    ]
 
     health = site.client.http.get("/health").json()["collection"]["devices"][str(DEVICE)]
     assert health["online"] is True and health["retryAt"] is None
@@ -355,7 +358,7 @@ def test_a_stale_value_of_a_silent_device_is_data_with_its_refresh_error(modbus_
 
 def test_a_silent_bacnet_device_goes_offline_with_its_reason(settings: Settings) -> None:
     fast = replace(settings, t3000_interface_timeout_ms=300, t3000_max_retries=0)
-    with TestClient(create_app(fast, clock=FakeClock(NOW))) as http:
+    with TestClient(create_app(fast, clock=FakeClock(NOW)), base_url=BASE_URL) as http:
         client = GraphQLClient(http)
         define_device(client, "bacnet", free_udp_port(), [(PointType.INPUT, 1)])  # nothing answers there
         client.error(CURRENT % (DEVICE, "INPUT", 1))

@@ -10,7 +10,8 @@ import pytest
 from t3000gql.api.enums import ChannelField, DataSource, DeviceProtocol, PointDataType
 from t3000gql.api.points import API_SOURCE
 from t3000gql.collect.collector import SOURCE as COLLECTOR_SOURCE
-from t3000gql.collect.current import READ_SOURCE, WRITE_SOURCE
+from t3000gql.collect.commands import WRITE_SOURCE
+from t3000gql.collect.current import READ_SOURCE
 from t3000gql.domain.inputs import DATA_TYPES, PROTOCOLS
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample

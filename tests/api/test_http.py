@@ -173,7 +173,7 @@ def test_internal_errors_are_coded_and_say_nothing_of_the_inside(
 
 
 def test_the_websocket_endpoint_speaks_graphql_transport_ws(client: GraphQLClient) -> None:
-    with client.http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+    with client.http.websocket_connect("ws://127.0.0.1/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         ws.send_json({"type": "connection_init", "payload": {"token": "t"}})
         assert ws.receive_json() == {"type": "connection_ack"}
         ws.send_json(

@@ -26,16 +26,22 @@ class GraphQLSocket:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, url: str, protocol: str = TRANSPORT_WS, *, init: bool = True, **options: Any
+        cls,
+        url: str,
+        protocol: str = TRANSPORT_WS,
+        *,
+        init: bool = True,
+        payload: dict[str, Any] | None = None,
+        **options: Any,
     ) -> AsyncIterator[GraphQLSocket]:
-        """Connects (and, with `init`, sends connection_init and waits for the ack). `options` go to
-        `websockets.connect` (a pre-connected `sock`, `max_queue`, ...)."""
+        """Connects (and, with `init`, sends connection_init with `payload` and waits for the ack). `options`
+        go to `websockets.connect` (a pre-connected `sock`, `max_queue`, `additional_headers`, ...)."""
         async with connect(
             url, subprotocols=[Subprotocol(protocol)], proxy=None, open_timeout=TIMEOUT, **options
         ) as ws:
             socket = cls(ws)
             if init:
-                await socket.send({"type": "connection_init", "payload": {}})
+                await socket.send({"type": "connection_init", "payload": payload or {}})
                 ack = await socket.receive()
                 assert ack["type"] == "connection_ack", ack
             yield socket

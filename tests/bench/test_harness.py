@@ -30,6 +30,8 @@ EXISTING = {
     "api": [
         "api-cached-read",
         "api-concurrent-100",
+        "api-cached-read-token",
+        "api-concurrent-100-token",
         "api-range-1k",
         "api-range-100k-columns",
         "api-insert-1k",

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from t3000gql.collect.current import READ_SOURCE, WRITE_OPERATION
+from t3000gql.collect.commands import WRITE_OPERATION
+from t3000gql.collect.current import READ_SOURCE
 from t3000gql.collect.service import Collection
 from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
 from t3000gql.config import Settings
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
@@ -153,30 +155,35 @@ async def test_write_point_value_writes_the_device_then_records_with_an_audit_en
     [ref] = await add_t3(store, DEVICE, t3_sim, 1, [(PointType.OUTPUT, 2)])
     await store.writes.record([Sample(ref, clock() - 5000, 10.0)], "test")
     clock.advance(1)
-    value = await collection.write_point_value(ref, 55.125, user_id="alice")
+    value = await collection.write_point_value(ref, 55.125, actor=Actor("alice", "10.0.0.9"))
     assert await t3_sim.value(1, PointType.OUTPUT, 2) == 55.125
     assert (value.value, value.stale) == (55.125, False)
     pid = (await store.points.resolve([ref]))[ref]
     assert store.cache.peek(pid).value == 55.125  # type: ignore[union-attr]
     [entry] = await store.audit.recent(device_id=DEVICE)
-    assert (entry.operation, entry.user_id, entry.old_value, entry.new_value) == (
+    assert (entry.operation, entry.user_id, entry.client, entry.outcome, entry.old_value, entry.new_value) == (
         WRITE_OPERATION,
         "alice",
+        "10.0.0.9",
+        "done",
         10.0,
         55.125,
     )
 
 
-async def test_a_refused_write_records_nothing(
+async def test_a_refused_write_stores_nothing_and_is_audited_as_failed(
     collection: Collection, clock: FakeClock, t3_sim: T3ModbusSimulator
 ) -> None:
     store = collection.store
     [ref] = await add_t3(
         store, DEVICE, t3_sim, 1, [(PointType.VARIABLE, 9)], options={"register": {"register": 40000}}
     )
-    with pytest.raises(DeviceError, match="illegal data address"):
+    with pytest.raises(DeviceError, match="illegal data address") as refused:
         await collection.write_point_value(ref, 1.0)
-    assert await store.audit.recent() == []
+    assert refused.value.extensions == {"deviceWrite": "REFUSED"}
+    [entry] = await store.audit.recent()
+    assert (entry.operation, entry.outcome, entry.new_value) == (WRITE_OPERATION, "failed", 1.0)
+    assert entry.detail["device_took"] == "no" and "illegal data address" in entry.detail["error"]
     assert store.cache.stats().total_points == 0
 
 

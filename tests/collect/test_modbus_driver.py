@@ -9,7 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from t3000gql.collect.drivers import DeviceConnection, DriverManager, PointSpec, RegisterMap, open_driver
+from t3000gql.collect.drivers import (
+    DeviceConnection,
+    DriverManager,
+    PointSpec,
+    RegisterMap,
+    open_driver,
+    t3_registers,
+)
 from t3000gql.collect.drivers.modbus import ModbusDriver, plan_reads
 from t3000gql.collect.drivers.retry import RetryPolicy
 from t3000gql.collect.simulators.t3_modbus import T3ModbusSimulator
@@ -130,7 +137,9 @@ async def test_writes_use_fc16_and_round_trip(t3_sim: T3ModbusSimulator, setting
     async with modbus(t3_sim, settings) as driver:
         await driver.write_point(t3_point, -42.125)
         await driver.write_point(float_point, 17.5)
-        assert t3_sim.requests[16] == 2
+        # the T3 point: its auto/manual switch read (FC03), set to manual, then the value; the mapped one: the value
+        assert (t3_sim.requests[3], t3_sim.requests[16]) == (1, 3)
+        assert await t3_sim.registers(1, t3_registers.auto_manual_register(PointType.OUTPUT, 5), 1) == [1]
         assert await t3_sim.value(1, PointType.OUTPUT, 5) == -42.125
         assert (await driver.read_points([t3_point, float_point])).values == {
             t3_point.ref: -42.125,
@@ -228,7 +237,12 @@ async def test_a_refused_write_names_the_devices_reason(t3_sim: T3ModbusSimulato
         await driver.write_point(PointSpec(PointRef(1, PointType.VARIABLE, 7)), 3.0)  # its neighbour: fine
     assert await t3_sim.value(1, PointType.VARIABLE, 8) == 20.0
     assert await t3_sim.value(1, PointType.VARIABLE, 7) == 3.0
-    assert t3_sim.requests[16] == 1 + 1  # not retried
+    # VARIABLE 8: manual, the refused value (not retried), back to auto; VARIABLE 7: manual, the value
+    assert t3_sim.requests[16] == 3 + 2
+    manual = [
+        await t3_sim.registers(1, t3_registers.auto_manual_register(PointType.VARIABLE, n), 1) for n in (8, 7)
+    ]
+    assert manual == [[0], [1]]
 
 
 async def test_paused_device_times_out_then_recovers(

@@ -4,11 +4,8 @@ internal is gone. Breaking an internal on purpose here is the one place a test p
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
-import databases
 import pytest
 from broadcaster import Broadcast
 from graphql.execution.executor import Executor
@@ -18,11 +15,10 @@ from t3000gql.api.view import GraphQLView
 from t3000gql.api.websocket import LegacyWSHandler, TransportWSHandler
 from t3000gql.compat import LibraryChanged, installed_version
 from t3000gql.compat import broadcaster as broadcaster_fence
-from t3000gql.compat import databases as databases_fence
 from t3000gql.compat import graphql_core as graphql_core_fence
 from t3000gql.compat import strawberry as strawberry_fence
 
-FENCES = [broadcaster_fence, databases_fence, graphql_core_fence, strawberry_fence]
+FENCES = [broadcaster_fence, graphql_core_fence, strawberry_fence]
 
 OUR_OWN_METHODS: dict[type, set[str]] = {
     GraphQLView: {"_error"},
@@ -93,36 +89,6 @@ async def test_broadcaster_fence_closes_what_a_failed_connect_left() -> None:
     with pytest.raises(AttributeError):  # why the fence exists: disconnect() cannot close it
         await broadcast.disconnect()
     await broadcaster_fence.disconnect_backend(broadcast)
-
-
-def test_databases_fence_fails_loudly_when_connections_are_not_kept_per_task(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    annotations = dict(databases.Database.__annotations__)
-    annotations.pop("_connection_map")
-    monkeypatch.setattr(databases.Database, "__annotations__", annotations)
-    with pytest.raises(LibraryChanged, match="_connection_map") as caught:
-        databases_fence.check()
-    assert_names_versions(caught.value, "databases", databases_fence.WRITTEN_AGAINST)
-
-
-async def test_databases_trick_gives_distinct_connections_in_one_task(tmp_path: Path) -> None:
-    database = databases.Database(f"sqlite:///{tmp_path / 'trick.db'}")
-    await database.connect()
-    try:
-        assert database.connection() is database.connection()  # what the trick works around
-        first, first_raw = await databases_fence.acquire_own_connection(database)
-        second, second_raw = await databases_fence.acquire_own_connection(database)
-        try:
-            assert first is not second and first_raw is not second_raw
-            await first_raw.execute("CREATE TEMP TABLE only_here (x)")  # a TEMP table is per connection
-            with pytest.raises(sqlite3.OperationalError, match="no such table"):
-                await second_raw.execute("SELECT * FROM only_here")
-        finally:
-            await databases_fence.release(second)
-            await databases_fence.release(first)
-    finally:
-        await database.disconnect()
 
 
 def test_strawberry_fence_fails_loudly_when_a_constructor_attribute_is_gone(

@@ -14,6 +14,7 @@ import pytest
 from t3000gql.config import Settings
 from t3000gql.rest.models import ApiResponse, ErrorResponse
 from tests.api.conftest import GraphQLClient, live_server, open_client, seed, seed_file
+from tests.conftest import ANY_YEAR_SKEW_SECONDS
 
 __all__ = ["live_server"]  # tests/api's fixture, over this folder's `seeded`
 
@@ -67,7 +68,12 @@ class RestClient:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.defaults(database_url=database_url, partition_cleanup_enabled=False)
+    # As tests/api's: the clock stands at NOW while samples of later months are stored.
+    return Settings.defaults(
+        database_url=database_url,
+        partition_cleanup_enabled=False,
+        max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from t3000gql.api.enums import DataSource
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointType
 from tests.api.conftest import DAY_START, NOW, GraphQLClient, open_client, seed, seed_file
+from tests.conftest import ANY_YEAR_SKEW_SECONDS
 from tests.postgres import NewDatabase
 from tests.rest.conftest import RestClient
 
@@ -32,7 +33,11 @@ def number(point_type: str) -> int:
 @pytest.fixture
 def twin(new_database_url: NewDatabase) -> Iterator[RestClient]:
     """A second copy of the seeded site, for writes made through the other API."""
-    settings = Settings.defaults(database_url=new_database_url("twin"), partition_cleanup_enabled=False)
+    settings = Settings.defaults(
+        database_url=new_database_url("twin"),
+        partition_cleanup_enabled=False,
+        max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,  # as the site it mirrors (tests/rest/conftest.py)
+    )
     seed_file(settings, seed)
     with open_client(settings) as client:
         yield RestClient(client)

@@ -169,8 +169,8 @@ def test_posted_values_are_audited_as_graphql_audits_them(rest: RestClient) -> N
         "{ updated } }"
     )
     by_graphql, by_rest = rest.graphql.run(rest.services.store.audit.recent)
-    assert (by_rest.operation, by_rest.source, by_rest.user_id) == ("update_device_data", "api", None)
-    assert (by_graphql.operation, by_graphql.source, by_graphql.user_id) == (by_rest.operation, "api", None)
+    assert (by_rest.operation, by_rest.source, by_rest.user_id) == ("update_device_data", "api", "anonymous")
+    assert (by_graphql.operation, by_graphql.source, by_graphql.user_id) == (by_rest.operation, "api", "anonymous")
     assert (by_rest.old_value, by_rest.new_value) == (21.0, 19.0)
     assert (by_graphql.old_value, by_graphql.new_value) == (19.0, 18.5)
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from t3000gql.config import Settings
-from t3000gql.rest.routing import MAX_BODY_BYTES
 from tests.api.conftest import LiveServer, open_client
 from tests.postgres import execute_sql, write_lock_held
 from tests.rest.conftest import RestClient
 
+MAX_BODY_BYTES = Settings.defaults().api_max_body_bytes
 BATCH = b'[{"device_id": 1001, "point_type": 1, "point_number": 1, "value": 1.0, "timestamp": 1735776000}]'
 GRAPHQL = b'{"query": "{ cacheStats { totalPoints } }"}'
 

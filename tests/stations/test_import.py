@@ -4,6 +4,7 @@ an interrupted import resumes without duplicates."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import os
 import shutil
@@ -14,13 +15,16 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 
 from t3000gql.cli import main
 from t3000gql.config import Settings
 from t3000gql.domain.stations import StationInput
+from t3000gql.errors import T3000Error
 from t3000gql.ingest.importer import FileResult, LogImporter
 from t3000gql.ingest.logformat import format_text_line
+from t3000gql.ingest.parsing import WORKER_MIN_BYTES
 from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
 from tests.postgres import query_sql
@@ -38,10 +42,18 @@ async def stations(service: StationService, *names: str) -> None:
         await service.create_station(StationInput(name=name))
 
 
-async def test_sample_logs_give_the_exact_report(service: StationService, store: Store) -> None:
+# Files are parsed in the importer's process when small, by a worker process when large (WORKER_MIN_BYTES):
+# the tests that matter run both ways, the worker forced by a threshold of 0 bytes.
+BOTH_WAYS = pytest.mark.parametrize("worker_min_bytes", [WORKER_MIN_BYTES, 0], ids=["inline", "worker"])
+
+
+@BOTH_WAYS
+async def test_sample_logs_give_the_exact_report(
+    service: StationService, store: Store, worker_min_bytes: int
+) -> None:
     await stations(service, "TV-1", "TV-2")
     report_file = io.StringIO()
-    importer = LogImporter(service, batch_readings=3, report_file=report_file)
+    importer = LogImporter(service, batch_readings=3, report_file=report_file, worker_min_bytes=worker_min_bytes)
     report = await importer.run([DATA / "monitor.log", DATA / "monitor.jsonl"])
     text_log, json_log = report.files
     # lines, imported, duplicates, invalid, flagged, blank/comment
@@ -86,6 +98,12 @@ class Interrupted(Exception):
     pass
 
 
+def parsing_workers() -> list[psutil.Process]:
+    return [
+        child for child in psutil.Process().children() if "t3000gql.ingest.parsing" in " ".join(child.cmdline())
+    ]
+
+
 def write_log(path: Path, readings: int, stations: int = 2) -> None:
     with path.open("w", encoding="utf-8") as f:
         for i in range(readings):
@@ -93,8 +111,9 @@ def write_log(path: Path, readings: int, stations: int = 2) -> None:
             f.write(format_text_line(T0 + (i // stations) * 1000, f"S{i % stations}", values))
 
 
+@BOTH_WAYS
 async def test_interrupted_import_resumes_without_duplicates(
-    service: StationService, store: Store, tmp_path: Path
+    service: StationService, store: Store, tmp_path: Path, worker_min_bytes: int
 ) -> None:
     await stations(service, "S0", "S1")
     log = tmp_path / "big.log"
@@ -106,15 +125,65 @@ async def test_interrupted_import_resumes_without_duplicates(
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        await LogImporter(service, batch_readings=10, on_batch=stop_after_two_batches).run([log])
+        await LogImporter(
+            service, batch_readings=10, on_batch=stop_after_two_batches, worker_min_bytes=worker_min_bytes
+        ).run([log])
     assert await store.db.fetch_one("SELECT count(*) FROM power_readings") == (20,)
+    assert gc.isenabled()  # the import runs the collector between batches only, and gives it back
+    assert parsing_workers() == []  # an interrupted import leaves no worker behind
     shutil.move(log, moved)  # a file is known by its content, not its name
-    report = await LogImporter(service, batch_readings=10).run([moved])
+    report = await LogImporter(service, batch_readings=10, worker_min_bytes=worker_min_bytes).run([moved])
     resumed = report.files[0]
     assert (resumed.resumed_at_line, resumed.lines_read, resumed.imported, resumed.duplicates) == (20, 30, 30, 0)
     assert await store.db.fetch_one("SELECT count(*) FROM power_readings") == (50,)
     checkpoint = await store.db.fetch_one("SELECT imported, line_number, completed FROM import_checkpoints")
     assert checkpoint == (50, 50, 1)
+
+
+@BOTH_WAYS
+async def test_a_file_that_vanishes_midway_stops_at_its_last_batch_with_a_clear_error(
+    service: StationService, store: Store, tmp_path: Path, worker_min_bytes: int
+) -> None:
+    await stations(service, "S0", "S1")
+    log = tmp_path / "vanishing.log"
+    write_log(log, 100)
+    kept = tmp_path / "kept.log"
+    shutil.copy(log, kept)
+
+    def remove_after_first_batch(result: FileResult) -> None:
+        if log.exists():
+            log.unlink()
+
+    importer = LogImporter(
+        service, batch_readings=10, on_batch=remove_after_first_batch, worker_min_bytes=worker_min_bytes
+    )
+    with pytest.raises(T3000Error, match=f"cannot read {log}: No such file"):
+        await importer.run([log])
+    stored = await store.db.fetch_one("SELECT count(*) FROM power_readings")
+    assert stored is not None and stored[0] % 10 == 0 and 10 <= stored[0] < 100  # whole batches only
+    report = await LogImporter(service, batch_readings=10, worker_min_bytes=worker_min_bytes).run([kept])
+    assert (report.files[0].resumed_at_line, report.files[0].duplicates) == (stored[0], 0)
+    assert await store.db.fetch_one("SELECT count(*) FROM power_readings") == (100,)
+
+
+async def test_a_parsing_worker_that_dies_is_reported_and_the_import_resumes(
+    service: StationService, store: Store, tmp_path: Path
+) -> None:
+    await stations(service, "S0", "S1")
+    log = tmp_path / "big.log"
+    write_log(log, 100)
+
+    def kill_the_worker(result: FileResult) -> None:
+        for child in parsing_workers():
+            child.kill()
+            child.wait(10)
+
+    importer = LogImporter(service, batch_readings=10, on_batch=kill_the_worker, worker_min_bytes=0)
+    with pytest.raises(T3000Error, match=f"the parsing worker stopped .* while reading {log}"):
+        await importer.run([log])
+    report = await LogImporter(service, batch_readings=10, worker_min_bytes=0).run([log])
+    assert report.files[0].duplicates == 0
+    assert await store.db.fetch_one("SELECT count(*) FROM power_readings") == (100,)
 
 
 async def test_a_grown_file_continues_at_its_old_end(
@@ -171,12 +240,17 @@ def test_sigint_then_rerun_finishes_the_job(tmp_path: Path, database_url: str) -
             return 0  # not created or not migrated yet
         return int(rows[0][0] or 0)
 
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A session of its own, and SIGINT to its whole process group: what Ctrl-C on a terminal does (the parsing
+    # worker gets it too, and must leave the decision to the importer).
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         asyncio.run(
             wait_for(lambda: committed_lines() > 0 or process.poll() is not None, within=60, what="a checkpoint")
         )
-        process.send_signal(signal.SIGINT)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
         _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

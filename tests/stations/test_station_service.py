@@ -145,6 +145,44 @@ async def test_counter_going_backwards_is_stored_uncertain_and_reported(
     assert row == (int(Quality.UNCERTAIN),)
 
 
+async def test_a_batch_of_whole_readings_flags_exactly_the_counters_that_went_backwards(
+    service: StationService, store: Store
+) -> None:
+    """Readings with every channel (an import's) take a faster way to their samples: the same flags and the
+    same quality per value as readings with gaps."""
+    one = await service.create_station(StationInput(name="TV-1"))
+    await service.create_station(StationInput(name="TV-2"))
+    batch = [
+        ReadingInput(T0, values(energy=500), station="TV-1"),
+        ReadingInput(T0, values(energy=10), station="TV-2"),
+        ReadingInput(T0 + 1000, (*values(energy=510)[:7], 499.0, 512.0, 513.0), station="TV-1"),  # muxPower2
+        ReadingInput(T0 + 1000, values(energy=11), station="TV-2"),
+        ReadingInput(T0 + 2000, values(energy=400), station="TV-1"),  # every counter lower
+    ]
+    outcome = await service.record(batch, "import")
+    assert [(f.index, f.station, f.field, f.value, f.previous) for f in outcome.flagged] == [
+        (2, "TV-1", "muxPower2", 499.0, 501.0),
+        (4, "TV-1", "muxPower1", 400.0, 510.0),
+        (4, "TV-1", "muxPower2", 401.0, 499.0),
+        (4, "TV-1", "muxPower3", 402.0, 512.0),
+        (4, "TV-1", "muxPower4", 403.0, 513.0),
+    ]
+    assert (outcome.imported, outcome.duplicates) == (5, 0)
+    ids = await store.points.resolve(one.refs)
+    rows = await store.db.fetch_all(
+        f"SELECT point_id, ts, quality FROM {partition_table(2024)} WHERE point_id IN ({','.join('?' * 10)})",
+        [ids[ref] for ref in one.refs],
+    )
+    uncertain = {
+        (ids[one.refs[pos]], ts)
+        for pos, ts in [(7, T0 + 1000), (6, T0 + 2000), (7, T0 + 2000), (8, T0 + 2000), (9, T0 + 2000)]
+    }
+    assert len(rows) == 30
+    assert {(pid, ts) for pid, ts, quality in rows if quality == int(Quality.UNCERTAIN)} == uncertain
+    latest = await ReadingReader(store).readings(ReadingFilter(station_name="TV-1", descending=True, limit=2))
+    assert [r.flagged_channels for r in latest] == [list(CHANNEL_FIELDS[6:]), ["muxPower2"]]
+
+
 async def test_rewriting_the_same_readings_is_a_duplicate_and_keeps_created_at(
     service: StationService, store: Store
 ) -> None:

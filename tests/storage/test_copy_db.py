@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from t3000gql.config import Settings
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.inputs import TrendLogInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
@@ -44,7 +45,9 @@ async def fill(settings: Settings) -> None:
             ],
             "collector",
         )
-        await store.writes.record([Sample(refs[0], T2024 + 5, 42.0)], "api", audit=Audit("storeTimeSeries", "ops"))
+        await store.writes.record(
+            [Sample(refs[0], T2024 + 5, 42.0)], "api", audit=Audit("storeTimeSeries", Actor("ops", "127.0.0.1"))
+        )
         service = StationService(store, ReadingLimits())
         await service.create_station(StationInput(name="Plant A"))
         await service.record(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
 from t3000gql.errors import ValidationError
@@ -143,8 +144,10 @@ async def test_the_cache_follows_the_newest_sample_per_point(store: Store) -> No
 async def test_audited_writes_record_old_and_new_values(store: Store) -> None:
     ref = (await add_device(store))[0]
     ts = ms(2025, 5, 1)
-    await store.writes.record([Sample(ref, ts, 20.0)], "api", audit=Audit("updateDeviceData", "alice"))
-    await store.writes.record([Sample(ref, ts + 1000, 21.5)], "api", audit=Audit("updateDeviceData", "alice"))
+    await store.writes.record([Sample(ref, ts, 20.0)], "api", audit=Audit("updateDeviceData", Actor("alice")))
+    await store.writes.record(
+        [Sample(ref, ts + 1000, 21.5)], "api", audit=Audit("updateDeviceData", Actor("alice"))
+    )
     entries = await store.audit.recent(device_id=DEVICE)
     assert [(e.operation, e.user_id, e.old_value, e.new_value, e.source) for e in entries] == [
         ("updateDeviceData", "alice", 20.0, 21.5, "api"),

@@ -28,7 +28,10 @@ import pytest
 import uvicorn
 
 from t3000gql.app import create_app
+from t3000gql.auth import Role
+from t3000gql.auth.tokens import create_token
 from t3000gql.config import Settings
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
@@ -135,6 +138,8 @@ class SiteServer:
     url: str
     port: int
     client: httpx.Client = field(repr=False)
+    token: str = field(default="", repr=False)
+    """A viewer's API token in the site's database (what a user types into the pages' token control)."""
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -175,11 +180,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteServer]:
     )
     server = uvicorn.Server(config)
 
+    tokens: list[str] = []
+
     async def seed_and_serve() -> None:
         # In the server's thread: Playwright's sync API holds an event loop in the tests' thread.
         store = await Store.open(settings)
         try:
             await seed_rig(store)
+            made = await create_token(
+                store, store.clock, name="browser", role=Role.VIEWER, expires_days=None, actor=Actor("test")
+            )
+            tokens.append(made.secret)
         finally:
             await store.close()
         await server.serve(sockets=[sock])
@@ -193,7 +204,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteServer]:
                 raise RuntimeError("uvicorn did not start")
             threading.Event().wait(0.01)
         with httpx.Client(base_url=url, timeout=30) as client:
-            yield SiteServer(url, port, client)
+            yield SiteServer(url, port, client, tokens[0])
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -69,11 +69,11 @@ def test_graphiql_subscription_shows_a_value_written_meanwhile(page: Any, site: 
 def test_the_token_goes_as_bearer_header_and_in_connection_init(page: Any, site: SiteServer) -> None:
     open_graphiql(page, site, "query Tokened { cacheStats { totalPoints } }")
     page.click(".token-button")
-    page.fill(".token-form input", "secret-token-1")
+    page.fill(".token-form input", site.token)
     page.click(".token-form button[type=submit]")
     with page.expect_request(lambda r: r.url.endswith("/graphql") and r.method == "POST") as posted:
         page.click(".graphiql-execute-button")
-    assert posted.value.headers.get("authorization") == "Bearer secret-token-1"
+    assert posted.value.headers.get("authorization") == f"Bearer {site.token}"
     wait_for_response(page, "totalPoints")
 
     sent: list[str] = []
@@ -82,7 +82,7 @@ def test_the_token_goes_as_bearer_header_and_in_connection_init(page: Any, site:
     page.click(".graphiql-execute-button")
     wait_for_response(page, '"value"')
     inits = [json.loads(frame) for frame in sent if '"connection_init"' in frame]
-    assert inits and inits[0]["payload"] == {"authorization": "Bearer secret-token-1"}
+    assert inits and inits[0]["payload"] == {"authorization": f"Bearer {site.token}"}
 
 
 def test_headers_editor_and_query_history(page: Any, site: SiteServer) -> None:

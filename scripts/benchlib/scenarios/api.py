@@ -14,7 +14,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from benchlib import httpload
 from benchlib.context import Context
@@ -22,7 +22,10 @@ from benchlib.registry import Result, scenario
 from benchlib.report import measured, per_second
 from benchlib.serve import serve
 from benchlib.stats import median, percentile
+from t3000gql.auth import Authenticator, Role
+from t3000gql.auth.tokens import create_token
 from t3000gql.config import Settings
+from t3000gql.domain.audit import Actor
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import T3_POINT_COUNTS, PointRef, PointType
 from t3000gql.domain.samples import Sample
@@ -30,6 +33,7 @@ from t3000gql.domain.timeutil import system_clock
 from t3000gql.storage.partitions import partition_table, year_of_ms
 from t3000gql.storage.store import Store
 
+T = TypeVar("T")
 HOUR_MS = 3_600_000
 RANGE_START = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 CURRENT = "{ point(deviceId: 1, pointType: INPUT, pointNumber: 1) { current { value } } }"
@@ -202,6 +206,123 @@ def api_concurrent_100(ctx: Context) -> Result:
         requests=len(latencies),
         clients=100,
         seconds=seconds,
+    )
+
+
+def _with_token(ctx: Context, name: str) -> tuple[str, str]:
+    """The one-device site with a viewer's API token: (database URL, the token)."""
+    tokens: list[str] = []
+
+    async def seed(store: Store) -> None:
+        await _one_device(store)
+        made = await create_token(
+            store, store.clock, name="bench", role=Role.VIEWER, expires_days=None, actor=Actor("bench")
+        )
+        tokens.append(made.secret)
+
+    return _seed(ctx, name, seed), tokens[0]
+
+
+def _in_turn(round_: int, first: T, second: T) -> tuple[T, T]:
+    """Which kind runs first alternates by round, so an order effect (a warmer cache, a busier neighbour) falls
+    on both alike."""
+    return (first, second) if round_ % 2 == 0 else (second, first)
+
+
+def _check_cost_us(url: str, token: str, calls: int) -> float:
+    """Microseconds one token check costs in-process (authenticate + the rate limit), as the server runs it."""
+
+    async def run() -> float:
+        settings = Settings.defaults(database_url=url, api_rate_limit_per_minute=1_000_000_000)
+        store = await Store.open(settings)
+        try:
+            auth = Authenticator(store, settings, store.clock)
+            await auth.reload()
+            header = f"Bearer {token}"
+            started = time.perf_counter()
+            for _ in range(calls):
+                auth.admit(auth.authenticate(header))
+            return (time.perf_counter() - started) / calls * 1e6
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+TOKEN_SETTINGS = {"API_RATE_LIMIT_PER_MINUTE": 1_000_000_000}
+"""The rate limit is counted for every token request (its cost is part of what is measured) but never refuses."""
+ROUNDS = 6
+"""Runs without and with the token alternate on one server, so drift of a busy machine hits both alike."""
+
+
+@scenario(
+    "api-cached-read-token",
+    goal="ratio <= 1.05",
+    floor="the same server answering the same read without a token, rounds alternating (ratio: median with the "
+    "token / median without)",
+)
+def api_cached_read_token(ctx: Context) -> Result:
+    """api-cached-read with `Authorization: Bearer` (a viewer's token) beside the same read without one, and what
+    one token check costs in-process (token_check_us)."""
+    url, token = _with_token(ctx, "cached-token")
+    runs = 50 if ctx.quick else 500
+    plain, bearer = httpload.post_graphql(CURRENT), httpload.post_graphql(CURRENT, token=token)
+    with_token: list[float] = []
+    without: list[float] = []
+    with serve(settings={**_app(url), **TOKEN_SETTINGS}) as server:
+        httpload.run(httpload.timed(server.port, bearer, 1, warmup=200))
+        for round_ in range(ROUNDS):
+            for raw, into in _in_turn(round_, (plain, without), (bearer, with_token)):
+                into += httpload.run(httpload.timed(server.port, raw, runs, warmup=20))
+        peak = server.peak_rss_mb()
+    return measured(
+        with_token,
+        without,
+        rate_per_s=per_second(1, median(with_token)),
+        peak_rss_mb=peak,
+        floor_p95_ms=round(percentile(without, 0.95), 3),
+        p95_ratio=round(percentile(with_token, 0.95) / percentile(without, 0.95), 3),
+        token_check_us=round(_check_cost_us(url, token, 20_000), 2),
+    )
+
+
+@scenario(
+    "api-concurrent-100-token",
+    goal="ratio <= 1.05",
+    floor="the same server under the same load without a token, rounds alternating (ratio: requests/s without "
+    "the token / with it)",
+)
+def api_concurrent_100_token(ctx: Context) -> Result:
+    """api-concurrent-100 with `Authorization: Bearer` (a viewer's token) beside the same load without one."""
+    url, token = _with_token(ctx, "concurrent-token")
+    seconds = 0.5 if ctx.quick else 2.0
+    plain, bearer = httpload.post_graphql(CURRENT), httpload.post_graphql(CURRENT, token=token)
+    with_token: list[float] = []
+    without: list[float] = []
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    with serve(settings={**_app(url), **TOKEN_SETTINGS}) as server:
+        httpload.run(httpload.timed(server.port, bearer, 200, warmup=0))
+        for round_ in range(ROUNDS):
+            for (raw, key), into in _in_turn(
+                round_, ((plain, "without"), without), ((bearer, "with"), with_token)
+            ):
+                latencies, rps = httpload.run(httpload.load(server.port, raw, 100, seconds))
+                into += latencies
+                rates[key].append(rps)
+        peak = server.peak_rss_mb()
+    rps_with, rps_without = median(rates["with"]), median(rates["without"])
+    return measured(
+        with_token,
+        statistics.fmean(without),
+        ratio=rps_without / rps_with,
+        rate_per_s=rps_with,
+        peak_rss_mb=peak,
+        average_ms=round(statistics.fmean(with_token), 3),
+        rps=round(rps_with, 1),
+        rps_without_token=round(rps_without, 1),
+        average_ms_without_token=round(statistics.fmean(without), 3),
+        clients=100,
+        seconds=seconds * ROUNDS,
     )
 
 

@@ -33,6 +33,7 @@ from BAC0.core.io.IOExceptions import NoResponseFromController
 from t3000gql.collect.drivers.bac0_compat import write_and_wait
 from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointType
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
 
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 47808
 DEFAULT_CLIENT_DEVICE_ID = 4194000  # our own BACnet device instance; configurable per application
-WRITE_PRIORITY = 8  # "manual operator", what a person writing from a front end is
+WRITE_PRIORITY = 8  # "manual operator", what a person writing from a front end is (BACNET_WRITE_PRIORITY)
 # (point type, digital) -> BAC0's request name of the object type, and how bacpypes3 prints it in results
 OBJECT_TYPES: dict[tuple[PointType, bool], tuple[str, str]] = {
     (PointType.INPUT, False): ("analogInput", "analog-input"),
@@ -179,14 +180,45 @@ class BacnetDriver(Driver):
             except DeviceError as exc:
                 result.errors[point.ref] = exc
 
-    async def write_point(self, point: PointSpec, value: float) -> None:
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
         request, _ = object_for(point)
         if not math.isfinite(value):
             raise ValidationError("must be a finite number", field="value", value=value)
         text = ("active" if value else "inactive") if point.digital else repr(float(value))
-        # Inputs are not commandable (no priority array); outputs and values are written at WRITE_PRIORITY.
-        priority = "" if point.ref.point_type == PointType.INPUT else f" - {WRITE_PRIORITY}"
-        args = f"{self.address} {request} {point.ref.point_number} presentValue {text}{priority}"
+        await self._write_present_value(point, request, text, priority)
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """Relinquishes our command: NULL at that priority, so the next one down (or relinquishDefault) rules."""
+        request, _ = object_for(point)
+        if point.ref.point_type == PointType.INPUT:
+            raise ValidationError(
+                f"point {point.ref} is a BACnet input: it has no priority array to release",
+                field="point_type",
+                value=point.ref.point_type.name,
+            )
+        await self._write_present_value(point, request, "null", priority)
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        """The 16 slots of the priority array and relinquishDefault; None for inputs (not commandable)."""
+        request, key = object_for(point)
+        if point.ref.point_type == PointType.INPUT:
+            return None
+        number = point.ref.point_number
+        result = await self._read_multiple({f"{request}:{number}": ["priorityArray", "relinquishDefault"]})
+        found = {str(prop): value for prop, value in result.get(f"{key},{number}", ())}
+        slots = found.get("priority-array")
+        if not isinstance(slots, list) or len(slots) != 16:
+            raise DeviceError(f"BACnet device {self.address} has no priorityArray for {key},{number} ({slots!r})")
+        default = found.get("relinquish-default")
+        return CommandState(
+            priority_array=tuple(_priority_value(slot, point.digital) for slot in slots),
+            relinquish_default=None if default is None else _plain_value(default, point.digital),
+        )
+
+    async def _write_present_value(self, point: PointSpec, request: str, text: str, priority: int | None) -> None:
+        # Inputs are not commandable (no priority array): their presentValue is written without a priority.
+        level = "" if point.ref.point_type == PointType.INPUT else f" - {priority or WRITE_PRIORITY}"
+        args = f"{self.address} {request} {point.ref.point_number} presentValue {text}{level}"
         lite = await self.application.lite(self.host)
 
         async def attempt() -> Any:
@@ -248,3 +280,19 @@ class BacnetDriver(Driver):
             return float(value)
         except (TypeError, ValueError) as exc:
             raise DeviceError(f"BACnet device {self.address}: presentValue of {key} is {value!r}") from exc
+
+
+def _plain_value(value: Any, digital: bool) -> float:
+    """A presentValue-like BACnet value as a float (binary: active 1.0, inactive 0.0)."""
+    text = str(value)
+    if digital or text in ("active", "inactive"):
+        return 1.0 if text in ("active", "1") else 0.0
+    return float(value)
+
+
+def _priority_value(slot: Any, digital: bool) -> float | None:
+    """One slot of a priority array (bacpypes3's PriorityValue, a choice): None when it is NULL."""
+    contents = slot.dict_contents()
+    if "null" in contents or not contents:
+        return None
+    return _plain_value(next(iter(contents.values())), digital)

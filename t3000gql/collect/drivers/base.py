@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, cast
 
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceTimeout, T3000Error, ValidationError
 
@@ -235,11 +236,13 @@ class DeviceConnection:
 
 
 class Driver(abc.ABC):
-    """Reads many points of one device in as few requests as its protocol allows, and writes one point.
+    """Reads many points of one device in as few requests as its protocol allows, and commands one point.
 
     `read_points` does not raise for what a device does: it returns a `ReadResult` with the values the device
     gave and an error per point it did not (see there). `write_point` raises `DeviceTimeout` (no answer, after
     the configured retries) or `DeviceError` (the device refused: its reason is in the message).
+    Commands: `write_point` (at a BACnet priority; a T3 point is switched to manual first), `release_point`
+    (BACnet: NULL at that priority; T3: back to auto) and `read_command_state` raise the same way.
     """
 
     @abc.abstractmethod
@@ -247,8 +250,21 @@ class Driver(abc.ABC):
         """Current values in engineering units, keyed by point, and the points that failed with their errors."""
 
     @abc.abstractmethod
-    async def write_point(self, point: PointSpec, value: float) -> None:
-        """Writes one value in engineering units and returns once the device has acknowledged it."""
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
+        """Writes one value in engineering units and returns once the device has acknowledged it. `priority` is
+        BACnet's (None: the driver's default); other protocols have none."""
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """Gives a commanded point back to whoever commands it below us; by default there is no such thing."""
+        raise ValidationError(
+            f"point {point.ref} has nothing to release on this kind of device: write a value instead",
+            field="point",
+            value=str(point.ref),
+        )
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        """The point's priority array or auto/manual switch; None when the device has neither."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

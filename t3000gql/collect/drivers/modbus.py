@@ -20,6 +20,7 @@ those points are left out of later requests, answered with the same error) until
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +30,15 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from t3000gql.collect.drivers import t3_registers
-from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult, RegisterFunction, RegisterMap
+from t3000gql.collect.drivers.base import (
+    Driver,
+    PointSpec,
+    ReadResult,
+    RegisterFunction,
+    RegisterMap,
+)
 from t3000gql.collect.drivers.retry import RetryPolicy, retrying
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef
 from t3000gql.errors import DeviceError, DeviceTimeout, ValidationError
 
@@ -352,7 +360,9 @@ class ModbusDriver(Driver):
             value = rmap.decode(registers[offset : offset + rmap.count])
             result.values[point.ref] = (1.0 if value else 0.0) if point.digital else value
 
-    async def write_point(self, point: PointSpec, value: float) -> None:
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
+        """A T3 point in auto is switched to manual first, so its program does not overwrite the value (and back
+        to auto when the device refuses the value); a point with a register map of its own gets just the value."""
         rmap = register_map_for(point)
         if rmap.function != "holding":
             raise ValidationError(
@@ -362,7 +372,35 @@ class ModbusDriver(Driver):
             )
         if point.digital:
             value = 1.0 if value else 0.0
-        await self.link.write_registers(self.unit_id, rmap.register, rmap.encode(value))
+        registers = rmap.encode(value)  # a value the type cannot hold fails before anything is sent
+        if point.register_map is not None:
+            await self.link.write_registers(self.unit_id, rmap.register, registers)
+            return
+        switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+        [state] = await self.link.read_registers(self.unit_id, "holding", switch, 1)
+        if state != t3_registers.MANUAL:
+            await self.link.write_registers(self.unit_id, switch, [t3_registers.MANUAL])
+        try:
+            await self.link.write_registers(self.unit_id, rmap.register, registers)
+        except DeviceError:
+            if state != t3_registers.MANUAL:
+                with contextlib.suppress(DeviceError):  # the value's refusal is what the caller must hear
+                    await self.link.write_registers(self.unit_id, switch, [state])
+            raise
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """A T3 point goes back to auto: its program sets the value again."""
+        if point.register_map is not None:
+            await super().release_point(point, priority=priority)
+        switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+        await self.link.write_registers(self.unit_id, switch, [t3_registers.AUTO])
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        if point.register_map is not None:
+            return None
+        switch = t3_registers.auto_manual_register(point.ref.point_type, point.ref.point_number)
+        [state] = await self.link.read_registers(self.unit_id, "holding", switch, 1)
+        return CommandState(manual=state == t3_registers.MANUAL)
 
     async def close(self) -> None:
         if self._owns_link:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from t3000gql.collect.drivers.base import Driver, PointSpec, ReadResult
+from t3000gql.domain.commands import CommandState
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.errors import ValidationError
 
@@ -143,11 +144,18 @@ class SimulatedDriver(Driver):
                 result.errors[point.ref] = exc
         return result
 
-    async def write_point(self, point: PointSpec, value: float) -> None:
+    async def write_point(self, point: PointSpec, value: float, *, priority: int | None = None) -> None:
         if not math.isfinite(value):
             raise ValidationError("must be a finite number", field="value", value=value)
         waveform_value(self.seed, point.ref, 0.0)  # the same point-type check as a read
         self._written[point.ref] = (1.0 if value else 0.0) if point.digital else float(value)
+
+    async def release_point(self, point: PointSpec, *, priority: int | None = None) -> None:
+        """The waveform takes over again, as a T3's program does in auto."""
+        self._written.pop(point.ref, None)
+
+    async def read_command_state(self, point: PointSpec) -> CommandState | None:
+        return CommandState(manual=point.ref in self._written)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -2,6 +2,8 @@
 
 Values are 32-bit signed integers, high word first, holding the engineering value x 1000:
 outputs n=1..64 at 7100 + 2(n-1), inputs n=1..64 at 7484 + 2(n-1), variables n=1..128 at 8092 + 2(n-1).
+Each point's auto/manual switch is one register: outputs at 7356 + (n-1), inputs at 7868 + (n-1), variables at
+8348 + (n-1).
 Both the Modbus driver and the T3 simulator use these functions; the tests pin the addresses to the reference
 numbers so a mistake here cannot hide behind the two agreeing with each other.
 """
@@ -20,6 +22,12 @@ VALUE_BASE: dict[PointType, int] = {
     PointType.INPUT: 7484,
     PointType.VARIABLE: 8092,
 }
+AUTO_MANUAL_BASE: dict[PointType, int] = {
+    PointType.OUTPUT: 7356,
+    PointType.INPUT: 7868,
+    PointType.VARIABLE: 8348,
+}
+AUTO, MANUAL = 0, 1
 REGISTERS_PER_VALUE = 2
 SCALE = 0.001
 INT32_MIN = -(2**31)
@@ -44,6 +52,12 @@ def value_register(point_type: PointType, number: int) -> int:
             f"a T3 controller has {point_type.name} 1..{count}", field="point_number", value=number
         )
     return base + REGISTERS_PER_VALUE * (number - 1)
+
+
+def auto_manual_register(point_type: PointType, number: int) -> int:
+    """Address of a point's auto/manual switch (0 auto: the program sets the value; 1 manual: it holds)."""
+    value_register(point_type, number)  # the same checks: a point the T3 has
+    return AUTO_MANUAL_BASE[point_type] + (number - 1)
 
 
 def register_map(point_type: PointType, number: int) -> RegisterMap:

@@ -4,6 +4,9 @@ analogInput/analogOutput/analogValue 1..n and binaryInput/binaryOutput/binaryVal
 BAC0's local object helpers (`BAC0.core.devices.local.factory`). Outputs and values are commandable (clients
 write them at a priority), inputs are not, as on a real controller.
 
+Commands keep a real priority array: `priority_array` reads the 16 slots and `relinquish_default` the value
+that rules when all are empty, so tests see what a write at a priority and a release (NULL there) did.
+
 Faults of a device that answers, for tests of partial failures: `remove_object` takes an object away (reads of it
 get the device's unknown-object error, for that object alone when others are read with it) and `refuse_writes`
 makes writes to an object fail with write-access-denied, as a controller's protected objects do.
@@ -117,6 +120,30 @@ class BacnetSimulator:
 
     def value(self, point_type: PointType, number: int, *, digital: bool = False) -> float:
         present = self._objects[(point_type, number, digital)].presentValue
+        return (1.0 if str(present) == "active" else 0.0) if digital else float(present)
+
+    def priority_array(
+        self, point_type: PointType, number: int, *, digital: bool = False
+    ) -> list[float | None] | None:
+        """The object's 16 command slots as the device holds them (index 0 is priority 1; None an empty slot),
+        with presentValue following the highest filled one, else relinquishDefault (bacpypes3's commandable
+        objects); None for an object that is not commandable (inputs)."""
+        obj = self._objects[(point_type, number, digital)]
+        slots = getattr(obj, "priorityArray", None)
+        if slots is None:
+            return None
+        found: list[float | None] = []
+        for slot in slots:
+            contents = slot.dict_contents()
+            if "null" in contents or not contents:
+                found.append(None)
+                continue
+            raw = next(iter(contents.values()))
+            found.append((1.0 if str(raw) in ("active", "1") else 0.0) if digital else float(raw))
+        return found
+
+    def relinquish_default(self, point_type: PointType, number: int, *, digital: bool = False) -> float:
+        present = self._objects[(point_type, number, digital)].relinquishDefault
         return (1.0 if str(present) == "active" else 0.0) if digital else float(present)
 
     def remove_object(self, point_type: PointType, number: int, *, digital: bool = False) -> None:
