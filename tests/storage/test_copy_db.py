@@ -21,6 +21,7 @@ from t3000gql.domain.stations import ReadingInput, ReadingLimits, StationInput
 from t3000gql.domain.timeutil import from_datetime
 from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
+from t3000gql.storage.transaction import transaction
 from t3000gql.storage.write_path import Audit
 from tests.postgres import PostgresServer, execute_sql, query_sql
 from tests.storage.helpers import add_device
@@ -60,6 +61,16 @@ async def fill(settings: Settings) -> None:
         from t3000gql.storage.import_checkpoints import Checkpoint
 
         await store.import_checkpoints.save(Checkpoint("key-1", "/logs/a.log", 10, 2, 10, 1, 0, 1, 0, True), 1)
+        async with transaction(store.db) as tx:
+            await store.tokens.create_in(
+                tx,
+                name="scada",
+                role="operator",
+                token_hash="ab" * 32,
+                created_by="cli",
+                now_ms=1,
+                expires_at=None,
+            )
 
 
 @pytest.fixture
@@ -97,6 +108,7 @@ def test_copy_db_copies_every_table_and_compares(source: str, target: str) -> No
         "rows audit_log",
         "rows power_readings",
         "rows import_checkpoints",
+        "rows api_tokens",
         "sum timeseries_data_2024",
         "sum timeseries_data_2025",
     ):
@@ -118,6 +130,7 @@ def test_copy_db_copies_every_table_and_compares(source: str, target: str) -> No
             assert len(series.timestamps) == 3000 and series.values[:2] == [0.1, 1.1]
             assert [s.name for s in await store.stations.list()] == ["Plant A"]
             assert (await store.audit.recent(limit=1))[0].user_id == "ops"
+            assert [t.name for t in await store.tokens.list()] == ["scada"]
             # identities continue after the copied ids: a new trend log gets the next id
             log = await store.trend_logs.upsert(1001, TrendLogInput(trend_log_name="new", interval_seconds=60))
             assert log.id == 2
