@@ -121,6 +121,13 @@ def print_list(scenarios: dict[str, Scenario]) -> None:
         print(f"  {'':<{width}}floor: {s.floor or '- (none exists)'}")
         if s.backends != (SQLITE,):
             print(f"  {'':<{width}}backends: {', '.join(s.backends)}")
+            for backend in s.backends:
+                if backend in s.goals_on or backend in s.floors_on:
+                    goal = s.goal_for(backend)
+                    print(f"  {'':<{width}}on {backend}: goal: {goal.text if goal else '- (measured only)'}")
+                    print(
+                        f"  {'':<{width}}{'':<{len(backend) + 4}}floor: {s.floor_for(backend) or '- (none exists)'}"
+                    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             database=args.database,
             broadcast_url=args.broadcast_url,
         ) as ctx:
-            results[scenario.name] = complete(scenario, scenario.run(ctx))
+            results[scenario.name] = complete(scenario, scenario.run(ctx), args.backend)
         print(row(scenario.name, results[scenario.name]), flush=True)
         if args.json:
             write_json(args.json, run, results)

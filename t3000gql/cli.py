@@ -227,7 +227,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     from t3000gql.storage.migrations import migrate
 
     async def run() -> int:
-        db = Database(settings.database_url, pool_size=1)
+        db = Database.for_url(settings.database_url, pool_size=1)
         await db.connect()
         try:
             applied = await migrate(db)
@@ -237,7 +237,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
             for migration in applied:
                 print(f"applied {migration.version:04d}_{migration.name}")
         else:
-            print(f"{db.path} is up to date")
+            print(f"{db.label} is up to date")
         return 0
 
     return asyncio.run(run())
@@ -353,6 +353,56 @@ def import_logs_command(args: argparse.Namespace, settings: Settings) -> int:
         return 130
     except StorageError as exc:
         raise StorageError(f"{exc}; run the same command again to continue where it stopped") from exc
+
+
+def _copy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, metavar="URL", help="the PostgreSQL database, postgresql://…")
+    parser.add_argument("--from", dest="source", metavar="URL", help="the SQLite database (default: DATABASE_URL)")
+    parser.add_argument("--batch", type=int, default=50_000, help="rows per transaction (default: 50000)")
+
+
+@command(
+    "copy-db",
+    "copy a whole SQLite database into PostgreSQL (resumable; compares both sides at the end)",
+    _copy_arguments,
+)
+def copy_db_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.storage.copy_db import copy_database
+    from t3000gql.storage.copy_progress import RichCopyProgress
+    from t3000gql.storage.database import Database
+
+    async def run() -> int:
+        source = Database.for_url(args.source or settings.database_url, pool_size=1)
+        target = Database.for_url(args.to, pool_size=1, busy_timeout_ms=settings.database_busy_timeout_ms)
+        await source.connect()
+        try:
+            await target.connect()
+            try:
+                with RichCopyProgress() as progress:
+                    report = await copy_database(
+                        source, target, batch_rows=args.batch, progress=progress, log=print
+                    )
+            finally:
+                await target.disconnect()
+        finally:
+            await source.disconnect()
+        print(f"copied {source.label} -> {target.label}: {sum(report.copied.values())} rows written in this run")
+        width = max(len(c.what) for c in report.comparisons) if report.comparisons else 10
+        print(f"{'check':<{width}}  {'source':>24}  {'target':>24}")
+        for c in report.comparisons:
+            mark = "" if c.same else "  DIFFERS"
+            print(f"{c.what:<{width}}  {c.source:>24,.15g}  {c.target:>24,.15g}{mark}")
+        if not report.matches:
+            print("t3000gql: the copy differs from its source (see DIFFERS above)", file=sys.stderr)
+            return 1
+        print("every table and partition matches")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        print("t3000gql: copy interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
 
 
 @command("export-schema", "print the GraphQL schema (SDL); schema/schema.graphql is this output")

@@ -60,15 +60,15 @@ def variable(name: str, values: Values, default: str, doc: str) -> Any:
 class Settings:
     database_url: str = variable(
         "DATABASE_URL",
-        url("sqlite"),
+        url("sqlite", "postgresql", "postgres"),
         "sqlite:///t3000gql.db",
-        "Where history lives. `sqlite:///relative.db` or `sqlite:////absolute/path.db`.",
+        "Where everything is stored. `sqlite:///relative.db`, `sqlite:////absolute/path.db`, or `postgresql://user:password@host:5432/database` (see README, PostgreSQL).",
     )
     database_pool_size: int = variable(
         "DATABASE_POOL_SIZE",
         integer(1, 64),
         "10",
-        "Reader connections (one writer besides).",
+        "Reader connections (one writer besides), on SQLite and PostgreSQL alike.",
     )
     database_busy_timeout_ms: int = variable(
         "DATABASE_BUSY_TIMEOUT_MS",
@@ -315,7 +315,7 @@ class Settings:
         "STATION_SPOOL_PATH",
         ANY_TEXT,
         "",
-        "Append-only file for readings that arrive while the database cannot take writes; empty: the database file's path plus `.station-spool`.",
+        "Append-only file for readings that arrive while the database cannot take writes; empty: the SQLite file's path plus `.station-spool` (PostgreSQL: `t3000gql-<database>.station-spool` in the working directory).",
     )
     station_retry_interval_ms: int = variable(
         "STATION_RETRY_INTERVAL_MS",

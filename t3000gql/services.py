@@ -138,7 +138,9 @@ class Services:
     # --- the leader's duties and periodic jobs ------------------------------------------------------------------
 
     async def _start_monitor(self, hook: LifecycleHook | None) -> None:
-        monitor = StationMonitor(self.stations, MonitorConfig.from_settings(self.settings, self.store.db.path))
+        monitor = StationMonitor(
+            self.stations, MonitorConfig.from_settings(self.settings, self.store.db.local_path)
+        )
         await monitor.start(hook)
         self.monitor = monitor
 
@@ -233,7 +235,7 @@ class Services:
             "status": "ok" if live["connected"] else "degraded",
             "process": {"pid": os.getpid(), "host": socket.gethostname()},
             "leadership": self.leadership.report(),
-            "database": self.store.db.path,
+            "database": self.store.db.label,
             "partitions": self.store.partitions.years,
             "cache": {
                 "totalPoints": stats.total_points,

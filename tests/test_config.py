@@ -15,7 +15,8 @@ from t3000gql.errors import ConfigError
 from t3000gql.ingest.logformat import LineParser
 from t3000gql.ingest.monitor import MonitorConfig
 from t3000gql.live import LiveBus
-from t3000gql.storage.database import Database
+from t3000gql.storage.database import Database, SqliteDatabase
+from t3000gql.storage.postgres import PostgresDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +101,12 @@ def test_modules_take_their_defaults_from_the_settings() -> None:
     expected = {
         (LiveBus, "prefix"): DEFAULTS.broadcast_channel_prefix,
         (LiveBus, "queue_size"): DEFAULTS.live_queue_size,
-        (Database, "pool_size"): DEFAULTS.database_pool_size,
-        (Database, "busy_timeout_ms"): DEFAULTS.database_busy_timeout_ms,
+        (Database.for_url, "pool_size"): DEFAULTS.database_pool_size,
+        (Database.for_url, "busy_timeout_ms"): DEFAULTS.database_busy_timeout_ms,
+        (SqliteDatabase, "pool_size"): DEFAULTS.database_pool_size,
+        (SqliteDatabase, "busy_timeout_ms"): DEFAULTS.database_busy_timeout_ms,
+        (PostgresDatabase, "pool_size"): DEFAULTS.database_pool_size,
+        (PostgresDatabase, "busy_timeout_ms"): DEFAULTS.database_busy_timeout_ms,
         (LineParser, "timezone"): DEFAULTS.timezone,
     }
     for (cls, parameter), value in expected.items():

@@ -36,7 +36,9 @@ def test_the_wheel_carries_the_migrations_and_an_installed_wheel_finds_them(tmp_
             name: archive.read(name) for name in archive.namelist() if name.startswith("t3000gql/migrations/")
         }
         assert "t3000gql/py.typed" in archive.namelist()
-    assert carried == {f"t3000gql/migrations/sqlite/{path.name}": path.read_bytes() for path in SOURCE_MIGRATIONS}
+    every = sorted((ROOT / "migrations").glob("*/*.sql"))
+    assert {path.parent.name for path in every} == {"sqlite", "postgres"}
+    assert carried == {f"t3000gql/migrations/{path.parent.name}/{path.name}": path.read_bytes() for path in every}
 
     site = tmp_path / "site"
     subprocess.run(

@@ -15,7 +15,7 @@ import inspect
 import operator
 import pkgutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchlib.context import Context
@@ -81,6 +81,16 @@ class Scenario:
     floor: str | None
     backends: tuple[str, ...]
     function: ScenarioFunction
+    goals_on: dict[str, Goal | None] = field(default_factory=dict)
+    """Goals that differ by backend (PostgreSQL's own); a backend not named here has `goal`."""
+    floors_on: dict[str, str] = field(default_factory=dict)
+    """Floors that differ by backend (on PostgreSQL: asyncpg)."""
+
+    def goal_for(self, backend: str) -> Goal | None:
+        return self.goals_on.get(backend, self.goal)
+
+    def floor_for(self, backend: str) -> str | None:
+        return self.floors_on.get(backend, self.floor)
 
     def run(self, ctx: Context) -> Result:
         outcome = self.function(ctx)
@@ -100,13 +110,17 @@ def scenario(
     goal: str | None = None,
     floor: str | None = None,
     backends: tuple[str, ...] = ("sqlite",),
+    goal_on: dict[str, str | None] | None = None,
+    floor_on: dict[str, str] | None = None,
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
     """Registers the decorated function as scenario `name`.
 
     goal: "KEY OP NUMBER [and …]" over the result's keys, or None when the scenario only measures.
     floor: what the same work costs without t3000gql, measured in the same run (None: no floor exists).
-    backends: the database kinds the scenario can run on (`--database`); SQLite only unless it says so."""
+    backends: the database kinds the scenario can run on (`--database`); SQLite only unless it says so.
+    goal_on, floor_on: a backend's own goal (None: measured only there) and floor, where they differ."""
     parsed = Goal.parse(goal) if goal else None
+    goals_on = {backend: Goal.parse(text) if text else None for backend, text in (goal_on or {}).items()}
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ValueError(f"scenario {name!r}: unknown backends {sorted(unknown)} (known: {BACKENDS})")
@@ -123,6 +137,8 @@ def scenario(
             floor=floor,
             backends=backends,
             function=function,
+            goals_on=goals_on,
+            floors_on=dict(floor_on or {}),
         )
         return function
 

@@ -54,12 +54,12 @@ def per_second(count: float, ms: float | None) -> float | None:
     return count / (ms / 1000) if ms else None
 
 
-def complete(scenario: Scenario, result: Result) -> Result:
+def complete(scenario: Scenario, result: Result, backend: str = "sqlite") -> Result:
     """The result as written: area, goal and goal_met first, then the standard keys, then the extras."""
     missing = [key for key in STANDARD_KEYS if key not in result]
     if missing:
         raise ValueError(f"scenario {scenario.name!r} returned no {missing}: build its result with measured()")
-    goal = scenario.goal
+    goal = scenario.goal_for(backend)
     return {
         "area": scenario.area,
         "goal": goal.text if goal else None,

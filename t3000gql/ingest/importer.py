@@ -27,13 +27,12 @@ from itertools import repeat
 from pathlib import Path
 from typing import Protocol, TextIO
 
-import aiosqlite
-
 from t3000gql.config import DEFAULTS, Settings
 from t3000gql.domain.stations import ReadingInput
 from t3000gql.errors import T3000Error, ValidationError
 from t3000gql.ingest.parsing import WORKER_MIN_BYTES, ParsedBatch, ParseWorker, WorkerFailed, parse_batch
 from t3000gql.ingest.stations import RecordOutcome, StationService
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.import_checkpoints import Checkpoint, CheckpointRepository
 from t3000gql.storage.store import Store
 
@@ -268,7 +267,7 @@ class LogImporter:
                 invalid=start.invalid + result.invalid,
             )
 
-        async def save(conn: aiosqlite.Connection, outcome: RecordOutcome) -> None:
+        async def save(conn: Connection, outcome: RecordOutcome) -> None:
             flagged = len({flag.index for flag in outcome.flagged})
             await self._checkpoints.save_on(
                 conn, checkpoint(outcome.imported, outcome.duplicates, flagged), self._clock()

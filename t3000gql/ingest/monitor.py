@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from t3000gql.ingest.spool import Spool
 from t3000gql.ingest.station_client import STOPPED, StationClient, StationLink
 from t3000gql.ingest.stations import StationService
 from t3000gql.lifecycle import Lifecycle, LifecycleHook, cancel_and_wait
+from t3000gql.storage.database import DRIVER_ERRORS
 from t3000gql.storage.stations import Station
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class MonitorStats:
 
 
 def _database_error(exc: BaseException) -> bool:
-    return isinstance(exc, StorageError | sqlite3.Error)
+    return isinstance(exc, (StorageError, *DRIVER_ERRORS))
 
 
 class StationMonitor:

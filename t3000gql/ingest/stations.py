@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import aiosqlite
-
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import FutureLimit, check_not_future
@@ -36,6 +34,7 @@ from t3000gql.domain.stations import (
 )
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.ingest.reading_samples import any_backwards, samples_of, station_refs
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.power_readings import save_meta
 from t3000gql.storage.stations import Station, StationWritten
 from t3000gql.storage.store import Store
@@ -90,7 +89,7 @@ class RecordOutcome:
 
 
 StationsChanged = Callable[[], None]
-OutcomeHook = Callable[[aiosqlite.Connection, RecordOutcome], Awaitable[None]]
+OutcomeHook = Callable[[Connection, RecordOutcome], Awaitable[None]]
 """Runs inside the write transaction once the outcome is known (the importer saves its checkpoint there)."""
 
 
@@ -283,7 +282,7 @@ class StationService:
         meta = [(item.station.device_id, item.ts_ms, flags_of.get(item.at, 0)) for item in prepared]
         outcomes: list[RecordOutcome] = []
 
-        async def in_transaction(conn: aiosqlite.Connection, context: WriteContext) -> None:
+        async def in_transaction(conn: Connection, context: WriteContext) -> None:
             if len(context.changed) == len(samples):
                 changed = [True] * len(prepared)  # the common case: every value is new
             else:

@@ -8,6 +8,7 @@ request, through `RestApi`, from the Starlette application's state that the life
 from __future__ import annotations
 
 import functools
+import re
 from typing import cast
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from t3000gql import __version__
 from t3000gql.api.limits import RequestGate
@@ -76,4 +77,14 @@ def rest_routes(gate: RequestGate) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         return Response(body, media_type="application/json")
 
-    return [Route("/openapi.json", openapi, methods=["GET"]), Mount(PREFIX, app=RestApi(gate))]
+    return [Route("/openapi.json", openapi, methods=["GET"]), _Mount(PREFIX, app=RestApi(gate))]
+
+
+class _Mount(Mount):
+    """Starlette's Mount matches `<prefix>/(?P<path>.*)`, and `.` stops at a newline: a path with `%0A` in it
+    (`/api/device/%0A/data`) fell through to the outer app's plain-text 404 instead of reaching the REST routes,
+    which answer in the envelope. The same pattern, with `.` matching newlines too."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)

@@ -15,22 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import aiosqlite
-
 from t3000gql.domain.audit import DONE, FAILED, PENDING, Actor
 from t3000gql.domain.points import PointType
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 
 _INSERT = (
     "INSERT INTO audit_log (ts, operation, user_id, client, outcome, device_id, point_type, point_number, "
     "old_value, new_value, source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_FINISH = (
-    "UPDATE audit_log SET outcome = ?, detail = json_patch(coalesce(detail, '{}'), ?) WHERE id = ? "
-    "AND outcome = 'pending'"
-)
+_FINISH = "UPDATE audit_log SET outcome = ?, detail = {merged} WHERE id = ? AND outcome = 'pending'"
 _SELECT = (
     "SELECT id, ts, operation, user_id, client, outcome, device_id, point_type, point_number, old_value, "
     "new_value, source, detail FROM audit_log"
@@ -139,7 +135,7 @@ class AuditLog:
         self._db = db
         self._clock = clock
 
-    async def record_in(self, conn: aiosqlite.Connection, notes: Sequence[AuditNote], *, now_ms: int) -> None:
+    async def record_in(self, conn: Connection, notes: Sequence[AuditNote], *, now_ms: int) -> None:
         """Writes entries inside the caller's transaction (the change they describe commits with them)."""
         if notes:
             await conn.executemany(_INSERT, [row_of(note, now_ms) for note in notes])
@@ -147,18 +143,20 @@ class AuditLog:
     async def begin(self, note: AuditNote) -> int:
         """Records a command's intent (outcome pending) in a transaction of its own; returns the entry's id."""
         async with self._db.writer() as conn:
-            async with conn.execute(
+            row = await conn.fetch_one(
                 _INSERT + " RETURNING id", row_of(replace(note, outcome=PENDING), self._clock())
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         assert row is not None
         return int(row[0])
 
     async def finish_in(
-        self, conn: aiosqlite.Connection, entry_id: int, outcome: str, detail: dict[str, Any] | None = None
+        self, conn: Connection, entry_id: int, outcome: str, detail: dict[str, Any] | None = None
     ) -> None:
         """How a command ended, inside the transaction that stores its result."""
-        await conn.execute(_FINISH, (outcome, json.dumps(detail or {}, sort_keys=True, default=str), entry_id))
+        await conn.execute(
+            _FINISH.format(merged=conn.dialect.json_merge("detail")),
+            (outcome, json.dumps(detail or {}, sort_keys=True, default=str), entry_id),
+        )
 
     async def finish(self, entry_id: int, outcome: str, detail: dict[str, Any] | None = None) -> None:
         async with self._db.writer() as conn:

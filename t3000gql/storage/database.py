@@ -1,10 +1,15 @@
-"""Connections to the SQLite file: one writer, a pool of readers.
+"""The database: one interface (`Database`), two implementations chosen by DATABASE_URL's scheme.
 
-Connections are aiosqlite's, opened directly and kept for the life of the process: a connection is a thread
-and a file handle (~0.5 ms to open, measured) and carries per-connection PRAGMAs (synchronous, busy_timeout,
-foreign_keys), so opening one per query would be slow and lose them. (The `databases` package opened them
-before, through a per-task trick; it imported SQLAlchemy, ~12 MB of memory in every process for nothing we
-used.) `executemany` on these connections runs at SQLite speed.
+`Database.for_url(url)` gives a `SqliteDatabase` (here) for `sqlite:///…` and a `PostgresDatabase`
+(`t3000gql/storage/postgres.py`) for `postgresql://…`. Both hand out `Connection`s
+(`t3000gql/storage/connection.py`): `writer()` one inside a write transaction (writes of one process take turns),
+`reader()` one from a pool of DATABASE_POOL_SIZE readers. Nothing above storage/ knows which one it runs on.
+
+SQLite: one writer, a pool of readers. Connections are aiosqlite's, opened directly and kept for the life of
+the process: a connection is a thread and a file handle (~0.5 ms to open, measured) and carries per-connection
+PRAGMAs (synchronous, busy_timeout, foreign_keys), so opening one per query would be slow and lose them. (The
+`databases` package opened them before, through a per-task trick; it imported SQLAlchemy, ~12 MB of memory in
+every process for nothing we used.) `executemany` on these connections runs at SQLite speed.
 
 Writes are serialized by one lock around the single writer connection (SQLite allows one writer anyway; a lock
 keeps them from failing with SQLITE_BUSY). In WAL mode readers never wait for the writer.
@@ -23,9 +28,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+import asyncpg
 
 from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+from t3000gql.storage.connection import Connection, Row, SqliteConnection
+from t3000gql.storage.dialects import SQLITE, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +51,27 @@ DEFAULT_CACHE_KIB = 65536
 _UNAVAILABLE_MARKERS = ("database is locked", "readonly", "read-only", "disk is full", "disk i/o error", "busy")
 
 
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What the database drivers raise of their own (besides our StorageError): callers that must tell "the
+database failed" from a bug catch these."""
+
+SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+"""DATABASE_URL schemes and the database kind each names."""
+
+
+def backend_of(url: str) -> str:
+    """ "sqlite" or "postgresql" for a DATABASE_URL; anything else is refused with the setting named."""
+    scheme = url.partition("://")[0].partition("+")[0]
+    if scheme not in SCHEMES:
+        raise ConfigError("DATABASE_URL", url, "a sqlite:/// or postgresql:// URL")
+    return SCHEMES[scheme]
+
+
 def sqlite_path(url: str) -> str:
     """The file of a `sqlite:///…` URL (`sqlite:///:memory:` is refused: readers would not see the writer)."""
     parsed = urlsplit(url)
     if parsed.scheme != "sqlite":
-        raise ConfigError("DATABASE_URL", url, "a sqlite:/// URL (PostgreSQL is not supported yet)")
+        raise ConfigError("DATABASE_URL", url, "a sqlite:/// URL")
     path = unquote(parsed.path.removeprefix("/"))
     if not path or path == ":memory:":
         raise ConfigError("DATABASE_URL", url, "a file path, e.g. sqlite:///t3000gql.db")
@@ -81,7 +105,79 @@ def trim_c_heap() -> None:
 
 
 class Database:
-    """Holds the writer and the readers. Open with `await db.connect()`, close with `await db.disconnect()`."""
+    """The storage interface to one database. Open with `await db.connect()`, close with `await db.disconnect()`.
+
+    Build one with `Database.for_url(url, …)`."""
+
+    dialect: Dialect
+    url: str
+    pool_size: int
+    statements: int
+    """Statements sent since start (reads and writes): tests and the benchmark count queries."""
+    label: str
+    """The database for people: a SQLite file's path, a PostgreSQL URL without its password."""
+    local_path: str
+    """Where files that belong beside this database go (a spool): the SQLite file; for PostgreSQL a name in the
+    working directory."""
+
+    @staticmethod
+    def for_url(
+        url: str,
+        *,
+        pool_size: int = DEFAULTS.database_pool_size,
+        busy_timeout_ms: int = DEFAULTS.database_busy_timeout_ms,
+        cache_kib: int = DEFAULT_CACHE_KIB,
+    ) -> Database:
+        """The implementation DATABASE_URL's scheme names (not connected yet)."""
+        if backend_of(url) == "postgresql":
+            from t3000gql.storage.postgres import PostgresDatabase
+
+            return PostgresDatabase(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
+        return SqliteDatabase(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms, cache_kib=cache_kib)
+
+    @property
+    def backend(self) -> str:
+        return self.dialect.name
+
+    async def connect(self) -> None:
+        raise StorageError(f"{type(self).__name__} cannot connect")
+
+    async def disconnect(self) -> None:
+        return None
+
+    def writer(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A connection inside one write transaction: committed when the block ends, rolled back when it raises.
+        Writes of one process take turns (one writer at a time)."""
+        raise StorageError(f"{type(self).__name__} has no writer")
+
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """A reader connection from the pool (waits when all are busy); sees committed data."""
+        raise StorageError(f"{type(self).__name__} has no readers")
+
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
+        self.statements += 1
+        async with self.reader() as conn:
+            return await conn.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> Row | None:
+        """The first row of a query that names one row (by key); None when there is none."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[Row]]:
+        """The rows of a large query, `size` at a time: what loads a whole table into memory holds only one
+        chunk of rows as Python objects at a time (`fetch_all` would hold all of them at the peak)."""
+        raise StorageError(f"{type(self).__name__} cannot iterate")
+
+    async def release_memory(self) -> None:
+        """Gives back what the start-up loads used once (they read whole tables): the C heap's free memory."""
+        trim_c_heap()
+
+
+class SqliteDatabase(Database):
+    """Holds the writer and the readers of one SQLite file."""
+
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -93,15 +189,17 @@ class Database:
     ) -> None:
         self.url = url
         self.path = sqlite_path(url)
+        self.label = self.path
+        self.local_path = self.path
         self.pool_size = pool_size
         self.busy_timeout_ms = int(busy_timeout_ms)
         self.cache_kib = int(cache_kib)
         """SQLite's page cache per connection: a long-running server reads faster with a big one; a batch job
         (the log import) keeps its memory down with a small one."""
         self._opened = contextlib.AsyncExitStack()
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: SqliteConnection | None = None
         self._write_lock = asyncio.Lock()
-        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
         self.statements = 0
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
 
@@ -115,7 +213,7 @@ class Database:
                 self._readers.put_nowait(await self._open(opened))
             self._opened = opened.pop_all()
 
-    async def _open(self, opened: contextlib.AsyncExitStack) -> aiosqlite.Connection:
+    async def _open(self, opened: contextlib.AsyncExitStack) -> SqliteConnection:
         # isolation_level=None: no implicit transactions; `writer()` says BEGIN IMMEDIATE and COMMIT itself.
         raw = await aiosqlite.connect(self.path, isolation_level=None)
         opened.push_async_callback(_close, raw)
@@ -123,7 +221,7 @@ class Database:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
-        return raw
+        return SqliteConnection(raw)
 
     def _forget_connections(self) -> None:
         self._writer = None
@@ -136,18 +234,19 @@ class Database:
         await opened.aclose()
 
     @contextlib.asynccontextmanager
-    async def writer(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def writer(self) -> AsyncIterator[Connection]:
         """The writer connection inside one `BEGIN IMMEDIATE` transaction; committed on success, else rolled back."""
         if self._writer is None:
             raise StorageError("the database is not connected")
         async with self._write_lock:
-            conn = self._writer
+            wrapped = self._writer
+            conn = wrapped.raw
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise storage_error(exc, "start a write") from exc
             try:
-                yield conn
+                yield wrapped
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("ROLLBACK")
@@ -160,7 +259,7 @@ class Database:
                 raise storage_error(exc, "commit") from exc
 
     @contextlib.asynccontextmanager
-    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def reader(self) -> AsyncIterator[Connection]:
         """A reader connection from the pool (waits when all are busy)."""
         if self._writer is None:
             raise StorageError("the database is not connected")
@@ -170,40 +269,27 @@ class Database:
         finally:
             self._readers.put_nowait(conn)
 
-    async def fetch_all(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        # One trip to the connection's thread (execute_fetchall) instead of three (execute, fetch, close):
-        # each trip is a thread hand-off that costs more than a small indexed query itself.
+    async def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[Row]]:
         self.statements += 1
         async with self.reader() as conn:
-            return await conn.execute_fetchall(sql, params)  # type: ignore[return-value]  # tuples: no row_factory
-
-    async def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """The rows of a large query, `size` at a time: what loads a whole table into memory holds only one
-        chunk of rows as Python objects at a time (`fetch_all` would hold all of them at the peak)."""
-        self.statements += 1
-        async with self.reader() as conn, conn.execute(sql, params) as cursor:
-            while rows := await cursor.fetchmany(size):
-                yield rows  # type: ignore[misc]  # tuples: no row_factory
+            assert isinstance(conn, SqliteConnection)
+            async with conn.raw.execute(sql, params) as cursor:
+                while rows := await cursor.fetchmany(size):
+                    yield rows  # type: ignore[misc]  # tuples: no row_factory
 
     async def release_memory(self) -> None:
-        """Gives back what the start-up loads used once: the page cache of every idle connection (`PRAGMA
-        shrink_memory`; the loads read whole tables) and then the C heap's free memory (see `trim_c_heap`).
-        Measured on a site of 100,000 points: 4 MB of resident memory."""
-        idle: list[aiosqlite.Connection] = []
+        """The page cache of every idle connection (`PRAGMA shrink_memory`), then the C heap's free memory (see
+        `trim_c_heap`). Measured on a site of 100,000 points: 4 MB of resident memory."""
+        idle: list[SqliteConnection] = []
         while not self._readers.empty():
             idle.append(self._readers.get_nowait())
         try:
             for conn in idle:
-                await conn.execute("PRAGMA shrink_memory")
+                await conn.raw.execute("PRAGMA shrink_memory")
         finally:
             for conn in idle:
                 self._readers.put_nowait(conn)
         trim_c_heap()
-
-    async def fetch_one(self, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
-        """The first row of a query that names one row (by key); None when there is none."""
-        rows = await self.fetch_all(sql, params)
-        return tuple(rows[0]) if rows else None
 
 
 async def _close(conn: aiosqlite.Connection) -> None:

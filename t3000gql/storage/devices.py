@@ -6,7 +6,6 @@ station owner calls `upsert_in` inside its own transaction), so the records kept
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -93,9 +92,10 @@ class DeviceRepository:
         found = {i: known for i in device_ids if (known := self._remembered.get(i)) is not None}
         missing = [i for i in device_ids if i not in found]
         if missing:
+            dialect = self._db.dialect
             rows = await self._db.fetch_all(
-                f"SELECT {Device.COLUMNS} FROM devices WHERE device_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(missing),),
+                f"SELECT {Device.COLUMNS} FROM devices WHERE {dialect.any_of('device_id')}",
+                (dialect.id_list(missing),),
             )
             for row in rows:
                 found[row[0]] = self._remember(Device.from_row(row))
@@ -164,19 +164,15 @@ class DeviceRepository:
 
     async def get_in(self, tx: Transaction, device_id: int) -> Device | None:
         """The row as the caller's transaction sees it (not from memory)."""
-        async with tx.conn.execute(
-            f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (device_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await tx.conn.fetch_one(f"SELECT {Device.COLUMNS} FROM devices WHERE device_id = ?", (device_id,))
         return Device.from_row(tuple(row)) if row is not None else None
 
     async def next_free_id_in(self, tx: Transaction, first: int, last: int) -> int | None:
         """The id after the highest one used in [first, last] (first when none is); None when last is taken."""
-        async with tx.conn.execute(
+        row = await tx.conn.fetch_one(
             "SELECT coalesce(max(device_id) + 1, ?) FROM devices WHERE device_id BETWEEN ? AND ?",
             (first, first, last),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
         return int(row[0]) if row[0] <= last else None
 
@@ -187,8 +183,7 @@ class DeviceRepository:
 
     async def delete_in(self, tx: Transaction, device_id: int) -> bool:
         """`delete` as part of a caller's transaction; what is kept in memory is dropped once that commits."""
-        cursor = await tx.conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
-        deleted = cursor.rowcount > 0
+        deleted = await tx.conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,)) > 0
 
         def forget() -> None:
             self._remembered.pop(device_id, None)
@@ -202,8 +197,7 @@ class DeviceRepository:
         """Records reachability; returns True when `online` changed (so a caller can publish the change)."""
         seen_ms = seen_at if seen_at is not None else self._clock()
         async with self._db.writer() as conn:
-            async with conn.execute("SELECT online FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = await conn.fetch_one("SELECT online FROM devices WHERE device_id = ?", (device_id,))
             if row is None:
                 raise NotFoundError(f"device {device_id} does not exist")
             changed = row[0] is None or bool(row[0]) != online

@@ -2,30 +2,29 @@
 
 Ranges are half-open [start, end) in epoch ms, oldest first. A limit never drops the oldest part of a range
 silently: the series says it was truncated and where to continue (`next_start`). Many points are read in one
-statement per partition (a JSON list of ids), so the number of statements does not grow with the points.
+statement per partition (one list parameter of ids), so the number of statements does not grow with the points.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
+from t3000gql.storage.dialects import Dialect
 from t3000gql.storage.partitions import PartitionSet, partition_table
 
 
-def _ids(point_ids: Sequence[int]) -> tuple[str, int | str]:
+def _ids(dialect: Dialect, point_ids: Sequence[int]) -> tuple[str, Any]:
     """The WHERE clause naming the points: `=` for one (the plain primary-key search is the fastest plan),
-    a JSON list otherwise (one parameter however many points)."""
+    a list otherwise (one parameter however many points)."""
     if len(point_ids) == 1:
         return "point_id = ?", point_ids[0]
-    return "point_id IN (SELECT value FROM json_each(?))", json.dumps(list(point_ids))
+    return dialect.any_of("point_id"), dialect.id_list(point_ids)
 
 
 @dataclass(slots=True)
@@ -54,20 +53,18 @@ def check_range(start_ms: int, end_ms: int) -> None:
 class HistoryReader:
     def __init__(self, db: Database, partitions: PartitionSet) -> None:
         self._db = db
+        self._dialect = db.dialect
         self._partitions = partitions
 
-    async def count_in(self, conn: aiosqlite.Connection, point_ids: Sequence[int]) -> int:
+    async def count_in(self, conn: Connection, point_ids: Sequence[int]) -> int:
         """How many samples these points hold in every year, read on the caller's connection (inside the
         transaction that is about to delete them, so the audit trail says what went)."""
         if not point_ids:
             return 0
-        where, param = _ids(point_ids)
+        where, param = _ids(self._dialect, point_ids)
         total = 0
         for year in self._partitions.years:
-            async with conn.execute(
-                f"SELECT count(*) FROM {partition_table(year)} WHERE {where}", (param,)
-            ) as cur:
-                row = await cur.fetchone()
+            row = await conn.fetch_one(f"SELECT count(*) FROM {partition_table(year)} WHERE {where}", (param,))
             total += int(row[0]) if row else 0
         return total
 
@@ -88,12 +85,23 @@ class HistoryReader:
         result = {pid: Series() for pid in point_ids}
         if not point_ids:
             return result
-        where, ids = _ids(point_ids)
+        where, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         remaining: dict[int, int | None] | None = {pid: limit for pid in point_ids} if limit is not None else None
         await self._partitions.refresh_for(self._db, start_ms, end_ms)  # another process may have made a year
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
+            if remaining is None and len(result) == 1:
+                # one point, no limit (a chart's range): two columns, straight into the series' two lists
+                rows = await self._db.fetch_all(
+                    f"SELECT ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} ORDER BY ts",
+                    (ids, start_ms, end_ms, *log_params),
+                )
+                series = next(iter(result.values()))
+                # two comprehensions: ~10x faster than zip(*rows) on 100k rows
+                series.timestamps.extend([row[0] for row in rows])
+                series.values.extend([row[1] for row in rows])
+                continue
             if remaining is None:
                 rows = await self._db.fetch_all(
                     f"SELECT point_id, ts, value FROM {table} WHERE {where} AND ts >= ? AND ts < ?{by_log} "
@@ -114,9 +122,9 @@ class HistoryReader:
                 else:
                     rows = await self._db.fetch_all(
                         "SELECT point_id, ts, value FROM (SELECT point_id, ts, value, row_number() OVER "
-                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(wanted)[0]} "
-                        f"AND ts >= ? AND ts < ?{by_log}) WHERE n <= ? ORDER BY point_id, ts",
-                        (_ids(wanted)[1], start_ms, end_ms, *log_params, cap),
+                        f"(PARTITION BY point_id ORDER BY ts) AS n FROM {table} WHERE {_ids(self._dialect, wanted)[0]} "
+                        f"AND ts >= ? AND ts < ?{by_log}) AS numbered WHERE n <= ? ORDER BY point_id, ts",
+                        (_ids(self._dialect, wanted)[1], start_ms, end_ms, *log_params, cap),
                     )
             self._append(result, rows, remaining)
         return result
@@ -124,12 +132,6 @@ class HistoryReader:
     @staticmethod
     def _append(result: dict[int, Series], rows: list, remaining: dict[int, int | None] | None) -> None:
         if not rows:
-            return
-        if remaining is None and len(result) == 1:
-            series = next(iter(result.values()))
-            # two comprehensions: ~10x faster than zip(*rows) on 100k rows
-            series.timestamps.extend([row[1] for row in rows])
-            series.values.extend([row[2] for row in rows])
             return
         for pid, ts, value in rows:
             series = result[pid]
@@ -149,7 +151,7 @@ class HistoryReader:
     async def count(self, point_ids: Sequence[int], start_ms: int, end_ms: int) -> dict[int, int]:
         check_range(start_ms, end_ms)
         counts = dict.fromkeys(point_ids, 0)
-        where, ids = _ids(point_ids)
+        where, ids = _ids(self._dialect, point_ids)
         await self._partitions.refresh_for(self._db, start_ms, end_ms)
         for year in self._partitions.existing_between(start_ms, end_ms):
             rows = await self._db.fetch_all(
@@ -184,34 +186,32 @@ class HistoryReader:
         # bucket -> [count, sum, min, max, first_ts, first, last_ts, last], per point; a bucket met in two
         # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
-        clause, ids = _ids(point_ids)
+        clause, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         await self._partitions.refresh_for(self._db, start_ms, end_ms)
         for year in self._partitions.existing_between(start_ms, end_ms):
             table = partition_table(year)
-            where = f"FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log} GROUP BY point_id, bucket"
+            where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
             params = (width, ids, start_ms, end_ms, *log_params)
             if need_stats:
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) {where}",
+                    "SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) "
+                    f"FROM {table} {where} GROUP BY point_id, bucket",
                     params,
                 )
-                for pid, bucket, n, total, low, high in rows:
-                    buckets = partials[pid]
-                    part = buckets.get(bucket)
-                    if part is None:
-                        buckets[bucket] = [n, total, low, high, None, None, None, None]
-                    else:
-                        part[0] += n
-                        part[1] += total
-                        part[2] = min(part[2], low)
-                        part[3] = max(part[3], high)
-            # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
-            for agg, func, slot in ((Aggregate.FIRST, "min", 4), (Aggregate.LAST, "max", 6)):
+                if len(partials) == 1:
+                    _merge_stats(next(iter(partials.values())), rows)
+                else:
+                    by_point: dict[int, list[Any]] = {pid: [] for pid in partials}
+                    for row in rows:
+                        by_point[row[0]].append(row)
+                    for pid, own in by_point.items():
+                        _merge_stats(partials[pid], own)
+            for agg, slot in ((Aggregate.FIRST, 4), (Aggregate.LAST, 6)):
                 if agg not in wanted:
                     continue
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts / ? AS bucket, value, {func}(ts) {where}", params
+                    self._dialect.bucket_edges(table, where, last=agg is Aggregate.LAST), params
                 )
                 for pid, bucket, value, ts in rows:
                     part = partials[pid].setdefault(bucket, [0, 0.0, None, None, None, None, None, None])
@@ -228,11 +228,9 @@ class HistoryReader:
         for year in reversed(self._partitions.existing_between(0, at_ms + 1)):
             if not todo:
                 break
-            where, ids = _ids(todo)
+            where, ids = _ids(self._dialect, todo)
             rows = await self._db.fetch_all(
-                f"SELECT point_id, max(ts), value FROM {partition_table(year)} WHERE {where} AND ts <= ? "
-                "GROUP BY point_id",
-                (ids, at_ms),
+                self._dialect.latest_per_point(partition_table(year), f"{where} AND ts <= ?"), (ids, at_ms)
             )
             for pid, ts, value in rows:
                 found[pid] = (ts, value)
@@ -254,6 +252,21 @@ def _trend_log_filter(trend_log_id: int | None) -> tuple[str, tuple[int, ...]]:
     if trend_log_id is None:
         return "", ()
     return " AND trend_log_id = ?", (trend_log_id,)
+
+
+def _merge_stats(buckets: dict[int, list[Any]], rows: Sequence[Sequence[Any]]) -> None:
+    """Adds one partition's `point_id, bucket, count, sum, min, max` rows of one point to its buckets. Built in
+    one comprehension (a year of 15-minute buckets is 35,000 rows); only a bucket that spans New Year is met
+    twice and merged."""
+    fresh = {row[1]: [row[2], row[3], row[4], row[5], None, None, None, None] for row in rows}
+    for bucket in fresh.keys() & buckets.keys():
+        part, more = buckets[bucket], fresh[bucket]
+        part[0] += more[0]
+        part[1] += more[1]
+        part[2] = min(part[2], more[2])
+        part[3] = max(part[3], more[3])
+        del fresh[bucket]
+    buckets.update(fresh)
 
 
 def _finish(buckets: dict[int, list[Any]], width: int, aggregates: Sequence[Aggregate]) -> AggregateSeries:

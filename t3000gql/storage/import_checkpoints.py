@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import aiosqlite
-
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 
 _COLUMNS = "file_key, path, byte_offset, line_number, size, imported, duplicates, invalid, flagged, completed"
@@ -69,7 +68,7 @@ class CheckpointRepository:
         return Checkpoint(key, path, offset, line, size, imported, duplicates, invalid, flagged, bool(completed))
 
     @staticmethod
-    async def save_on(conn: aiosqlite.Connection, checkpoint: Checkpoint, now_ms: int) -> None:
+    async def save_on(conn: Connection, checkpoint: Checkpoint, now_ms: int) -> None:
         """Saves inside the caller's write transaction (the write path's hook), with the batch it covers."""
         await conn.execute(_UPSERT, checkpoint._row(now_ms))
 

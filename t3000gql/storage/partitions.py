@@ -1,12 +1,16 @@
-"""Yearly history partitions `timeseries_data_YYYY`, made from one template on the first write into a year.
+"""Yearly history partitions `timeseries_data_YYYY`, made on the first write into a year.
 
-Table names are built only from validated integers (never from input text), through `partition_table`.
+On SQLite each year is a table of its own made from one template; on PostgreSQL each is a range partition of
+the table `timeseries_data` (the statements are the dialect's: `create_partition`, `drop_partition`). Either way
+the router here reads and writes the year's table by name. Table names are built only from validated integers
+(never from input text), through `partition_table`.
 
 Other processes create and drop partitions too (another server's writes, `import-logs`, `retention`), so the set
 kept here is a cache of the database's. The read path asks `refresh_for(db, start, end)` before each read: when
-the range touches a year the set does not know, one cheap statement (SQLite's schema version, ~20 us against
-~400 us for the smallest range read of 1,000 rows) says whether the schema changed since the set was loaded, and
-only then is the set reloaded. A read within known years costs nothing more. Years dropped elsewhere (which the
+the range touches a year the set does not know, one cheap statement says whether the schema changed since the set
+was loaded (SQLite's schema version, ~20 us against ~400 us for the smallest range read of 1,000 rows), and only
+then is the set reloaded (on PostgreSQL, which has no such version, the one statement reads the list of
+partitions itself). A read within known years costs nothing more. Years dropped elsewhere (which the
 set still knows) come over the live bus (`forget`: the leader's retention and `t3000gql retention` tell), and
 each process's periodic cache cleanup reloads the set as well (docs/scaling.md).
 """
@@ -18,31 +22,19 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable
 
-import aiosqlite
-
 from t3000gql.domain.timeutil import MAX_TS_MS, year_start_ms
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
+from t3000gql.storage.dialects import SQLITE_PARTITION_TEMPLATE
 
 FIRST_YEAR = 1970
 LAST_YEAR = 2099
 _PARTITION_NAME = re.compile(r"^timeseries_data_(\d{4})$")
 
-# History rows are narrow: the point, the time, the value and where it came from. The primary key makes a
-# range read of one point one sequential scan and makes a re-import update instead of duplicating.
-PARTITION_TEMPLATE = """
-CREATE TABLE IF NOT EXISTS {table} (
-    point_id      INTEGER NOT NULL REFERENCES monitoring_points (id) ON DELETE CASCADE,
-    ts            INTEGER NOT NULL,
-    value         REAL    NOT NULL,
-    trend_log_id  INTEGER,
-    quality       INTEGER NOT NULL DEFAULT 0,
-    source_id     INTEGER,
-    PRIMARY KEY (point_id, ts)
-) WITHOUT ROWID
-"""
+PARTITION_TEMPLATE = SQLITE_PARTITION_TEMPLATE
+"""SQLite's yearly table (the benchmark's floors build the same table with plain sqlite3)."""
 
 _YEAR_STARTS = [year_start_ms(year) for year in range(FIRST_YEAR, LAST_YEAR + 2)]
-_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%'"
 
 
 def partition_table(year: int) -> str:
@@ -73,12 +65,10 @@ class PartitionSet:
         """Reloads because the schema had changed (tests and /health see discovery at work)."""
         self._checking: asyncio.Future[None] | None = None
 
-    async def load(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA schema_version") as cursor:
-            row = await cursor.fetchone()
-        async with conn.execute(_NAMES) as cursor:
-            names = [row[0] for row in await cursor.fetchall()]
-        self._set(names, int(row[0]) if row else None)
+    async def load(self, conn: Connection) -> None:
+        version = await _schema_version(conn)
+        names = [row[0] for row in await conn.fetch_all(conn.dialect.list_partitions)]
+        self._set(names, version)
 
     def _set(self, names: Iterable[str], schema_version: int | None) -> None:
         self._years = {int(m.group(1)) for name in names if (m := _PARTITION_NAME.match(name))}
@@ -93,12 +83,14 @@ class PartitionSet:
         await asyncio.shield(checking)
 
     async def _refresh(self, db: Database) -> None:
-        rows = await db.fetch_all("PRAGMA schema_version")
-        version = int(rows[0][0]) if rows else None
+        version = await _schema_version(db)
         if version is not None and version == self._schema_version:
             return
-        self._set([row[0] for row in await db.fetch_all(_NAMES)], version)
-        self.refreshes += 1
+        names = [row[0] for row in await db.fetch_all(db.dialect.list_partitions)]
+        before = self._years
+        self._set(names, version)
+        if self._years != before:
+            self.refreshes += 1
 
     async def refresh_for(self, db: Database, start_ms: int, end_ms: int) -> None:
         """Before a read of [start_ms, end_ms): refreshes when the range touches a year not known here."""
@@ -123,11 +115,12 @@ class PartitionSet:
         first, last = year_of_ms(start_ms), year_of_ms(end_ms - 1)
         return [year for year in sorted(self._years) if first <= year <= last]
 
-    async def ensure(self, conn: aiosqlite.Connection, year: int) -> str:
+    async def ensure(self, conn: Connection, year: int) -> str:
         """Creates the year's table if needed (inside the caller's write transaction) and returns its name."""
         table = partition_table(year)
         if year not in self._years:
-            await conn.execute(PARTITION_TEMPLATE.format(table=table))
+            for statement in conn.dialect.create_partition(table, *year_bounds(year)):
+                await conn.execute(statement)
             self._years.add(year)
         return table
 
@@ -136,3 +129,12 @@ class PartitionSet:
 
     def reset(self, years: set[int]) -> None:
         self._years = set(years)
+
+
+async def _schema_version(source: Connection | Database) -> int | None:
+    """The database's schema version where it has one (SQLite), else None (the caller reads the list)."""
+    statement = source.dialect.schema_version
+    if statement is None:
+        return None
+    rows = await source.fetch_all(statement)
+    return int(rows[0][0]) if rows else None

@@ -9,7 +9,6 @@ batch's points without a query per sample.
 from __future__ import annotations
 
 import builtins
-import json
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -190,10 +189,10 @@ class PointRepository:
     async def reload_devices(self, device_ids: Sequence[int]) -> list[int]:
         """Another process changed points of these devices: their ids are read again and their records dropped.
         Returns the ids of their points that are gone (whose cached values the caller drops)."""
+        dialect = self._db.dialect
         rows = await self._db.fetch_all(
-            "SELECT id, device_id, point_type, point_number FROM monitoring_points "
-            "WHERE device_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(device_ids))),),
+            f"SELECT id, device_id, point_type, point_number FROM monitoring_points WHERE {dialect.any_of('device_id')}",
+            (dialect.id_list(sorted(set(device_ids))),),
         )
         before: set[int] = set()
         for device_id in set(device_ids):
@@ -214,10 +213,11 @@ class PointRepository:
                 found[ref] = pid
         if missing:
             # Another process may have added points: look them up once before calling them unknown.
+            dialect = self._db.dialect
             rows = await self._db.fetch_all(
                 "SELECT id, device_id, point_type, point_number FROM monitoring_points "
-                "WHERE device_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted({ref.device_id for ref in missing})),),
+                f"WHERE {dialect.any_of('device_id')}",
+                (dialect.id_list(sorted({ref.device_id for ref in missing})),),
             )
             for pid, device_id, point_type, number in rows:
                 ref = PointRef(device_id, PointType(point_type), number)
@@ -253,10 +253,10 @@ class PointRepository:
             else:
                 found[point_id] = point
         if missing:
+            dialect = self._db.dialect
             rows = await self._db.fetch_all(
-                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(missing),),
+                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE {dialect.any_of('id')}",
+                (dialect.id_list(missing),),
             )
             for row in rows:
                 point = MonitoringPoint.from_row(row)
@@ -277,8 +277,9 @@ class PointRepository:
         is_active: bool | None = None,
     ) -> dict[int, list[MonitoringPoint]]:
         """Points of many devices in one statement (what a DataLoader needs), ordered by type and number."""
-        clauses = ["device_id IN (SELECT value FROM json_each(?))"]
-        params: list[Any] = [json.dumps(list(device_ids))]
+        dialect = self._db.dialect
+        clauses = [dialect.any_of("device_id")]
+        params: list[Any] = [dialect.id_list(device_ids)]
         if point_type is not None:
             clauses.append("point_type = ?")
             params.append(int(point_type))
@@ -313,14 +314,12 @@ class PointRepository:
         now = self._clock()
         conn = tx.conn
         inserted = updated = 0
-        async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                raise NotFoundError(f"device {device_id} does not exist")
-        async with conn.execute(
+        if await conn.fetch_one("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) is None:
+            raise NotFoundError(f"device {device_id} does not exist")
+        found = await conn.fetch_all(
             "SELECT point_type, point_number, id, min_value, max_value FROM monitoring_points WHERE device_id = ?",
             (device_id,),
-        ) as cursor:
-            found = await cursor.fetchall()
+        )
         existing_ids = {(row[0], row[1]): row[2] for row in found}
         limits = {(row[0], row[1]): (row[3], row[4]) for row in found}
         for index, data in enumerate(points):
@@ -356,12 +355,11 @@ class PointRepository:
                     (*row_key, *(column_value(n, values[n]) for n in names), now, now),
                 )
                 inserted += 1
-        async with conn.execute(
+        rows = await conn.fetch_all(
             f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ? "
             "ORDER BY point_type, point_number",
             (device_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         stored = {(row[2], row[3]): MonitoringPoint.from_row(tuple(row)) for row in rows}
         result = [stored[(int(p.point_type), p.point_number)] for p in points]
 
@@ -379,12 +377,11 @@ class PointRepository:
 
     async def delete_in(self, tx: Transaction, ref: PointRef) -> int | None:
         """`delete` as part of a caller's transaction; the directory and cache forget it once that commits."""
-        async with tx.conn.execute(
+        row = await tx.conn.fetch_one(
             "DELETE FROM monitoring_points WHERE device_id = ? AND point_type = ? AND point_number = ? "
             "RETURNING id",
             (ref.device_id, int(ref.point_type), ref.point_number),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         point_id = int(row[0])
@@ -399,23 +396,28 @@ class PointRepository:
 
     async def ids_of_device_in(self, tx: Transaction, device_id: int) -> list[int]:
         """The ids of a device's points as the caller's transaction sees them."""
-        async with tx.conn.execute("SELECT id FROM monitoring_points WHERE device_id = ?", (device_id,)) as cursor:
-            return [int(row[0]) for row in await cursor.fetchall()]
+        return [
+            int(row[0])
+            for row in await tx.conn.fetch_all(
+                "SELECT id FROM monitoring_points WHERE device_id = ?", (device_id,)
+            )
+        ]
 
     async def list_in(self, tx: Transaction, device_id: int) -> builtins.list[MonitoringPoint]:
         """A device's points as the caller's transaction sees them."""
-        async with tx.conn.execute(
-            f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ?", (device_id,)
-        ) as cursor:
-            return [MonitoringPoint.from_row(tuple(row)) for row in await cursor.fetchall()]
+        return [
+            MonitoringPoint.from_row(tuple(row))
+            for row in await tx.conn.fetch_all(
+                f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points WHERE device_id = ?", (device_id,)
+            )
+        ]
 
     async def get_in(self, tx: Transaction, ref: PointRef) -> MonitoringPoint | None:
-        async with tx.conn.execute(
+        row = await tx.conn.fetch_one(
             f"SELECT {MonitoringPoint.COLUMNS} FROM monitoring_points "
             "WHERE device_id = ? AND point_type = ? AND point_number = ?",
             (ref.device_id, int(ref.point_type), ref.point_number),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else MonitoringPoint.from_row(tuple(row))
 
 

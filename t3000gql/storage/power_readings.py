@@ -8,17 +8,16 @@ values without their arrival time; retention trims it through `delete_before`.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from t3000gql.domain.stations import CHANNEL_COUNT, ChannelValues
 from t3000gql.errors import ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
+from t3000gql.storage.dialects import Dialect
 from t3000gql.storage.partitions import PartitionSet, partition_table, year_of_ms
 from t3000gql.storage.write_path import WriteContext
 
@@ -26,14 +25,12 @@ _UPSERT_META = (
     "INSERT INTO power_readings (device_id, ts, created_at, source_id, flags) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (device_id, ts) DO UPDATE SET source_id = excluded.source_id, flags = excluded.flags WHERE ?"
 )
-# One exact primary-key lookup per (point, time) pair, for a page of readings in one statement per partition.
-_VALUES = (
-    "SELECT p.point_id, p.ts, p.value FROM json_each(?) AS k "
-    "JOIN {table} AS p ON p.point_id = k.value ->> 0 AND p.ts = k.value ->> 1"
-)
+# One exact primary-key lookup per (point, time) pair, for a page of readings in one statement per partition
+# (the pairs are one parameter: the dialect's `pair_rows`).
+_VALUES = "SELECT p.point_id, p.ts, p.value FROM {pairs} JOIN {table} AS p ON p.point_id = k.pid AND p.ts = k.ts"
 _PREVIOUS = (
-    "SELECT k.key, (SELECT value FROM {table} WHERE point_id = k.value ->> 0 AND ts < k.value ->> 1 "
-    "ORDER BY ts DESC LIMIT 1) FROM json_each(?) AS k"
+    "SELECT k.key, (SELECT value FROM {table} WHERE point_id = k.pid AND ts < k.ts "
+    "ORDER BY ts DESC LIMIT 1) FROM {pairs}"
 )
 ORDER_COLUMNS = {"timestamp": "r.ts", "created_at": "r.created_at"}
 
@@ -67,7 +64,7 @@ ChannelMap = Mapping[int, tuple[int, int]]
 
 
 async def save_meta(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     readings: Sequence[tuple[int, int, int]],
     changed: Sequence[bool],
     context: WriteContext,
@@ -85,7 +82,7 @@ async def save_meta(
     )
 
 
-async def delete_before(conn: aiosqlite.Connection, cutoff_ms: int) -> None:
+async def delete_before(conn: Connection, cutoff_ms: int) -> None:
     """Retention, inside its transaction: the index rows of readings older than the cut-off, whose values go
     with the history partitions at the same cut-off."""
     await conn.execute("DELETE FROM power_readings WHERE ts < ?", (cutoff_ms,))
@@ -94,11 +91,12 @@ async def delete_before(conn: aiosqlite.Connection, cutoff_ms: int) -> None:
 class PowerReadingRepository:
     def __init__(self, db: Database, partitions: PartitionSet) -> None:
         self._db = db
+        self._dialect = db.dialect
         self._partitions = partitions
 
     async def find(self, query: ReadingQuery, channels: ChannelMap) -> list[StoredReading]:
         check_query(query)
-        where, params = _where(query)
+        where, params = _where(self._dialect, query)
         order = ORDER_COLUMNS[query.order_by]
         direction = "DESC" if query.descending else "ASC"
         rows = await self._db.fetch_all(
@@ -110,18 +108,19 @@ class PowerReadingRepository:
         return await self._with_values(rows, channels)
 
     async def count(self, query: ReadingQuery) -> int:
-        where, params = _where(query)
+        where, params = _where(self._dialect, query)
         row = await self._db.fetch_one(f"SELECT count(*) FROM power_readings AS r{where}", params)
         return int(row[0]) if row else 0
 
     async def latest(self, device_ids: Sequence[int], channels: ChannelMap) -> dict[int, StoredReading]:
         """The newest reading (by timestamp) of each station that has one."""
         rows = await self._db.fetch_all(
-            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM json_each(?) AS k "
+            "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags "
+            f"FROM (SELECT value FROM {self._dialect.id_rows}) AS k "
             "JOIN power_readings AS r ON r.device_id = k.value AND r.ts = "
             "(SELECT max(ts) FROM power_readings WHERE device_id = k.value) "
             "JOIN data_sources AS s ON s.id = r.source_id",
-            (json.dumps(list(device_ids)),),
+            (self._dialect.id_list(device_ids),),
         )
         return {reading.device_id: reading for reading in await self._with_values(rows, channels)}
 
@@ -130,8 +129,8 @@ class PowerReadingRepository:
         rows = await self._db.fetch_all(
             "SELECT r.device_id, r.ts, r.created_at, s.source, r.flags FROM power_readings AS r "
             "JOIN data_sources AS s ON s.id = r.source_id "
-            "WHERE r.device_id = ? AND r.ts IN (SELECT value FROM json_each(?)) ORDER BY r.ts",
-            (device_id, json.dumps(list(stamps))),
+            f"WHERE r.device_id = ? AND {self._dialect.any_of('r.ts')} ORDER BY r.ts",
+            (device_id, self._dialect.id_list(stamps)),
         )
         return await self._with_values(rows, channels)
 
@@ -149,7 +148,8 @@ class PowerReadingRepository:
             if year not in self._partitions.years:
                 continue
             found = await self._db.fetch_all(
-                _VALUES.format(table=partition_table(year)), (json.dumps(pairs, separators=(",", ":")),)
+                _VALUES.format(table=partition_table(year), pairs=self._dialect.pair_rows),
+                (self._dialect.pair_list(pairs),),
             )
             for pid, ts, value in found:
                 device_id, position = channels[pid]
@@ -179,7 +179,8 @@ class PowerReadingRepository:
         await self._partitions.refresh_for(self._db, 0, newest)
         for year in reversed(self._partitions.existing_between(0, newest)):
             rows = await self._db.fetch_all(
-                _PREVIOUS.format(table=partition_table(year)), (json.dumps(todo, separators=(",", ":")),)
+                _PREVIOUS.format(table=partition_table(year), pairs=self._dialect.pair_rows),
+                (self._dialect.pair_list(todo),),
             )
             for key, value in rows:
                 if value is not None:
@@ -203,12 +204,12 @@ def check_query(query: ReadingQuery) -> None:
         )
 
 
-def _where(query: ReadingQuery) -> tuple[str, list[Any]]:
+def _where(dialect: Dialect, query: ReadingQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.device_ids is not None:
-        clauses.append("r.device_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(query.device_ids)))
+        clauses.append(dialect.any_of("r.device_id"))
+        params.append(dialect.id_list(query.device_ids))
     if query.start_ms is not None:
         clauses.append("r.ts >= ?")
         params.append(query.start_ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ class Device:
     )
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Device:
+    def from_row(cls, row: Sequence[Any]) -> Device:
         return cls(
             device_id=row[0],
             device_name=row[1],
@@ -91,7 +92,7 @@ class MonitoringPoint:
         return PointRef(self.device_id, self.point_type, self.point_number)
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> MonitoringPoint:
+    def from_row(cls, row: Sequence[Any]) -> MonitoringPoint:
         return cls(
             id=row[0],
             device_id=row[1],
@@ -132,7 +133,7 @@ class TrendLog:
     )
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...], point_ids: tuple[int, ...] = ()) -> TrendLog:
+    def from_row(cls, row: Sequence[Any], point_ids: tuple[int, ...] = ()) -> TrendLog:
         return cls(
             id=row[0],
             device_id=row[1],

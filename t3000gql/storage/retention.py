@@ -1,5 +1,6 @@
 """Retention: history older than DATA_RETENTION_DAYS goes. Whole old partitions are dropped (cheap, and the
-file space is reused); the one partition that straddles the cut-off is trimmed row by row."""
+file space is reused; on PostgreSQL detached from `timeseries_data`, then dropped); the one partition that
+straddles the cut-off is trimmed row by row."""
 
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ async def apply_retention(db: Database, partitions: PartitionSet, clock: Clock, 
         for year in partitions.years:
             start, end = year_bounds(year)
             if end <= cutoff:
-                await conn.execute(f"DROP TABLE {partition_table(year)}")
+                for statement in conn.dialect.drop_partition(partition_table(year)):
+                    await conn.execute(statement)
                 dropped.append(year)
             elif start < cutoff:
-                cursor = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
-                trimmed_year, trimmed = year, cursor.rowcount
+                trimmed = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
+                trimmed_year = year
         # What describes history rows by time (not partitioned) goes at the same cut-off, through its owner.
         await power_readings.delete_before(conn, cutoff)
     for year in dropped:

@@ -10,13 +10,10 @@ the device (through the device owner, from anywhere) renames the station in the 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid as uuidlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from t3000gql.domain.inputs import UNSET, DeviceInput, PointInput, check_device
 from t3000gql.domain.points import PointRef
@@ -31,8 +28,10 @@ from t3000gql.domain.stations import (
 )
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ConflictError, ValidationError
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.devices import DeviceRepository
+from t3000gql.storage.dialects import Dialect
 from t3000gql.storage.points import PointRepository
 from t3000gql.storage.records import Device
 from t3000gql.storage.transaction import Transaction, transaction
@@ -59,12 +58,16 @@ class Station:
 StationWritten = Callable[["Transaction", "Station | None", "Station"], Awaitable[None]]
 """Runs in a station save's transaction, told the station before (None when new) and after."""
 
-_SELECT = (
-    "SELECT s.device_id, s.name, s.uuid, d.ip_address, s.scene, s.websocket_url, s.created_at, s.updated_at, "
-    "(SELECT json_group_array(json_array(point_type, point_number, point_name)) FROM monitoring_points "
-    " WHERE device_id = s.device_id) "
-    "FROM stations AS s JOIN devices AS d ON d.device_id = s.device_id"
-)
+
+def _select(dialect: Dialect) -> str:
+    return (
+        "SELECT s.device_id, s.name, s.uuid, d.ip_address, s.scene, s.websocket_url, s.created_at, s.updated_at, "
+        f"(SELECT {dialect.json_rows('point_type', 'point_number', 'point_name')} FROM monitoring_points "
+        " WHERE device_id = s.device_id) "
+        "FROM stations AS s JOIN devices AS d ON d.device_id = s.device_id"
+    )
+
+
 _CHANNEL_POSITION = {(int(c.point_type), c.point_number): i for i, c in enumerate(CHANNELS)}
 _CHANNEL_BY_FIELD = {c.field: c for c in CHANNELS}
 _DEFAULT_CHANNEL_POINTS = tuple(
@@ -90,7 +93,7 @@ def _renamed(field: str, name: str) -> PointInput:
     return PointInput(channel.point_type, channel.point_number, point_name=name)
 
 
-def _station(row: tuple[Any, ...] | sqlite3.Row) -> Station:
+def _station(row: Sequence[Any]) -> Station:
     names = [channel.default_name for channel in CHANNELS]
     for point_type, number, name in json.loads(row[8] or "[]"):
         position = _CHANNEL_POSITION.get((point_type, number))
@@ -112,13 +115,14 @@ def _station(row: tuple[Any, ...] | sqlite3.Row) -> Station:
 class StationRepository:
     def __init__(self, db: Database, devices: DeviceRepository, points: PointRepository, clock: Clock) -> None:
         self._db = db
+        self._select = _select(db.dialect)
         self._devices = devices
         self._points = points
         self._clock = clock
         devices.on_written(self._follow_device)
 
     async def list(self) -> list[Station]:
-        rows = await self._db.fetch_all(f"{_SELECT} ORDER BY s.name")
+        rows = await self._db.fetch_all(f"{self._select} ORDER BY s.name")
         return [_station(row) for row in rows]
 
     async def get(
@@ -132,7 +136,7 @@ class StationRepository:
                 "give exactly one of device_id, name or uuid", field="station", mentions=("device_id",)
             )
         column, value = chosen[0]
-        row = await self._db.fetch_one(f"{_SELECT} WHERE s.{column} = ?", (value,))
+        row = await self._db.fetch_one(f"{self._select} WHERE s.{column} = ?", (value,))
         return _station(row) if row else None
 
     async def create(self, data: StationInput, *, then: StationWritten | None = None) -> Station:
@@ -172,8 +176,7 @@ class StationRepository:
         return station
 
     async def _get_in(self, tx: Transaction, device_id: int) -> Station | None:
-        async with tx.conn.execute(f"{_SELECT} WHERE s.device_id = ?", (device_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await tx.conn.fetch_one(f"{self._select} WHERE s.device_id = ?", (device_id,))
         return None if row is None else _station(row)
 
     async def _find_for_save(self, tx: Transaction, data: StationInput) -> int | None:
@@ -184,18 +187,15 @@ class StationRepository:
             if device.device_type != STATION_DEVICE_TYPE:
                 raise ConflictError(f"device {data.device_id} exists and is not a power station")
             return data.device_id
-        async with tx.conn.execute("SELECT device_id FROM stations WHERE name = ?", (data.name,)) as cursor:
-            row = await cursor.fetchone()
+        row = await tx.conn.fetch_one("SELECT device_id FROM stations WHERE name = ?", (data.name,))
         return int(row[0]) if row else None
 
-    async def _check_free(
-        self, conn: aiosqlite.Connection, column: str, value: Any, device_id: int | None
-    ) -> None:
+    async def _check_free(self, conn: Connection, column: str, value: Any, device_id: int | None) -> None:
         """Raises when another station than `device_id` has this name or uuid (`column`)."""
-        async with conn.execute(
-            f"SELECT device_id FROM stations WHERE {column} = ? AND device_id IS NOT ?", (value, device_id)
-        ) as cursor:
-            other = await cursor.fetchone()
+        other = await conn.fetch_one(
+            f"SELECT device_id FROM stations WHERE {column} = ? AND device_id IS DISTINCT FROM ?",
+            (value, device_id),
+        )
         if other is not None:
             raise ConflictError(f"another station (device {other[0]}) already has {column} {value!r}")
 
@@ -257,8 +257,7 @@ class StationRepository:
     async def _follow_device(self, tx: Transaction, device: Device) -> None:
         """A station's name is its device's name: a device renamed by the device owner (through the device API
         or a station change) renames its station in the same transaction."""
-        async with tx.conn.execute("SELECT name FROM stations WHERE device_id = ?", (device.device_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await tx.conn.fetch_one("SELECT name FROM stations WHERE device_id = ?", (device.device_id,))
         if row is None or row[0] == device.device_name:
             return
         await self._check_free(tx.conn, "name", device.device_name, device.device_id)

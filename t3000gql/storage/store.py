@@ -63,7 +63,7 @@ class Store:
     ) -> Store:
         """Connects, migrates (unless told not to) and loads what lives in memory (cache, point ids); when a
         step fails, the database is closed again and the error raised."""
-        db = Database(
+        db = Database.for_url(
             settings.database_url,
             pool_size=settings.database_pool_size,
             busy_timeout_ms=settings.database_busy_timeout_ms,

@@ -8,7 +8,7 @@ keeps the tokens in memory (the authenticator) notices another process's change 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ class TokenRecord:
     revoked_at: int | None
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> TokenRecord:
+    def from_row(cls, row: Sequence[Any]) -> TokenRecord:
         return cls(*row)
 
     def valid_at(self, now_ms: int) -> bool:
@@ -65,30 +65,26 @@ class TokenRepository:
         now_ms: int,
         expires_at: int | None,
     ) -> TokenRecord:
-        async with tx.conn.execute(
-            "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,)
-        ) as cursor:
-            if await cursor.fetchone() is not None:
-                raise ConflictError(
-                    f"a token named {name!r} exists already: revoke it first or choose another name"
-                )
-        async with tx.conn.execute(
+        if (
+            await tx.conn.fetch_one("SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", (name,))
+            is not None
+        ):
+            raise ConflictError(f"a token named {name!r} exists already: revoke it first or choose another name")
+        row = await tx.conn.fetch_one(
             "INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at, changed_seq) "
             f"VALUES (?, ?, ?, ?, ?, ?, {_NEXT_SEQ}) RETURNING {_COLUMNS}",
             (name, role, token_hash, now_ms, created_by, expires_at),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
         return TokenRecord.from_row(tuple(row))
 
     async def revoke_in(self, tx: Transaction, name: str, *, now_ms: int) -> TokenRecord | None:
         """Revokes the token of that name that is not revoked yet; None when there is none."""
-        async with tx.conn.execute(
+        row = await tx.conn.fetch_one(
             f"UPDATE api_tokens SET revoked_at = ?, changed_seq = {_NEXT_SEQ} "
             f"WHERE name = ? AND revoked_at IS NULL RETURNING {_COLUMNS}",
             (now_ms, name),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None else TokenRecord.from_row(tuple(row))
 
     async def mark_used(self, last_used: Mapping[int, int]) -> None:
@@ -97,7 +93,8 @@ class TokenRepository:
         if not last_used:
             return
         async with self._db.writer() as conn:
+            latest = conn.dialect.greatest("coalesce(last_used_at, 0)", "?")
             await conn.executemany(
-                "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+                f"UPDATE api_tokens SET last_used_at = {latest} WHERE id = ?",
                 [(at, token_id) for token_id, at in last_used.items()],
             )

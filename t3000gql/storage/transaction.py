@@ -12,15 +12,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-import aiosqlite
-
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 
 
 @dataclass(slots=True)
 class Transaction:
-    conn: aiosqlite.Connection
-    """The writer connection, inside `BEGIN IMMEDIATE`."""
+    conn: Connection
+    """The writer connection, inside its write transaction."""
     _after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     def after_commit(self, action: Callable[[], object]) -> None:

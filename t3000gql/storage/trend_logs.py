@@ -6,7 +6,6 @@ through `mark_collected`)."""
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,14 +34,14 @@ class TrendLogRepository:
         self._clock = clock
         self._default_interval = default_interval
 
-    async def _with_points(self, rows: Sequence[tuple[Any, ...]]) -> list[TrendLog]:
+    async def _with_points(self, rows: Sequence[Sequence[Any]]) -> list[TrendLog]:
         if not rows:
             return []
         ids = [row[0] for row in rows]
         slots = await self._db.fetch_all(
             "SELECT trend_log_id, point_id FROM trend_log_points "
-            "WHERE trend_log_id IN (SELECT value FROM json_each(?)) ORDER BY trend_log_id, slot",
-            (json.dumps(ids),),
+            f"WHERE {self._db.dialect.any_of('trend_log_id')} ORDER BY trend_log_id, slot",
+            (self._db.dialect.id_list(ids),),
         )
         by_log: dict[int, list[int]] = {i: [] for i in ids}
         for log_id, point_id in slots:
@@ -62,8 +61,8 @@ class TrendLogRepository:
 
     async def list_for_devices(self, device_ids: Sequence[int]) -> dict[int, list[TrendLog]]:
         rows = await self._db.fetch_all(
-            f"{_SELECT} WHERE device_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, id",
-            (json.dumps(list(device_ids)),),
+            f"{_SELECT} WHERE {self._db.dialect.any_of('device_id')} ORDER BY device_id, id",
+            (self._db.dialect.id_list(device_ids),),
         )
         result: dict[int, list[TrendLog]] = {device_id: [] for device_id in device_ids}
         for log in await self._with_points(rows):
@@ -118,15 +117,14 @@ class TrendLogRepository:
     ) -> TrendLog:
         now = self._clock()
         conn = tx.conn
-        async with conn.execute("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                raise NotFoundError(f"device {device_id} does not exist")
+        if await conn.fetch_one("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)) is None:
+            raise NotFoundError(f"device {device_id} does not exist")
         if data.id is None:
             if data.trend_log_name is UNSET:
                 raise ValidationError("is required to create a trend log", field="trend_log_name")
-            cursor = await conn.execute(
+            created = await conn.fetch_one(
                 "INSERT INTO trend_logs (device_id, trend_log_name, interval_seconds, max_points, is_active, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     device_id,
                     data.trend_log_name,
@@ -137,11 +135,11 @@ class TrendLogRepository:
                     now,
                 ),
             )
-            log_id = cursor.lastrowid
+            assert created is not None
+            log_id = int(created[0])
         else:
             log_id = data.id
-            async with conn.execute("SELECT device_id FROM trend_logs WHERE id = ?", (log_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = await conn.fetch_one("SELECT device_id FROM trend_logs WHERE id = ?", (log_id,))
             if row is None:
                 raise NotFoundError(f"trend log {log_id} does not exist")
             if row[0] != device_id:
@@ -175,14 +173,12 @@ class TrendLogRepository:
 
     async def get_in(self, tx: Transaction, trend_log_id: int) -> TrendLog | None:
         """The trend log as the caller's transaction sees it."""
-        async with tx.conn.execute(f"{_SELECT} WHERE id = ?", (trend_log_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await tx.conn.fetch_one(f"{_SELECT} WHERE id = ?", (trend_log_id,))
         if row is None:
             return None
-        async with tx.conn.execute(
+        slots = await tx.conn.fetch_all(
             "SELECT point_id FROM trend_log_points WHERE trend_log_id = ? ORDER BY slot", (trend_log_id,)
-        ) as cursor:
-            slots = await cursor.fetchall()
+        )
         return TrendLog.from_row(tuple(row), tuple(int(slot[0]) for slot in slots))
 
     async def delete(self, trend_log_id: int) -> bool:
@@ -190,8 +186,7 @@ class TrendLogRepository:
             return await self.delete_in(tx, trend_log_id)
 
     async def delete_in(self, tx: Transaction, trend_log_id: int) -> bool:
-        cursor = await tx.conn.execute("DELETE FROM trend_logs WHERE id = ?", (trend_log_id,))
-        return cursor.rowcount > 0
+        return await tx.conn.execute("DELETE FROM trend_logs WHERE id = ?", (trend_log_id,)) > 0
 
     async def mark_collected(self, trend_log_id: int, at_ms: int) -> None:
         async with self._db.writer() as conn:

@@ -18,41 +18,32 @@ from itertools import islice, repeat
 from operator import attrgetter, eq, is_, le
 from typing import Any
 
-import aiosqlite
-
 from t3000gql.domain.audit import DONE, SYSTEM, Actor
 from t3000gql.domain.samples import FutureLimit, Quality, Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
 from t3000gql.storage.audit import AuditLog, AuditNote
 from t3000gql.storage.cache import RealtimeCache
+from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, year_bounds, year_of_ms
 from t3000gql.storage.points import PointRepository
 
 log = logging.getLogger(__name__)
 
-# Incoming rows are staged in a temporary table so that "which of these existed, which changed" is answered by
-# one join per partition instead of one query per sample.
-_CREATE_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS incoming (
-    idx INTEGER PRIMARY KEY, point_id INTEGER, ts INTEGER, value REAL,
-    trend_log_id INTEGER, quality INTEGER, source_id INTEGER
-)
-"""
-_STAGE = "INSERT INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Incoming rows that meet stored ones are staged in a temporary table (the dialect's `staging_table`, private
+# to the connection) so that "which of these existed, which changed" is answered by one join per partition
+# and the merge is one statement, instead of one query per sample.
+_COLUMNS = ("point_id", "ts", "value", "trend_log_id", "quality", "source_id")
+_PLAIN_COLUMNS = ("point_id", "ts", "value")
+_STAGED = ("idx", *_COLUMNS)
 _EXISTING = (
-    "SELECT i.idx, p.value = i.value FROM temp.incoming AS i "
+    "SELECT i.idx, p.value = i.value FROM incoming AS i "
     "JOIN {table} AS p ON p.point_id = i.point_id AND p.ts = i.ts"
-)
-_INSERT_NEW = "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_NEW_PLAIN = (
-    "INSERT OR IGNORE INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
-    "VALUES (?, ?, ?, NULL, {quality:d}, {source_id:d})"
 )
 _MERGE = (
     "INSERT INTO {table} (point_id, ts, value, trend_log_id, quality, source_id) "
-    "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM temp.incoming WHERE true "
+    "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM incoming WHERE true "
     "ON CONFLICT (point_id, ts) DO UPDATE SET value = excluded.value, trend_log_id = excluded.trend_log_id, "
     "quality = excluded.quality, source_id = excluded.source_id"
 )
@@ -105,7 +96,7 @@ _TREND_LOG, _QUALITY = attrgetter("trend_log_id"), attrgetter("quality")
 """Sample fields for C-level map() over a batch (Sample is a NamedTuple; attrgetter reads it in C)."""
 
 Listener = Callable[[WriteResult], None]
-ExtraWrite = Callable[[aiosqlite.Connection, WriteContext], Awaitable[None]]
+ExtraWrite = Callable[[Connection, WriteContext], Awaitable[None]]
 
 
 class WritePath:
@@ -140,14 +131,14 @@ class WritePath:
         rows = await self._db.fetch_all("SELECT id, source FROM data_sources")
         self._source_ids = {name: sid for sid, name in rows}
 
-    async def _source_id(self, conn: aiosqlite.Connection, source: str) -> int:
+    async def _source_id(self, conn: Connection, source: str) -> int:
         sid = self._source_ids.get(source)
         if sid is None:
             await conn.execute(
-                "INSERT OR IGNORE INTO data_sources (source, created_at) VALUES (?, ?)", (source, self._clock())
+                "INSERT INTO data_sources (source, created_at) VALUES (?, ?) ON CONFLICT (source) DO NOTHING",
+                (source, self._clock()),
             )
-            async with conn.execute("SELECT id FROM data_sources WHERE source = ?", (source,)) as cursor:
-                row = await cursor.fetchone()
+            row = await conn.fetch_one("SELECT id FROM data_sources WHERE source = ?", (source,))
             assert row is not None
             sid = int(row[0])
         return sid
@@ -205,9 +196,8 @@ class WritePath:
                         created_years.append(year)
                     table = await self._partitions.ensure(conn, year)
                     indices = by_year[year]
-                    if await self._insert_new(
-                        conn, *self._new_rows(table, samples, pids, stamps, indices, source_id)
-                    ):
+                    columns, new_rows, constants = self._new_rows(samples, pids, stamps, indices, source_id)
+                    if await conn.insert_new(table, columns, new_rows, constants):
                         continue
                     rows = self._rows(samples, pids, stamps, indices, source_id)
                     found, same = await self._merge(conn, table, rows, indices)
@@ -258,7 +248,7 @@ class WritePath:
 
     async def _write_audit(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         audit: Audit,
         samples: Sequence[Sample],
         changed: Sequence[int],
@@ -358,17 +348,16 @@ class WritePath:
     @classmethod
     def _new_rows(
         cls,
-        table: str,
         samples: Sequence[Sample],
         pids: list[int],
         stamps: list[int],
         indices: Sequence[int],
         source_id: int,
-    ) -> tuple[str, list[tuple[Any, ...]]]:
-        """The statement that inserts new rows, and its rows. A whole batch of plain samples (no trend
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], dict[str, int | None]]:
+        """The columns, rows and constant columns of the new rows. A whole batch of plain samples (no trend
         log, quality GOOD: an import's, an API write's) is sent as three values per row with the other three
-        written into the statement: binding is most of SQLite's cost per row, and this saves ~0.4 us of it per
-        sample (a quarter), on the thread every write waits for."""
+        as constants (`Connection.insert_new`): binding is most of SQLite's cost per row, and writing them into
+        the statement saves ~0.4 us of it per sample (a quarter), on the thread every write waits for."""
         plain = (
             isinstance(indices, range)
             and len(indices) == len(samples)
@@ -376,37 +365,35 @@ class WritePath:
             and all(map(eq, map(_QUALITY, samples), repeat(Quality.GOOD)))
         )
         if plain:
-            statement = _INSERT_NEW_PLAIN.format(table=table, quality=int(Quality.GOOD), source_id=int(source_id))
-            return statement, list(zip(pids, stamps, map(float, map(_VALUE, samples)), strict=True))
-        return _INSERT_NEW.format(table=table), cls._rows(samples, pids, stamps, indices, source_id)
-
-    async def _insert_new(self, conn: aiosqlite.Connection, statement: str, rows: list[tuple[Any, ...]]) -> bool:
-        """The common case (new samples, as from a collector): one plain insert. If any row already exists the
-        savepoint is rolled back and False returned, so the caller takes the merge path."""
-        before = conn.total_changes
-        await conn.execute("SAVEPOINT fresh")
-        await conn.executemany(statement, rows)
-        if conn.total_changes - before == len(rows):
-            await conn.execute("RELEASE fresh")
-            return True
-        await conn.execute("ROLLBACK TO fresh")
-        await conn.execute("RELEASE fresh")
-        return False
+            constants: dict[str, int | None] = {
+                "trend_log_id": None,
+                "quality": int(Quality.GOOD),
+                "source_id": int(source_id),
+            }
+            return (
+                _PLAIN_COLUMNS,
+                list(zip(pids, stamps, map(float, map(_VALUE, samples)), strict=True)),
+                constants,
+            )
+        return _COLUMNS, cls._rows(samples, pids, stamps, indices, source_id), {}
 
     async def _merge(
-        self, conn: aiosqlite.Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
+        self, conn: Connection, table: str, rows: list[tuple[Any, ...]], indices: Sequence[int]
     ) -> tuple[int, list[int]]:
-        """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal)."""
-        await conn.execute(_CREATE_STAGING)
-        await conn.execute("DELETE FROM temp.incoming")
-        await conn.executemany(_STAGE, [(i, *row) for i, row in zip(indices, rows, strict=True)])
+        """Upserts rows of which some exist; returns (how many existed, indices whose stored value was equal).
+        The rows are staged in bulk (COPY on PostgreSQL), then merged by one statement (on PostgreSQL the same
+        statement says which existed; SQLite asks first)."""
+        await conn.execute(conn.dialect.staging_table)
+        await conn.execute("DELETE FROM incoming")
+        await conn.copy_rows("incoming", _STAGED, [(i, *row) for i, row in zip(indices, rows, strict=True)])
         found = 0
         same: list[int] = []
-        async with conn.execute(_EXISTING.format(table=table)) as cursor:
-            for index, equal in await cursor.fetchall():
-                found += 1
-                if equal:
-                    same.append(index)
-        await conn.execute(_MERGE.format(table=table))
-        await conn.execute("DELETE FROM temp.incoming")
+        query, then = conn.dialect.merge_reporting(_EXISTING.format(table=table), _MERGE.format(table=table))
+        for index, equal in await conn.fetch_all(query):
+            found += 1
+            if equal:
+                same.append(index)
+        if then is not None:
+            await conn.execute(then)
+        await conn.execute("DELETE FROM incoming")
         return found, same

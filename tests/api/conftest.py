@@ -13,7 +13,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,11 +90,11 @@ async def seed(store: Store) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     # The app's clock stands at NOW (2025-01-02) while tests store samples of later months: the rule refusing
     # samples from the future (MAX_CLOCK_SKEW_SECONDS) is widened here and tested with its default elsewhere.
     return Settings.defaults(
-        database_url=f"sqlite:///{tmp_path}/t.db",
+        database_url=database_url,
         partition_cleanup_enabled=False,
         max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,
     )

@@ -16,6 +16,7 @@ from t3000gql.domain.samples import Sample
 from t3000gql.domain.timeutil import from_datetime
 from t3000gql.storage.store import Store
 from tests.api.conftest import open_client, seed_file
+from tests.postgres import NewDatabase
 
 START = from_datetime(datetime(2025, 1, 1, tzinfo=UTC))
 
@@ -66,8 +67,8 @@ def small_site(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def big_site(settings: Settings) -> Settings:
-    big = replace(settings, database_url=settings.database_url.replace("t.db", "big.db"))
+def big_site(settings: Settings, new_database_url: NewDatabase) -> Settings:
+    big = replace(settings, database_url=new_database_url("big"))
     seed_file(big, site(50, T3_POINT_COUNTS))
     return big
 

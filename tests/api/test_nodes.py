@@ -10,7 +10,6 @@ protocol level: two queries, one object, one id.
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.storage.store import Store
 from tests.api.conftest import GraphQLClient, open_client, seed, seed_file
+from tests.postgres import NewDatabase
 
 READING_TS = "2025-01-01T00:00:00.000+00:00"
 READING_MS = 1_735_689_600_000
@@ -120,14 +120,12 @@ def _seed_points_backwards(store: Store) -> Any:
     return run()
 
 
-def test_ids_come_from_external_keys_so_two_databases_agree(tmp_path: Path) -> None:
+def test_ids_come_from_external_keys_so_two_databases_agree(new_database_url: NewDatabase) -> None:
     """The second database got its points in another order, so its internal point ids differ; the ids do not."""
     answers = []
     internal = []
     for name, seeder in (("a", seed), ("b", _seed_points_backwards)):
-        settings = Settings.defaults(
-            database_url=f"sqlite:///{tmp_path}/{name}.db", partition_cleanup_enabled=False
-        )
+        settings = Settings.defaults(database_url=new_database_url(name), partition_cleanup_enabled=False)
         seed_file(settings, seeder)
         with open_client(settings) as client:
             answers.append(client.data("{ device(deviceId: 1001) { id points { id pointType pointNumber } } }"))

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -73,8 +72,8 @@ async def seed(store: Store) -> None:
 
 
 @pytest.fixture
-def site_settings(tmp_path: Path) -> Settings:
-    return Settings.defaults(database_url=f"sqlite:///{tmp_path / 'site.db'}", partition_cleanup_enabled=False)
+def site_settings(database_url: str) -> Settings:
+    return Settings.defaults(database_url=database_url, partition_cleanup_enabled=False)
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 """`t3000gql token create | list | revoke` and `t3000gql serve`'s refusal to run open, as an operator types them:
-real processes on a real SQLite file."""
+real processes on a real database (SQLite, and PostgreSQL when the tests have it)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -19,10 +18,10 @@ from tests.api.conftest import bearer, open_client
 from tests.conftest import FakeClock
 
 
-def t3000gql(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def t3000gql(db: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "t3000gql", *args],
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}", **env},
+        env={**os.environ, "DATABASE_URL": db, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,11 +29,11 @@ def t3000gql(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "site.db"
+def db(database_url: str) -> str:
+    return database_url
 
 
-def test_create_prints_the_token_once_as_the_last_line_and_it_works(db: Path) -> None:
+def test_create_prints_the_token_once_as_the_last_line_and_it_works(db: str) -> None:
     made = t3000gql(db, "token", "create", "--name", "scada", "--role", "operator", "--expires", "30")
     assert made.returncode == 0, made.stderr
     *told, token = made.stdout.splitlines()
@@ -47,7 +46,7 @@ def test_create_prints_the_token_once_as_the_last_line_and_it_works(db: Path) ->
     assert header.split() == ["name", "role", "created", "last", "used", "expires"]
     name, role, _created, last_used, expires = row.split()
     assert (name, role, last_used) == ("scada", "operator", "never") and expires.startswith("20")
-    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required="true")
+    settings = Settings.defaults(database_url=db, auth_required="true")
     with open_client(settings) as client:
         me = client.post("{ me { name role } }", headers=bearer(token))
         assert me["data"]["me"] == {"name": "scada", "role": "OPERATOR"}
@@ -57,7 +56,7 @@ def test_create_prints_the_token_once_as_the_last_line_and_it_works(db: Path) ->
         assert entry["extensions"]["code"] == "FORBIDDEN"  # the audit log is an admin's
 
 
-def test_revoke_and_list_all(db: Path) -> None:
+def test_revoke_and_list_all(db: str) -> None:
     for name, role in (("a", "viewer"), ("b", "admin")):
         assert t3000gql(db, "token", "create", "--name", name, "--role", role).returncode == 0
     revoked = t3000gql(db, "token", "revoke", "a")
@@ -71,7 +70,7 @@ def test_revoke_and_list_all(db: Path) -> None:
     assert again.returncode == 0  # the name is free again once its token is revoked
     missing = t3000gql(db, "token", "revoke", "nobody")
     assert missing.returncode == 1 and "there is no token named 'nobody'" in missing.stderr
-    settings = Settings.defaults(database_url=f"sqlite:///{db}")
+    settings = Settings.defaults(database_url=db)
     with open_client(settings) as client:
         entries = client.data("{ auditLog { entries { user client operation detail } } }")["auditLog"]["entries"]
     assert [(e["user"], e["operation"], e["detail"]["name"]) for e in entries] == [
@@ -92,13 +91,13 @@ def test_revoke_and_list_all(db: Path) -> None:
         (("--name", "x", "--role", "viewer", "--expires", "0"), "field 'expires': must be a whole number of days"),
     ],
 )
-def test_bad_input_is_one_clear_line_and_creates_nothing(db: Path, args: tuple[str, ...], message: str) -> None:
+def test_bad_input_is_one_clear_line_and_creates_nothing(db: str, args: tuple[str, ...], message: str) -> None:
     done = t3000gql(db, "token", "create", *args)
     assert done.returncode == 1 and message in done.stderr, done.stderr
     assert t3000gql(db, "token", "list").stdout.splitlines()[1:] == []
 
 
-def test_every_token_action_has_help(db: Path) -> None:
+def test_every_token_action_has_help(db: str) -> None:
     for action in ("create", "list", "revoke"):
         done = t3000gql(db, "token", action, "--help")
         assert done.returncode == 0 and f"usage: t3000gql token {action}" in done.stdout
@@ -112,7 +111,7 @@ def test_every_token_action_has_help(db: Path) -> None:
     ],
 )
 def test_serve_refuses_to_run_open_and_names_the_command_that_makes_a_token(
-    db: Path, args: tuple[str, ...], env: dict[str, str], named: str
+    db: str, args: tuple[str, ...], env: dict[str, str], named: str
 ) -> None:
     done = t3000gql(db, "serve", "--port", "1", *args, **env)
     assert done.returncode == 2, done.stderr
@@ -121,9 +120,9 @@ def test_serve_refuses_to_run_open_and_names_the_command_that_makes_a_token(
     assert "`t3000gql token create --name admin --role admin`" in line
 
 
-def test_a_token_that_expired_does_not_let_a_server_start_that_needs_one(db: Path) -> None:
+def test_a_token_that_expired_does_not_let_a_server_start_that_needs_one(db: str) -> None:
     assert t3000gql(db, "token", "create", "--name", "old", "--role", "admin", "--expires", "1").returncode == 0
-    settings = Settings.defaults(database_url=f"sqlite:///{db}", auth_required="true")
+    settings = Settings.defaults(database_url=db, auth_required="true")
     two_days_on = FakeClock(system_clock() + 2 * 86_400_000)
     with pytest.raises(ConfigError, match="none is, or all expired"):
         with TestClient(create_app(settings, clock=two_days_on)):

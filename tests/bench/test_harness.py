@@ -21,6 +21,7 @@ from benchlib.serve import serve, serve_workers
 from benchlib.stats import latency, percentile
 
 from tests.conftest import require_service
+from tests.postgres import PostgresServer
 
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
@@ -97,7 +98,10 @@ def test_a_workdir_in_use_is_refused(tmp_path: Path) -> None:
         (["--scenario", "insert-1k,no-such"], "unknown scenario or area: no-such"),
         (["--area", "nowhere"], "unknown scenario or area: nowhere"),
         (["--database", "mysql://127.0.0.1/x"], "use 'sqlite'"),
-        (["--scenario", "insert-1k", "--database", "postgresql://127.0.0.1:5432"], "insert-1k: cannot run on"),
+        (
+            ["--scenario", "api-cached-read", "--database", "postgresql://127.0.0.1:5432"],
+            "api-cached-read: cannot run on",
+        ),
         (["--repeats", "0"], "--repeats must be at least 1"),
     ],
 )
@@ -180,3 +184,14 @@ def test_postgresql_databases_are_created_per_scenario_and_dropped(tmp_path: Pat
         assert name.startswith("bench_") and name.endswith("_range_1k_bench")
         assert asyncio.run(exists(name))
     assert not asyncio.run(exists(name))
+
+
+def test_a_storage_scenario_runs_on_postgresql_beside_its_asyncpg_floor(postgres_server: PostgresServer) -> None:
+    """The PostgreSQL floor and goal are the scenario's own there (range-100k: ratio <= 2)."""
+    done = bench("--scenario", "range-1k,range-100k", "--quick", "--database", postgres_server.url)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^range-1k .*median_ms <= 5: (met|MISSED)$", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^range-100k .*ratio <= 2: (met|MISSED)$", done.stdout, re.MULTILINE), done.stdout
+    listed = bench("--list").stdout
+    assert "on postgresql: goal: rate_per_s >= 150000" in listed  # insert-100k's
+    assert "floor: asyncpg on its own database" in listed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -37,10 +36,10 @@ async def t3_sim() -> AsyncIterator[T3ModbusSimulator]:
 
 
 @pytest.fixture
-def collect_settings(db_path: Path, policy: RetryPolicy) -> Settings:
+def collect_settings(database_url: str, policy: RetryPolicy) -> Settings:
     """A database under tmp_path, the fast retry policy, and a 1 s skip window for failing devices."""
     return Settings.defaults(
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         database_pool_size=2,
         t3000_interface_timeout_ms=round(policy.timeout * 1000),
         t3000_max_retries=policy.retries,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from t3000gql.collect.demo import CONTROLLERS, demo_points
 from t3000gql.collect.drivers.simulated import input_kind
 from t3000gql.config import Settings
@@ -12,8 +10,8 @@ from t3000gql.services import Services
 from tests.collect.helpers import Recorder, runs
 
 
-async def test_demo_collects_live_data_and_a_second_run_reuses_the_database(db_path: Path) -> None:
-    settings = Settings.defaults(database_url=f"sqlite:///{db_path}", database_pool_size=2)
+async def test_demo_collects_live_data_and_a_second_run_reuses_the_database(database_url: str) -> None:
+    settings = Settings.defaults(database_url=database_url, database_pool_size=2)
     ports = []
     for round in range(2):
         services = await Services.start(settings, demo=True)
@@ -52,8 +50,8 @@ async def test_demo_inputs_are_named_and_given_units_after_what_they_measure() -
         assert point.point_name
 
 
-async def test_background_collection_can_be_switched_off(db_path: Path) -> None:
-    settings = Settings.defaults(database_url=f"sqlite:///{db_path}", background_collection_enabled=False)
+async def test_background_collection_can_be_switched_off(database_url: str) -> None:
+    settings = Settings.defaults(database_url=database_url, background_collection_enabled=False)
     services = await Services.start(settings, demo=True)
     try:
         assert not services.collection.collector.scheduler.running

@@ -7,7 +7,6 @@ while the other keeps answering. The test waits on collection and status events 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 
@@ -31,12 +30,12 @@ async def two_sims() -> AsyncIterator[tuple[T3ModbusSimulator, T3ModbusSimulator
 
 
 async def test_a_device_that_stops_answering_goes_offline_others_keep_collecting_it_comes_back(
-    db_path: Path, two_sims: tuple[T3ModbusSimulator, T3ModbusSimulator]
+    database_url: str, two_sims: tuple[T3ModbusSimulator, T3ModbusSimulator]
 ) -> None:
     hung_sim, healthy_sim = two_sims
     # A failing read of the hung device takes about 2 x 1.5 s, while the healthy one is due every second.
     settings = Settings.defaults(
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         t3000_interface_timeout_ms=1500,
         t3000_max_retries=1,
         collector_error_retry_seconds=1,

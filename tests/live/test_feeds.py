@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -28,8 +27,8 @@ B1 = PointRef(2, PointType.VARIABLE, 1)
 
 
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings.defaults(database_url=f"sqlite:///{tmp_path / 'feeds.db'}", broadcast_url="memory://")
+async def services(database_url: str) -> AsyncIterator[Services]:
+    settings = Settings.defaults(database_url=database_url, broadcast_url="memory://")
     started = await Services.start(settings)
     try:
         for device_id in (1, 2):

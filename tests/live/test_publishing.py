@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Sample
 from t3000gql.errors import ConfigError, ValidationError
 from t3000gql.services import Services
+from t3000gql.storage.database import DRIVER_ERRORS
 from tests.live.helpers import take
 
 T0 = 1_700_000_000_000
@@ -21,9 +21,23 @@ P1 = PointRef(10, PointType.INPUT, 1)
 P2 = PointRef(10, PointType.INPUT, 2)
 
 
+REFUSE_666 = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_666 BEFORE INSERT ON realtime_data_cache WHEN NEW.value = 666 "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.value = 666 THEN "
+        "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_666 BEFORE INSERT ON realtime_data_cache FOR EACH ROW EXECUTE FUNCTION refuse_666()",
+    ],
+}
+"""A real failure inside the write transaction: the database refuses a cached value of 666."""
+
+
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings.defaults(database_url=f"sqlite:///{tmp_path / 'live.db'}", broadcast_url="memory://")
+async def services(database_url: str) -> AsyncIterator[Services]:
+    settings = Settings.defaults(database_url=database_url, broadcast_url="memory://")
     started = await Services.start(settings)
     try:
         await started.store.devices.create(DeviceInput(10, device_name="AHU", device_type="T3-BB"))
@@ -67,12 +81,10 @@ async def test_a_batch_refused_by_validation_publishes_nothing(services: Service
 async def test_a_batch_rolled_back_inside_its_transaction_publishes_nothing(services: Services) -> None:
     # A real failure after the history rows are written and before the commit: the cache upsert is refused.
     async with services.store.db.writer() as conn:
-        await conn.execute(
-            "CREATE TRIGGER refuse_666 BEFORE INSERT ON realtime_data_cache WHEN NEW.value = 666 "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
+        for statement in REFUSE_666[services.store.db.backend]:
+            await conn.execute(statement)
     with services.live.watch_points() as sub:
-        with pytest.raises(sqlite3.DatabaseError, match="refused by the test"):
+        with pytest.raises(DRIVER_ERRORS, match="refused by the test"):
             await services.store.writes.record([Sample(P1, T0, 5.0), Sample(P2, T0, 666.0)], "api")
         ids = [services.store.points.directory.get(P1), services.store.points.directory.get(P2)]
         assert set((await services.store.history.count([i for i in ids if i], 0, T0 + 10)).values()) == {0}
@@ -95,10 +107,8 @@ async def test_health_reports_the_live_bus(services: Services) -> None:
     assert health["live"]["coalesced"] == 0
 
 
-async def test_the_services_use_the_configured_channel_prefix(tmp_path: Path) -> None:
-    settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path / 'p.db'}", broadcast_channel_prefix="site-7.live"
-    )
+async def test_the_services_use_the_configured_channel_prefix(database_url: str) -> None:
+    settings = Settings.defaults(database_url=database_url, broadcast_channel_prefix="site-7.live")
     started = await Services.start(settings)
     try:
         assert started.live.points_channel == "site-7.live.points"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from redis import asyncio as redis
@@ -75,10 +74,10 @@ async def test_an_unreachable_broker_is_a_clear_error(prefix: str) -> None:
 
 
 @pytest.fixture
-async def two_servers(tmp_path: Path, redis_url: str, prefix: str) -> AsyncIterator[tuple[Services, Services]]:
-    """Two sets of services on one database file and one Redis, as two server processes would run."""
+async def two_servers(database_url: str, redis_url: str, prefix: str) -> AsyncIterator[tuple[Services, Services]]:
+    """Two sets of services on one database and one Redis, as two server processes would run."""
     settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        database_url=database_url,
         broadcast_url=redis_url,
         broadcast_channel_prefix=prefix,
     )

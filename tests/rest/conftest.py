@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,10 +67,10 @@ class RestClient:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     # As tests/api's: the clock stands at NOW while samples of later months are stored.
     return Settings.defaults(
-        database_url=f"sqlite:///{tmp_path}/t.db",
+        database_url=database_url,
         partition_cleanup_enabled=False,
         max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,
     )

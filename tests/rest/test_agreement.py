@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from t3000gql.config import Settings
 from t3000gql.domain.points import PointType
 from tests.api.conftest import DAY_START, NOW, GraphQLClient, open_client, seed, seed_file
 from tests.conftest import ANY_YEAR_SKEW_SECONDS
+from tests.postgres import NewDatabase
 from tests.rest.conftest import RestClient
 
 NOW_S = NOW // 1000
@@ -31,10 +31,10 @@ def number(point_type: str) -> int:
 
 
 @pytest.fixture
-def twin(tmp_path: Path) -> Iterator[RestClient]:
+def twin(new_database_url: NewDatabase) -> Iterator[RestClient]:
     """A second copy of the seeded site, for writes made through the other API."""
     settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path}/twin.db",
+        database_url=new_database_url("twin"),
         partition_cleanup_enabled=False,
         max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,  # as the site it mirrors (tests/rest/conftest.py)
     )

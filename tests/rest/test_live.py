@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,8 +20,8 @@ T_S = 1_790_000_000
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[InLoopServer]:
-    settings = Settings.defaults(database_url=f"sqlite:///{tmp_path / 'live.db'}", partition_cleanup_enabled=False)
+async def server(database_url: str) -> AsyncIterator[InLoopServer]:
+    settings = Settings.defaults(database_url=database_url, partition_cleanup_enabled=False)
     async with serve_in_loop(settings) as running:
         await seed(running.services.store)
         yield running

@@ -21,8 +21,8 @@ if str(SCRIPTS) not in sys.path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return station_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return station_settings(tmp_path, database_url)
 
 
 @pytest.fixture

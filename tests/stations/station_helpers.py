@@ -13,12 +13,12 @@ from tests.conftest import ANY_YEAR_SKEW_SECONDS
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def station_settings(tmp_path: Path, **overrides: object) -> Settings:
+def station_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
     """Fast settings for tests: short busy timeout (a held lock fails a write in 50 ms), short flush, retry
     and reconnect intervals. The station simulator stamps readings with the real time while servers under test
     may run on a fixed clock in the past, so the clock-skew rule is widened (it has tests of its own)."""
     values: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'stations.db'}",
+        "database_url": database_url,
         "database_pool_size": 2,
         "database_busy_timeout_ms": 50,
         "station_flush_interval_ms": 20,

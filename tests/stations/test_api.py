@@ -28,8 +28,8 @@ mutation ($inputs: [PowerReadingInput!]!, $source: DataSource! = MANUAL) {
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[GraphQLClient]:
-    with open_client(station_settings(tmp_path)) as client:
+def client(tmp_path: Path, database_url: str) -> Iterator[GraphQLClient]:
+    with open_client(station_settings(tmp_path, database_url)) as client:
         yield client
 
 
@@ -168,8 +168,8 @@ def test_monitored_station_feeds_readings_into_the_api(client: GraphQLClient) ->
         client.run(simulator.stop)
 
 
-def test_station_monitor_status_when_the_monitor_is_off(tmp_path: Path) -> None:
-    with open_client(station_settings(tmp_path, station_monitor_enabled=False)) as client:
+def test_station_monitor_status_when_the_monitor_is_off(tmp_path: Path, database_url: str) -> None:
+    with open_client(station_settings(tmp_path, database_url, station_monitor_enabled=False)) as client:
         status = client.data(
             "{ stationMonitor { enabled databaseAvailable buffered received written duplicates rejected spooled "
             "replayed } }"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 
@@ -26,6 +27,7 @@ from t3000gql.ingest.logformat import format_text_line
 from t3000gql.ingest.parsing import WORKER_MIN_BYTES
 from t3000gql.ingest.stations import StationService
 from t3000gql.storage.store import Store
+from tests.postgres import query_sql
 from tests.stations.station_helpers import DATA, station_settings, wait_for
 
 T0 = 1_705_314_600_000
@@ -198,9 +200,9 @@ async def test_a_grown_file_continues_at_its_old_end(
 
 
 def test_cli_imports_and_reports(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)
     report = tmp_path / "report.txt"
     assert main(["import-logs", str(DATA / "monitor.log"), "--create-stations", "--report", str(report)]) == 0
@@ -214,9 +216,9 @@ def test_cli_imports_and_reports(
     assert "not a file" in capsys.readouterr().err
 
 
-def test_sigint_then_rerun_finishes_the_job(tmp_path: Path) -> None:
+def test_sigint_then_rerun_finishes_the_job(tmp_path: Path, database_url: str) -> None:
     """A real interruption: SIGINT to `t3000gql import-logs` in a subprocess once a checkpoint is committed."""
-    settings: Settings = station_settings(tmp_path)
+    settings: Settings = station_settings(tmp_path, database_url)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "IMPORT_BATCH_READINGS": "200"}
     log = tmp_path / "big.log"
     write_log(log, 40_000)
@@ -230,17 +232,13 @@ def test_sigint_then_rerun_finishes_the_job(tmp_path: Path) -> None:
         "--report",
         str(tmp_path / "r.txt"),
     ]
-    db_path = tmp_path / "stations.db"
 
     def committed_lines() -> int:
-        if not db_path.exists():
-            return 0
         try:
-            with sqlite3.connect(db_path, timeout=1) as conn:
-                row = conn.execute("SELECT max(line_number) FROM import_checkpoints").fetchone()
-        except sqlite3.OperationalError:
-            return 0  # not migrated yet
-        return int(row[0] or 0)
+            rows = query_sql(database_url, "SELECT max(line_number) FROM import_checkpoints")
+        except (sqlite3.Error, asyncpg.PostgresError):
+            return 0  # not created or not migrated yet
+        return int(rows[0][0] or 0)
 
     # A session of its own, and SIGINT to its whole process group: what Ctrl-C on a terminal does (the parsing
     # worker gets it too, and must leave the decision to the importer).
@@ -261,13 +259,10 @@ def test_sigint_then_rerun_finishes_the_job(tmp_path: Path) -> None:
     interrupted = process.returncode == 130
     assert process.returncode in (0, 130), err
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=True)
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM power_readings").fetchone() == (40_000,)
-        assert conn.execute("SELECT imported, duplicates, completed FROM import_checkpoints").fetchone() == (
-            40_000,
-            0,
-            1,
-        )
+    assert query_sql(database_url, "SELECT count(*) FROM power_readings") == [(40_000,)]
+    assert query_sql(database_url, "SELECT imported, duplicates, completed FROM import_checkpoints") == [
+        (40_000, 0, 1)
+    ]
     if interrupted:
         assert "run the same command again" in err
         assert "resumed after line" in rerun.stdout

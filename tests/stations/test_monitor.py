@@ -3,7 +3,6 @@ arrive and are queryable; a locked database sends them to the spool and they com
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from t3000gql.ingest.station_client import BACKOFF, CONNECTED
 from t3000gql.ingest.stations import StationService, reading_limits
 from t3000gql.services import Services
 from t3000gql.storage.store import Store
+from tests.postgres import write_lock_held_async
 from tests.stations.station_helpers import station_settings, wait_for
 
 NAMES = ["ST-A", "ST-B", "ST-C"]
@@ -86,21 +86,20 @@ async def test_locked_database_spools_and_recovers_exactly(
 ) -> None:
     await connect_stations(service, simulator)
     monitor = await start_monitor(service, settings)
-    locker = sqlite3.connect(store.db.path, isolation_level=None)
     try:
         await wait_for(lambda: all(link.state == CONNECTED for link in monitor.links()), what="connections")
         simulator.resume()
         await wait_for(lambda: stored_at_least(store, 30), what="some readings stored")
-        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: writes fail after 50 ms
-        await wait_for(lambda: monitor.stats.spooled > 0, what="readings to be spooled")
-        assert not monitor.stats.database_available and monitor.spool.exists()
-        await wait_for(simulator.done, what="the simulator to finish")
-        await wait_for(lambda: monitor.buffered == 0, what="the buffer to reach the spool")
-        locker.execute("ROLLBACK")
+        async with write_lock_held_async(
+            settings.database_url
+        ):  # another process holds the write lock: writes fail in 50 ms
+            await wait_for(lambda: monitor.stats.spooled > 0, what="readings to be spooled")
+            assert not monitor.stats.database_available and monitor.spool.exists()
+            await wait_for(simulator.done, what="the simulator to finish")
+            await wait_for(lambda: monitor.buffered == 0, what="the buffer to reach the spool")
         await wait_for(lambda: not monitor.spool.exists(), what="the spool to be replayed")
         await wait_for(lambda: stored_is(store, simulator.total_sent), what="every reading stored")
     finally:
-        locker.close()
         await monitor.stop()
     assert simulator.total_sent == 180
     assert monitor.stats.replayed == monitor.stats.spooled > 0
@@ -116,25 +115,20 @@ def _year(store: Store) -> str:
 
 
 async def test_spool_survives_a_restart_and_is_replayed_at_start_up(
-    tmp_path: Path, simulator: StationSimulator
+    tmp_path: Path, database_url: str, simulator: StationSimulator
 ) -> None:
-    settings = station_settings(tmp_path)
+    settings = station_settings(tmp_path, database_url)
     store = await Store.open(settings)
     service = StationService(store, reading_limits(settings))
     await connect_stations(service, simulator)
     monitor = await start_monitor(service, settings)
-    locker = sqlite3.connect(store.db.path, isolation_level=None)
-    try:
-        await wait_for(lambda: all(link.state == CONNECTED for link in monitor.links()), what="connections")
-        locker.execute("BEGIN EXCLUSIVE")
+    await wait_for(lambda: all(link.state == CONNECTED for link in monitor.links()), what="connections")
+    async with write_lock_held_async(database_url):
         simulator.resume()
         await wait_for(simulator.done, what="the simulator to finish")
         await wait_for(lambda: monitor.stats.received == simulator.total_sent, what="everything received")
         await monitor.stop()  # the server stops while the database is still locked: the buffer is spooled
         await store.close()
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     assert monitor.stats.spooled == simulator.total_sent == 180
     store = await Store.open(settings)
     service = StationService(store, reading_limits(settings))
@@ -233,9 +227,9 @@ async def test_bad_messages_are_rejected_and_counted(
 
 
 async def test_services_start_the_monitor_and_follow_station_changes(
-    tmp_path: Path, simulator: StationSimulator
+    tmp_path: Path, database_url: str, simulator: StationSimulator
 ) -> None:
-    services = await Services.start(station_settings(tmp_path))
+    services = await Services.start(station_settings(tmp_path, database_url))
     try:
         assert services.monitor is not None and services.monitor.links() == []
         await services.stations.create_station(StationInput(name="ST-A", websocket_url=simulator.url("ST-A")))
@@ -247,7 +241,7 @@ async def test_services_start_the_monitor_and_follow_station_changes(
         await wait_for(lambda: monitor.links()[0].state == "STOPPED", what="the client to stop")
     finally:
         await services.stop()
-    disabled = await Services.start(station_settings(tmp_path, station_monitor_enabled=False))
+    disabled = await Services.start(station_settings(tmp_path, database_url, station_monitor_enabled=False))
     try:
         assert disabled.monitor is None
     finally:

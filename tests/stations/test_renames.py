@@ -29,8 +29,8 @@ RECORD = "mutation ($inputs: [PowerReadingInput!]!) { recordPowerReadings(inputs
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[GraphQLClient]:
-    with open_client(station_settings(tmp_path)) as client:
+def client(tmp_path: Path, database_url: str) -> Iterator[GraphQLClient]:
+    with open_client(station_settings(tmp_path, database_url)) as client:
         yield client
 
 

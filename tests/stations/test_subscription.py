@@ -25,8 +25,8 @@ SUBSCRIBE = (
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[InLoopServer]:
-    async with serve_in_loop(station_settings(tmp_path)) as running:
+async def server(tmp_path: Path, database_url: str) -> AsyncIterator[InLoopServer]:
+    async with serve_in_loop(station_settings(tmp_path, database_url)) as running:
         yield running
 
 

@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
+from t3000gql.storage.database import Database
 from t3000gql.storage.store import Store
+
+_TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+    "postgresql": "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+}
+
+
+async def table_names(db: Database) -> set[str]:
+    """The tables the database holds, asked of its own catalog."""
+    return {row[0] for row in await db.fetch_all(_TABLES[db.backend])}
+
 
 DEVICE = 1001
 

@@ -9,27 +9,34 @@ import pytest
 
 from t3000gql.errors import MigrationError
 from t3000gql.storage.database import Database
-from t3000gql.storage.migrations import available_migrations, migrate
+from t3000gql.storage.migrations import FOLDERS, available_migrations, migrate
+from tests.postgres import NewDatabase
+from tests.storage.helpers import table_names
 
 
-async def test_migrations_from_empty_then_rerun_applies_nothing(db_path: Path) -> None:
-    db = Database(f"sqlite:///{db_path}", pool_size=1)
+async def test_migrations_from_empty_then_rerun_applies_nothing(new_database_url: NewDatabase) -> None:
+    db = Database.for_url(new_database_url("empty", migrated=False), pool_size=1)
     await db.connect()
     try:
         applied = await migrate(db)
-        assert [m.version for m in applied] == [m.version for m in available_migrations()]
+        assert [m.version for m in applied] == [m.version for m in available_migrations(FOLDERS[db.backend])]
         assert await migrate(db) == []
+        tables = await table_names(db)
     finally:
         await db.disconnect()
-    tables = {
-        row[0] for row in sqlite3.connect(db_path).execute("SELECT name FROM sqlite_master WHERE type='table'")
-    }
     assert {"devices", "monitoring_points", "trend_logs", "trend_log_points", "realtime_data_cache"} <= tables
-    assert {"audit_log", "data_sources", "schema_version"} <= tables
+    assert {"audit_log", "data_sources", "schema_version", "stations", "power_readings"} <= tables
 
 
-async def test_database_newer_than_code_is_refused(db_path: Path) -> None:
-    db = Database(f"sqlite:///{db_path}", pool_size=1)
+def test_both_databases_have_the_same_migrations() -> None:
+    """Each SQLite migration has its PostgreSQL twin of the same number and name (and no more)."""
+    sqlite = [(m.version, m.name) for m in available_migrations("sqlite")]
+    postgres = [(m.version, m.name) for m in available_migrations("postgres")]
+    assert sqlite == postgres
+
+
+async def test_database_newer_than_code_is_refused(database_url: str) -> None:
+    db = Database.for_url(database_url, pool_size=1)
     await db.connect()
     try:
         await migrate(db)
@@ -41,9 +48,8 @@ async def test_database_newer_than_code_is_refused(db_path: Path) -> None:
         await db.disconnect()
 
 
-def test_cli_migrate_creates_the_file(tmp_path: Path) -> None:
-    target = tmp_path / "cli.db"
-    env = {"DATABASE_URL": f"sqlite:///{target}", "PATH": "/usr/bin:/bin"}
+def test_cli_migrate_creates_the_schema(tmp_path: Path, new_database_url: NewDatabase) -> None:
+    env = {"DATABASE_URL": new_database_url("cli", migrated=False), "PATH": "/usr/bin:/bin"}
     first = subprocess.run(
         [sys.executable, "-m", "t3000gql", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True
     )
@@ -59,7 +65,7 @@ def test_access_control_migration_makes_outputs_and_variables_writable_but_not_a
     db_path: Path,
 ) -> None:
     """A database of the version before access control keeps its points; they get `writable` as new ones do."""
-    from t3000gql.storage.migrations import split_statements
+    from t3000gql.storage.connection import split_statements
 
     conn = sqlite3.connect(db_path)
     conn.execute(

@@ -33,10 +33,8 @@ BERLIN = "Europe/Berlin"
 
 
 @pytest.fixture
-def client(tmp_path: object) -> Iterator[GraphQLClient]:
-    settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path}/t.db", partition_cleanup_enabled=False, timezone=BERLIN
-    )
+def client(database_url: str) -> Iterator[GraphQLClient]:
+    settings = Settings.defaults(database_url=database_url, partition_cleanup_enabled=False, timezone=BERLIN)
     seed_file(settings, seed)
     with open_client(settings) as opened:
         yield opened

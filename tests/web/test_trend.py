@@ -118,9 +118,11 @@ def test_new_values_append_at_the_right_edge(page: Any, site: SiteServer, traffi
     open_device(page, 7001)
     page.check(".tree-point[data-point='7001:INPUT:2'] input")
     page.click("button[data-preset='1h']")
+    # The hour's own load, not the day's that the page opened with (its `ready` may still be showing).
     page.wait_for_function(
         "selector => { const d = document.querySelector(selector).dataset;"
-        " return d.state === 'ready' && d.live === 'on' && d.interval === 'raw'; }",
+        " return d.state === 'ready' && d.live === 'on' && d.interval === 'raw'"
+        " && Number(d.end) - Number(d.start) <= 3600000; }",
         arg=CHART,
     )
     before = int(chart_state(page)["samples"])

@@ -1,5 +1,7 @@
-"""Storage scenarios: the write path and the read path in-process (no HTTP), each beside its floor, plain stdlib
-`sqlite3` doing the same SQL work on a file of its own with the same partition layout."""
+"""Storage scenarios: the write path and the read path in-process (no HTTP), each beside its floor: on SQLite,
+plain stdlib `sqlite3` doing the same SQL work on a file of its own with the same partition layout; on
+PostgreSQL (`--database postgresql://…`), plain asyncpg on a database of its own with the same layout (COPY for
+writes, one SELECT for reads: `benchlib/pgfloor.py`)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import sqlite3
 from functools import partial
 from pathlib import Path
 
-from benchlib.context import Context
+from benchlib.context import SQLITE, Context
+from benchlib.pgfloor import PG_FLOOR, PostgresFloor
 from benchlib.registry import Result, scenario
 from benchlib.report import measured, per_second
-from benchlib.stats import atimed, median, timed
+from benchlib.stats import atimed, median
 from t3000gql.config import Settings
 from t3000gql.domain.inputs import DeviceInput, PointInput
 from t3000gql.domain.points import PointRef, PointType
@@ -53,9 +56,6 @@ class Floor:
             )
         self.conn.execute("COMMIT")
 
-    def insert_samples(self, samples: list[Sample]) -> None:
-        self.insert(as_rows(samples))
-
     def insert_batches(self, batches: list[list[tuple[int, int, float]]]) -> None:
         for rows in batches:
             self.insert(rows)
@@ -86,6 +86,52 @@ class Floor:
         return count
 
 
+class AsyncFloor:
+    """The floor of the scenario's backend behind one async face: stdlib sqlite3 (its calls are synchronous and
+    timed as they are) or asyncpg."""
+
+    def __init__(self, sqlite: Floor | None, postgres: PostgresFloor | None) -> None:
+        self.sqlite = sqlite
+        self.postgres = postgres
+
+    @classmethod
+    async def open(cls, ctx: Context) -> AsyncFloor:
+        if ctx.backend == SQLITE:
+            return cls(Floor(ctx.workdir / "floor.db"), None)
+        return cls(None, await PostgresFloor.open(ctx.database_url("floor")))
+
+    async def insert(self, rows: list[tuple[int, int, float]]) -> None:
+        if self.sqlite is not None:
+            self.sqlite.insert(rows)
+        else:
+            assert self.postgres is not None
+            await self.postgres.insert(rows)
+
+    async def insert_batches(self, batches: list[list[tuple[int, int, float]]]) -> None:
+        for rows in batches:
+            await self.insert(rows)
+
+    async def read(self, point_id: int, start: int, end: int) -> int:
+        if self.sqlite is not None:
+            return self.sqlite.read(point_id, start, end)
+        assert self.postgres is not None
+        return await self.postgres.read(point_id, start, end)
+
+    async def aggregate(self, point_id: int, start: int, end: int, width_ms: int) -> int:
+        if self.sqlite is not None:
+            return self.sqlite.aggregate(point_id, start, end, width_ms)
+        assert self.postgres is not None
+        return await self.postgres.aggregate(point_id, start, end, width_ms)
+
+    async def close(self) -> None:
+        if self.postgres is not None:
+            await self.postgres.close()
+
+
+BOTH = ("sqlite", "postgresql")
+ON_POSTGRES = {"postgresql": PG_FLOOR}
+
+
 async def open_store(ctx: Context, points: int = 100) -> Store:
     settings = Settings.defaults(database_url=ctx.database_url("bench"), database_pool_size=4)
     store = await Store.open(settings)
@@ -106,28 +152,36 @@ def as_rows(samples: list[Sample]) -> list[tuple[int, int, float]]:
     return [(s.point.point_number, s.ts_ms, s.value) for s in samples]
 
 
-@scenario("insert-1k", goal="median_ms <= 15", floor=SQLITE_FLOOR)
+@scenario("insert-1k", goal="median_ms <= 15", floor=SQLITE_FLOOR, backends=BOTH, floor_on=ON_POSTGRES)
 async def insert_1k(ctx: Context) -> Result:
     """One batch of 1,000 samples (10 points x 100 minutes) through the write path."""
     store = await open_store(ctx)
-    floor = Floor(ctx.workdir / "floor.db")
+    floor = await AsyncFloor.open(ctx)
     ours, base = [], []
     for repeat in range(ctx.repeats + 1):
         batch = samples_for(range(1, 11), T2024_07_01 + repeat * 1000 * MINUTE, 1000)
         took = await atimed(partial(store.writes.record, batch, "bench"))
-        floor_took = timed(partial(floor.insert_samples, batch))
+        floor_took = await atimed(partial(floor.insert, as_rows(batch)))
         if repeat:  # the first round creates the partition: warm-up
             ours.append(took)
             base.append(floor_took)
     await store.close()
+    await floor.close()
     return measured(ours, base, rate_per_s=per_second(1000, median(ours)))
 
 
-@scenario("insert-100k", goal="rate_per_s >= 200000", floor=SQLITE_FLOOR)
+@scenario(
+    "insert-100k",
+    goal="rate_per_s >= 200000",
+    floor=SQLITE_FLOOR,
+    backends=BOTH,
+    goal_on={"postgresql": "rate_per_s >= 150000"},
+    floor_on=ON_POSTGRES,
+)
 async def insert_100k(ctx: Context) -> Result:
     """100,000 samples (100 points) in batches of 10,000; rate_per_s is samples per second."""
     store = await open_store(ctx)
-    floor = Floor(ctx.workdir / "floor.db")
+    floor = await AsyncFloor.open(ctx)
     ours, base = [], []
     for repeat in range(ctx.repeats):
         data = samples_for(range(1, 101), T2024_07_01 + repeat * 2000 * MINUTE, 100_000)
@@ -138,8 +192,9 @@ async def insert_100k(ctx: Context) -> Result:
                 await store.writes.record(batch, "bench")
 
         ours.append(await atimed(write_all))
-        base.append(timed(partial(floor.insert_batches, [as_rows(b) for b in batches])))
+        base.append(await atimed(partial(floor.insert_batches, [as_rows(b) for b in batches])))
     await store.close()
+    await floor.close()
     return measured(
         ours,
         base,
@@ -150,45 +205,59 @@ async def insert_100k(ctx: Context) -> Result:
 
 async def _range(ctx: Context, size: int) -> Result:
     store = await open_store(ctx, points=1)
-    floor = Floor(ctx.workdir / "floor.db")
+    floor = await AsyncFloor.open(ctx)
     # one point with 2x the samples asked for, crossing no year boundary
     data = samples_for(range(1, 2), T2024_07_01, 2 * size)
     for i in range(0, len(data), 50_000):
         await store.writes.record(data[i : i + 50_000], "bench")
-        floor.insert(as_rows(data[i : i + 50_000]))
+        await floor.insert(as_rows(data[i : i + 50_000]))
     pid = (await store.points.resolve([data[0].point]))[data[0].point]
     start = T2024_07_01 + (size // 2) * MINUTE
     end = start + size * MINUTE
     got = await store.history.read_range([pid], start, end)
-    if len(got[pid].values) != size or floor.read(1, start, end) != size:
+    if len(got[pid].values) != size or await floor.read(1, start, end) != size:
         raise RuntimeError(f"expected {size} samples, read {len(got[pid].values)}")
     ours = [await atimed(lambda: store.history.read_range([pid], start, end)) for _ in range(ctx.repeats)]
-    base = [timed(lambda: floor.read(1, start, end)) for _ in range(ctx.repeats)]
+    base = [await atimed(lambda: floor.read(1, start, end)) for _ in range(ctx.repeats)]
     await store.close()
+    await floor.close()
     return measured(ours, base, rate_per_s=per_second(size, median(ours)))
 
 
-@scenario("range-1k", goal="median_ms <= 5", floor=SQLITE_FLOOR)
+@scenario("range-1k", goal="median_ms <= 5", floor=SQLITE_FLOOR, backends=BOTH, floor_on=ON_POSTGRES)
 async def range_1k(ctx: Context) -> Result:
     """1,000 samples of one point read through the read path."""
     return await _range(ctx, 1_000)
 
 
-@scenario("range-100k", goal="median_ms <= 150", floor=SQLITE_FLOOR)
+@scenario(
+    "range-100k",
+    goal="median_ms <= 150",
+    floor=SQLITE_FLOOR,
+    backends=BOTH,
+    goal_on={"postgresql": "ratio <= 2"},
+    floor_on=ON_POSTGRES,
+)
 async def range_100k(ctx: Context) -> Result:
     """100,000 samples of one point read through the read path."""
     return await _range(ctx, 100_000)
 
 
-@scenario("agg-year-15min", goal="ratio <= 1.5", floor=SQLITE_FLOOR + " (GROUP BY ts / width)")
+@scenario(
+    "agg-year-15min",
+    goal="ratio <= 1.5",
+    floor=SQLITE_FLOOR + " (GROUP BY ts / width)",
+    backends=BOTH,
+    floor_on={"postgresql": PG_FLOOR + " (GROUP BY ts / width)"},
+)
 async def agg_year(ctx: Context) -> Result:
     """A year of 1-minute samples (525,600, across a year boundary) into 15-minute avg/min/max buckets."""
     store = await open_store(ctx, points=1)
-    floor = Floor(ctx.workdir / "floor.db")
+    floor = await AsyncFloor.open(ctx)
     data = samples_for(range(1, 2), T2024_07_01, 525_600)
     for i in range(0, len(data), 50_000):
         await store.writes.record(data[i : i + 50_000], "bench")
-        floor.insert(as_rows(data[i : i + 50_000]))
+        await floor.insert(as_rows(data[i : i + 50_000]))
     pid = (await store.points.resolve([data[0].point]))[data[0].point]
     start, end = T2024_07_01, T2024_07_01 + 525_600 * MINUTE
     aggs = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX]
@@ -198,6 +267,7 @@ async def agg_year(ctx: Context) -> Result:
     ours = [
         await atimed(lambda: store.history.aggregate([pid], start, end, 900, aggs)) for _ in range(ctx.repeats)
     ]
-    base = [timed(lambda: floor.aggregate(1, start, end, 900_000)) for _ in range(ctx.repeats)]
+    base = [await atimed(lambda: floor.aggregate(1, start, end, 900_000)) for _ in range(ctx.repeats)]
     await store.close()
+    await floor.close()
     return measured(ours, base, rate_per_s=per_second(525_600, median(ours)))
