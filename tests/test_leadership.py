@@ -3,9 +3,9 @@ processes sharing a database leads, and another takes over when it stops or lose
 
 Two Services (or two locks) in one test process stand for two processes here: the SQLite lock is a `flock`, which
 two opens of the file in one process contend for as two processes do; the PostgreSQL lock is an advisory lock on
-a connection of each. The real processes (kill -9 included) are in tests/scale/. PostgreSQL tests run in a
-database of their own, created and dropped, and skip when PostgreSQL is absent (fail under
-T3000GQL_REQUIRE_SERVICES=1).
+a connection of each. The real processes (kill -9 included) are in tests/scale/. The Services tests run on both
+databases; the advisory-lock tests get an empty database of their own on the test PostgreSQL server (created and
+dropped; skipped without T3000GQL_TEST_POSTGRES_URL, failed under T3000GQL_REQUIRE_SERVICES=1 when unreachable).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -28,14 +27,16 @@ from t3000gql.leadership import Leadership
 from t3000gql.lifecycle import LifecycleHook
 from t3000gql.services import Services
 from t3000gql.storage.leader_lock import AdvisoryLeaderLock, FileLeaderLock, LeaderInfo
-from tests.conftest import FakeClock, require_service
+from tests.conftest import FakeClock
 from tests.live.helpers import wait_until
+from tests.postgres import NewDatabase, PostgresServer
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Settings:
+def site(tmp_path: Path, new_database_url: NewDatabase) -> Settings:
+    """One database (of the test's backend: the file lock on SQLite, the advisory lock on PostgreSQL)."""
     return Settings.defaults(
-        database_url=f"sqlite:///{tmp_path / 'site.db'}",
+        database_url=new_database_url("site"),
         database_pool_size=2,
         leader_timeout_seconds=1,
         station_spool_path=str(tmp_path / "spool"),
@@ -96,10 +97,8 @@ async def test_only_the_leader_runs_retention(site: Settings) -> None:
 
 
 async def partition_years(services: Services) -> list[int]:
-    rows = await services.store.db.fetch_all(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%' ORDER BY name"
-    )
-    return [int(name[-4:]) for (name,) in rows]
+    db = services.store.db
+    return sorted(int(name[-4:]) for (name,) in await db.fetch_all(db.dialect.list_partitions))
 
 
 class Duties:
@@ -193,17 +192,14 @@ async def test_a_dead_holder_named_in_the_lock_file_is_not_reported_as_leader(tm
 
 
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A database of its own on the local PostgreSQL, dropped afterwards."""
-    require_service("127.0.0.1", 5432, "PostgreSQL")
-    name = f"t3000gql_lead_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """An empty database of its own on the test PostgreSQL server (skipped without T3000GQL_TEST_POSTGRES_URL),
+    dropped afterwards: advisory locks belong to one database."""
+    database = postgres_server.create_database(migrated=False)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield postgres_server.url_of(database)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        postgres_server.drop_database(database)
 
 
 async def test_the_advisory_lock_has_one_holder_named_to_the_others(postgres_url: str) -> None:

@@ -5,8 +5,6 @@ in memory; the same through real server processes is in tests/scale/."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,8 +20,10 @@ from t3000gql.live import RegistryNote
 from t3000gql.peers import PARTITIONS, change_of, note_of
 from t3000gql.registry import RegistryChange
 from t3000gql.services import Services
+from t3000gql.storage.store import Store
 from tests.conftest import FakeClock
 from tests.live.helpers import wait_until
+from tests.postgres import NewDatabase
 
 DEVICE = 31
 POINT = PointRef(DEVICE, PointType.INPUT, 1)
@@ -31,11 +31,13 @@ T0 = 1_790_000_000_000
 
 
 @pytest.fixture
-async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Services, Services]]:
+async def pair(
+    tmp_path: Path, redis_url: str, new_database_url: NewDatabase
+) -> AsyncIterator[tuple[Services, Services]]:
     """The leader first, then a follower, on one database and one Redis (channels of this test's own prefix)."""
     prefix = f"t3000gql-test-{uuid.uuid4().hex}"
     settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        database_url=new_database_url("shared"),
         database_pool_size=2,
         broadcast_url=f"{redis_url}/?client_name={prefix}",
         broadcast_channel_prefix=prefix,
@@ -117,11 +119,11 @@ async def test_a_station_made_through_a_follower_is_monitored_by_the_leader(
 
 
 async def test_a_year_dropped_by_the_leaders_retention_is_not_read_by_the_other(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, redis_url: str, new_database_url: NewDatabase
 ) -> None:
     prefix = f"t3000gql-test-{uuid.uuid4().hex}"
     settings = Settings.defaults(
-        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        database_url=new_database_url("retention"),
         broadcast_url=redis_url,
         broadcast_channel_prefix=prefix,
         station_spool_path=str(tmp_path / "spool"),
@@ -156,9 +158,8 @@ async def test_years_dropped_elsewhere_are_forgotten_and_an_unknown_note_is_igno
 async def test_a_note_of_everything_reloads_what_a_process_keeps(pair: tuple[Services, Services]) -> None:
     first, second = pair  # what the bus tells a process after a gap in its connection (tests/live/test_redis.py)
     await second.store.devices.require(DEVICE)
-    database = first.settings.database_url.removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(database)) as conn, conn:  # a change whose note was lost
-        conn.execute("UPDATE devices SET device_name = 'renamed unheard' WHERE device_id = ?", (DEVICE,))
+    async with await Store.open(first.settings) as unheard:  # a change made without a bus: no note went out
+        await unheard.devices.upsert(DeviceInput(DEVICE, device_name="renamed unheard"))
     assert (await second.store.devices.require(DEVICE)).device_name == "AHU-1"
     first.live.publish_registry(RegistryNote("everything"))
 

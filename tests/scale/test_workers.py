@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.scale.conftest import Site
 from tests.scale.servers import Server, running, start, wait_for
 
@@ -118,6 +120,7 @@ def test_several_workers_refuse_a_bus_of_one_process_and_the_demo(site: Site) ->
     assert none.returncode == 2 and "--workers='0'" in none.stderr
 
 
+@pytest.mark.sqlite_only("SQLite's one write lock, held by another process")
 async def test_a_write_that_waits_past_the_busy_timeout_answers_database_unavailable(site: Site) -> None:
     env = site.environment(database_busy_timeout_ms=300)
     with running(site.workdir / "s", env, name="server") as server:
