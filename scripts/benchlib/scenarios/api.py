@@ -214,6 +214,7 @@ def api_concurrent_100(ctx: Context) -> Result:
     "api-concurrent-100-workers-2",
     goal="average_ms <= 30",
     floor="the same bare Starlette endpoint under uvicorn --workers 2 and the same client (ratio: our requests/s / its)",
+    backends=("sqlite", "postgresql"),
 )
 def api_concurrent_100_workers_2(ctx: Context) -> Result:
     """api-concurrent-100 against `t3000gql serve --workers 2` (two processes on one port, the live bus on Redis:
