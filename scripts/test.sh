@@ -11,4 +11,10 @@ if [ -n "${T3000GQL_TEST_POSTGRES_URL:-}" ]; then
 else
   echo "test.sh: SQLite only (set T3000GQL_TEST_POSTGRES_URL to run on PostgreSQL too)" >&2
 fi
-exec .venv/bin/python -m pytest "$@"
+# The tests mostly wait (sockets, devices that do not answer, browsers), so they run in several processes even on
+# two cores (pytest-xdist): T3000GQL_TEST_PROCESSES (default 4); 0 runs them in this process, as does `-n 0`.
+processes=(-n "${T3000GQL_TEST_PROCESSES:-4}")
+for arg in "$@"; do
+  case "$arg" in -n|-n*|--numprocesses*|-p) processes=() ;; esac
+done
+exec .venv/bin/python -m pytest "${processes[@]}" "$@"

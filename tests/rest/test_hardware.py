@@ -132,27 +132,29 @@ def test_a_device_that_answers_with_an_error_gives_502(site: Site) -> None:
     assert (answer.data["value"], answer.data["is_fresh"]) == (1.0, 0)
 
 
-def _wait_until_offline(site: Site, timeout_s: float = 10.0) -> None:
+def _until_offline(site: Site, path: str, timeout_s: float = 10.0) -> Any:
     """The first reader gives up after T3000_INTERFACE_TIMEOUT while the driver goes on retrying; the device is
-    offline once those retries end. /health says when (a bounded wait on a public condition, not a sleep)."""
+    skipped once those retries end and their read has landed. Asks again until the answer says so (a bounded
+    wait on a public condition, not a sleep); a request meanwhile joins the read still in flight."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        device = site.rest.http.get("/health").json()["collection"]["devices"].get(str(DEVICE))
-        if device is not None and not device["online"]:
-            return
+        answer = site.rest.get(path, stale=DataPoint)
+        if answer.body["code"] == "DEVICE_OFFLINE":
+            return answer
         time.sleep(0.05)
-    raise AssertionError(f"device {DEVICE} was not marked offline within {timeout_s} s")
+    raise AssertionError(f"device {DEVICE} was not skipped within {timeout_s} s")
 
 
 def test_a_device_being_skipped_after_silence_gives_504_device_offline_with_the_stale_value(site: Site) -> None:
     site.store_old_value(PointType.INPUT, 2, 7.5)
+    path = f"/api/device/{DEVICE}/point/INPUT/2"
     site.sim.pause()
     try:
-        first = site.rest.get(f"/api/device/{DEVICE}/point/INPUT/2", stale=DataPoint)
+        first = site.rest.get(path, stale=DataPoint)
         assert (first.status, first.body["code"]) == (504, "DEVICE_TIMEOUT")
-        _wait_until_offline(site)
+        _until_offline(site, path)
         requests = site.sim.request_count
-        again = site.rest.get(f"/api/device/{DEVICE}/point/INPUT/2", stale=DataPoint)
+        again = site.rest.get(path, stale=DataPoint)
     finally:
         site.sim.resume()
     assert (again.status, again.body["code"], again.body["source"]) == (504, "DEVICE_OFFLINE", "cache")
