@@ -16,7 +16,8 @@ from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
 from t3000gql.api.mapping import from_attributes
-from t3000gql.api.scalars import FloatColumn, TimestampColumn
+from t3000gql.api.sample_quality import SampleQualities, SampleQuality
+from t3000gql.api.scalars import FloatColumn, QualityColumn, TimestampColumn
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
@@ -325,12 +326,28 @@ class TrendLog(relay.Node):
 class TimeSeriesSample:
     timestamp: datetime
     value: float
+    qualities: strawberry.Private[SampleQualities]
+    index: strawberry.Private[int]
+
+    @strawberry.field(
+        description="How far the sample can be trusted, computed when read (docs/quality.md): BAD outside the "
+        "point's minValue..maxValue, UNCERTAIN in a spike or flatline or a counter going backwards. A bucket is "
+        "BAD when its value (AVG, MIN, MAX, FIRST, LAST) lies outside the range. Costs one more read; ask only "
+        "when shown."
+    )
+    async def quality(self, info: Info) -> SampleQuality:
+        return (await self.qualities.get(info.context))[self.index]
 
 
 @strawberry.type(description="A time series as two parallel columns: the fast way to move many samples.")
 class TimeSeriesColumns:
     timestamps: TimestampColumn
     values: FloatColumn
+    qualities: strawberry.Private[SampleQualities]
+
+    @strawberry.field(description="Each sample's quality (GOOD, UNCERTAIN, BAD; see TimeSeriesSample.quality).")
+    async def quality(self, info: Info) -> QualityColumn:
+        return QualityColumn([quality.name for quality in await self.qualities.get(info.context)])
 
 
 @strawberry.type(description="Samples of one point in [start, end), oldest first.")
@@ -344,6 +361,7 @@ class TimeSeries:
     truncated: bool = strawberry.field(description="The range holds more than `limit`: continue at nextStart.")
     next_start: datetime | None = strawberry.field(description="Where the next page starts when truncated.")
     series: strawberry.Private[Series]
+    qualities: strawberry.Private[SampleQualities]
 
     @classmethod
     def of(cls, point: MonitoringPoint, args: HistoryArgs, series: Series) -> TimeSeries:
@@ -357,19 +375,23 @@ class TimeSeries:
             truncated=series.truncated,
             next_start=_when(series.next_start),
             series=series,
+            qualities=SampleQualities(point, args, series),
         )
 
     @strawberry.field(description="One object per sample: handy for a few hundred, slow for 100,000.")
     def points(self) -> list[TimeSeriesSample]:
+        qualities = self.qualities
         return [
-            TimeSeriesSample(timestamp=to_datetime(ts), value=value)
-            for ts, value in zip(self.series.timestamps, self.series.values, strict=True)
+            TimeSeriesSample(timestamp=to_datetime(ts), value=value, qualities=qualities, index=i)
+            for i, (ts, value) in enumerate(zip(self.series.timestamps, self.series.values, strict=True))
         ]
 
     @strawberry.field(description="Epoch-ms timestamps and values as two lists: for charts and bulk reads.")
     def columns(self) -> TimeSeriesColumns:
         return TimeSeriesColumns(
-            timestamps=TimestampColumn(self.series.timestamps), values=FloatColumn(self.series.values)
+            timestamps=TimestampColumn(self.series.timestamps),
+            values=FloatColumn(self.series.values),
+            qualities=self.qualities,
         )
 
 

@@ -8,7 +8,7 @@ The rules (docs/history.md, "Gaps and data quality", says the same for people):
   range that starts or ends inside a stretch without samples reports it cut at the edge.
 - **Flatline**: consecutive samples with exactly the same value spanning more than `flatline_ms` (first to
   last of them). Not looked for on digital points (an off switch is flat for weeks) or when `flatline_ms` is 0.
-- **Spike**: at most `SPIKE_MAX_SAMPLES` consecutive samples that all lie more than `spike_factor` × the recent
+- **Spike**: at most `SPIKE_MAX_SAMPLES` consecutive samples that all lie more than `spike_factor` times the recent
   spread away from the sample before them, followed by a sample back within that distance. The recent spread is
   the mean absolute change between neighbours over the last `spike_window` changes (spikes left out); it needs
   `SPIKE_MIN_HISTORY` changes first, and a spread of 0 (a flat stretch) finds no spike. A step that stays is not
@@ -139,7 +139,7 @@ def find_flatlines(timestamps: Sequence[int], values: Sequence[float], flatline_
 
 
 def find_spikes(timestamps: Sequence[int], values: Sequence[float], factor: float, window: int) -> list[Finding]:
-    """Short excursions beyond `factor` × the recent spread that come back (see the module's rules)."""
+    """Short excursions beyond `factor` times the recent spread that come back (see the module's rules)."""
     found: list[Finding] = []
     changes: deque[float] = deque()
     total = 0.0
