@@ -94,7 +94,9 @@ class TestSpikes:
     def test_an_excursion_of_up_to_three_samples_and_not_longer(self) -> None:
         values = wave(30)
         values[10:13] = [30.0, 31.0, 30.0]
-        assert spans(find_spikes(minutes(30), values, 10.0, 30)) == [(FindingKind.SPIKE, 10 * MIN, 12 * MIN, 10, 12)]
+        assert spans(find_spikes(minutes(30), values, 10.0, 30)) == [
+            (FindingKind.SPIKE, 10 * MIN, 12 * MIN, 10, 12)
+        ]
         longer = wave(30)
         longer[10 : 11 + SPIKE_MAX_SAMPLES] = [30.0] * (SPIKE_MAX_SAMPLES + 1)
         assert find_spikes(minutes(30), longer, 10.0, 30) == []
