@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, islice, pairwise
+from operator import ne
 
 from t3000gql.domain.samples import Aggregate, Quality
 
@@ -108,9 +109,11 @@ def find_out_of_range(
     low_bound = -math.inf if low is None else low
     high_bound = math.inf if high is None else high
     found: list[Finding] = []
+    if not values or (low_bound <= min(values) and max(values) <= high_bound and math.isfinite(math.fsum(values))):
+        return found  # the common case, decided at C speed
     first = -1
     for i, value in enumerate(values):
-        outside = not low_bound <= value <= high_bound  # NaN compares false: outside too
+        outside = not low_bound <= value <= high_bound or not math.isfinite(value)
         if outside and first < 0:
             first = i
         elif not outside and first >= 0:
@@ -124,45 +127,52 @@ def find_out_of_range(
 
 def find_flatlines(timestamps: Sequence[int], values: Sequence[float], flatline_ms: int) -> list[Finding]:
     """Runs of one unchanged value spanning more than `flatline_ms` (0: none are looked for)."""
-    found: list[Finding] = []
-    if flatline_ms <= 0 or not values:
-        return found
-    first = 0
-    for i in range(1, len(values) + 1):
-        if i < len(values) and values[i] == values[first]:
-            continue
-        last = i - 1
-        if timestamps[last] - timestamps[first] > flatline_ms:
-            found.append(Finding(FindingKind.FLATLINE, timestamps[first], timestamps[last], first, last))
-        first = i
-    return found
+    n = len(values)
+    if flatline_ms <= 0 or n < 2:
+        return []
+    # where the value changes, found by map/compress in C; then one step per run, not per sample
+    changed = compress(range(1, n), map(ne, islice(values, 1, None), values))
+    edges = [0, *changed, n]
+    return [
+        Finding(FindingKind.FLATLINE, timestamps[first], timestamps[end - 1], first, end - 1)
+        for first, end in pairwise(edges)
+        if end - first > 1 and timestamps[end - 1] - timestamps[first] > flatline_ms
+    ]
 
 
 def find_spikes(timestamps: Sequence[int], values: Sequence[float], factor: float, window: int) -> list[Finding]:
     """Short excursions beyond `factor` times the recent spread that come back (see the module's rules)."""
     found: list[Finding] = []
-    changes: deque[float] = deque()
-    total = 0.0
     n = len(values)
+    ring = [0.0] * window  # the last `window` changes between neighbours, spikes left out
+    pos = count = moving = 0
+    total = 0.0
     i = 1
     while i < n:
         before = values[i - 1]
-        if len(changes) >= SPIKE_MIN_HISTORY and total > 0:
-            reach = factor * total / len(changes)
-            if abs(values[i] - before) > reach:
-                last = i
-                while last + 1 < n and last - i + 1 < SPIKE_MAX_SAMPLES and abs(values[last + 1] - before) > reach:
-                    last += 1
-                back = last + 1
-                if back < n and abs(values[back] - before) <= reach:
-                    found.append(Finding(FindingKind.SPIKE, timestamps[i], timestamps[last], i, last))
-                    i = back + 1  # the excursion's changes stay out of the spread
-                    continue
-        change = abs(values[i] - before)
-        changes.append(change)
-        total += change
-        if len(changes) > window:
-            total -= changes.popleft()
+        change = values[i] - before
+        if change < 0:
+            change = -change
+        if moving and count >= SPIKE_MIN_HISTORY and change * count > factor * total:
+            reach = factor * total / count
+            last = i
+            while last + 1 < n and last - i + 1 < SPIKE_MAX_SAMPLES and abs(values[last + 1] - before) > reach:
+                last += 1
+            back = last + 1
+            if back < n and abs(values[back] - before) <= reach:
+                found.append(Finding(FindingKind.SPIKE, timestamps[i], timestamps[last], i, last))
+                i = back + 1  # the excursion's changes stay out of the spread
+                continue
+        dropped = ring[pos]
+        moving += (change != 0) - (dropped != 0)
+        total += change - dropped
+        ring[pos] = change
+        pos += 1
+        if pos == window:
+            pos = 0
+            total = math.fsum(ring)  # no drift from adding and taking away, however long the series
+        if count < window:
+            count += 1
         i += 1
     return found
 
