@@ -2,7 +2,7 @@
 each sample's quality (GOOD, UNCERTAIN, BAD) derived from them. Pure functions over two parallel lists
 (epoch-ms timestamps, values); nothing here reads or changes what is stored.
 
-The rules (docs/history.md, "Gaps and data quality", says the same for people):
+The rules (docs/quality.md says the same for people):
 
 - **Gap**: a stretch longer than `min_gap_ms` with no sample. The edges of the range count as samples, so a
   range that starts or ends inside a stretch without samples reports it cut at the edge.
