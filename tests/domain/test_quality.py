@@ -116,6 +116,12 @@ class TestSpikes:
         assert find_spikes(minutes(5), [20.0, 20.2, 20.0, 99.0, 20.0], 10.0, 30) == []
         assert find_spikes(minutes(12), [20.0] * 8 + [99.0, 20.0, 20.0, 20.0], 10.0, 30) == []
 
+    def test_a_flat_window_after_a_long_noisy_stretch_has_no_spread_left(self) -> None:
+        """The moving sum of changes must come back to exactly zero (no drift from adding and taking away)."""
+        noisy = [20.0 + ((i * 7919) % 97) / 97.3 for i in range(5000)]
+        values = [*noisy, *([21.0] * 40), 21.5, 21.0, 21.0]
+        assert find_spikes(minutes(len(values)), values, 10.0, 30) == []
+
     def test_a_spike_does_not_widen_the_spread_for_the_next_one(self) -> None:
         values = wave(40)
         values[10] = 60.0
