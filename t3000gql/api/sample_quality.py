@@ -3,7 +3,8 @@
 
 A history answer is a hot path (a chart's 1,000 samples), so nothing is computed unless a query selects
 `quality`: the answer carries a `SampleQualities` that works the whole column out on the first ask (one more
-read, of the stored quality flags, for raw samples) and every sample's field reads its own entry.
+read, of the stored quality flags, for raw samples). `points` asks before it builds its objects (`selects`),
+so each sample's `quality` is a plain field, not a resolver per sample.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from t3000gql.config import Settings
 from t3000gql.domain.points import PointRef, is_digital_unit
@@ -30,7 +32,7 @@ from t3000gql.storage.history import Series
 from t3000gql.storage.quality_reads import QualityReader
 
 if TYPE_CHECKING:
-    from t3000gql.api.context import Context
+    from t3000gql.api.context import Context, Info
     from t3000gql.api.history_reads import HistoryArgs
     from t3000gql.api.types import MonitoringPoint
 
@@ -54,6 +56,21 @@ class SampleQuality(enum.Enum):
 
 
 _BY_QUALITY = (SampleQuality.GOOD, SampleQuality.UNCERTAIN, SampleQuality.BAD)
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the query asks for field `name` directly below the field being resolved (through fragments too)."""
+    return any(_names(field.selections, name) for field in info.selected_fields)
+
+
+def _names(selections: Sequence[Selection], name: str) -> bool:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == name:
+                return True
+        elif _names(selection.selections, name):
+            return True
+    return False
 
 
 def rules_of(

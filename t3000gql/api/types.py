@@ -16,7 +16,7 @@ from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
 from t3000gql.api.mapping import from_attributes
-from t3000gql.api.sample_quality import SampleQualities, SampleQuality
+from t3000gql.api.sample_quality import SampleQualities, SampleQuality, selects
 from t3000gql.api.scalars import FloatColumn, QualityColumn, TimestampColumn
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
@@ -326,17 +326,13 @@ class TrendLog(relay.Node):
 class TimeSeriesSample:
     timestamp: datetime
     value: float
-    qualities: strawberry.Private[SampleQualities]
-    index: strawberry.Private[int]
-
-    @strawberry.field(
+    quality: SampleQuality = strawberry.field(
+        default=SampleQuality.GOOD,  # filled in by TimeSeries.points when a query selects it
         description="How far the sample can be trusted, computed when read (docs/quality.md): BAD outside the "
         "point's minValue..maxValue, UNCERTAIN in a spike or flatline or a counter going backwards. A bucket is "
         "BAD when its value (AVG, MIN, MAX, FIRST, LAST) lies outside the range. Costs one more read; ask only "
-        "when shown."
+        "when shown.",
     )
-    async def quality(self, info: Info) -> SampleQuality:
-        return (await self.qualities.get(info.context))[self.index]
 
 
 @strawberry.type(description="A time series as two parallel columns: the fast way to move many samples.")
@@ -379,11 +375,17 @@ class TimeSeries:
         )
 
     @strawberry.field(description="One object per sample: handy for a few hundred, slow for 100,000.")
-    def points(self) -> list[TimeSeriesSample]:
-        qualities = self.qualities
+    async def points(self, info: Info) -> list[TimeSeriesSample]:
+        stamps, values = self.series.timestamps, self.series.values
+        if selects(info, "quality"):
+            qualities = await self.qualities.get(info.context)
+            return [
+                TimeSeriesSample(timestamp=to_datetime(ts), value=value, quality=quality)
+                for ts, value, quality in zip(stamps, values, qualities, strict=True)
+            ]
         return [
-            TimeSeriesSample(timestamp=to_datetime(ts), value=value, qualities=qualities, index=i)
-            for i, (ts, value) in enumerate(zip(self.series.timestamps, self.series.values, strict=True))
+            TimeSeriesSample(timestamp=to_datetime(ts), value=value)
+            for ts, value in zip(stamps, values, strict=True)
         ]
 
     @strawberry.field(description="Epoch-ms timestamps and values as two lists: for charts and bulk reads.")

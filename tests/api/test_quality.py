@@ -216,7 +216,8 @@ def test_the_zone_is_not_a_counter_and_the_meter_has_no_range(client: GraphQLCli
 def test_every_sample_has_its_quality_as_objects_and_as_a_column(client: GraphQLClient) -> None:
     series = client.data(
         f'{{ timeseries(deviceId: 3001, pointType: INPUT, pointNumber: 1, startTime: "{iso(START)}", '
-        f'endTime: "{iso(END)}") {{ points {{ timestamp quality }} columns {{ timestamps quality }} }} }}'
+        f'endTime: "{iso(END)}") {{ points {{ timestamp ...Trust }} columns {{ timestamps quality }} }} }} '
+        "fragment Trust on TimeSeriesSample { quality }"  # selected through a fragment: computed all the same
     )["timeseries"]
     expected = []
     for minute in ZONE_MINUTES:
