@@ -4,6 +4,7 @@ the request's DataLoaders, so a nested query costs a fixed number of statements,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry import relay
@@ -375,17 +376,22 @@ class TimeSeries:
         )
 
     @strawberry.field(description="One object per sample: handy for a few hundred, slow for 100,000.")
-    async def points(self, info: Info) -> list[TimeSeriesSample]:
+    def points(self, info: Info) -> list[TimeSeriesSample]:
+        # A plain function, so the common answer (no quality) completes as before; with quality it returns a
+        # coroutine, which graphql-core awaits like an async resolver's result.
         stamps, values = self.series.timestamps, self.series.values
         if selects(info, "quality"):
-            qualities = await self.qualities.get(info.context)
-            return [
-                TimeSeriesSample(timestamp=to_datetime(ts), value=value, quality=quality)
-                for ts, value, quality in zip(stamps, values, qualities, strict=True)
-            ]
+            return cast(list[TimeSeriesSample], self._points_with_quality(info))
         return [
             TimeSeriesSample(timestamp=to_datetime(ts), value=value)
             for ts, value in zip(stamps, values, strict=True)
+        ]
+
+    async def _points_with_quality(self, info: Info) -> list[TimeSeriesSample]:
+        qualities = await self.qualities.get(info.context)
+        return [
+            TimeSeriesSample(timestamp=to_datetime(ts), value=value, quality=quality)
+            for ts, value, quality in zip(self.series.timestamps, self.series.values, qualities, strict=True)
         ]
 
     @strawberry.field(description="Epoch-ms timestamps and values as two lists: for charts and bulk reads.")
