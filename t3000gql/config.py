@@ -353,6 +353,30 @@ class Settings:
         "5000",
         "Readings written (and checkpointed) per transaction by `t3000gql import-logs`.",
     )
+    quality_gap_factor: float = variable(
+        "QUALITY_GAP_FACTOR",
+        number_at_least(1),
+        "1.5",
+        "`gaps` and `dataQuality` without minGapSeconds: a gap is a stretch without samples longer than this many trend log intervals.",
+    )
+    quality_flatline_seconds: int = variable(
+        "QUALITY_FLATLINE_SECONDS",
+        integer(0),
+        "21600",
+        "A value unchanged for longer than this is a flatline (quality UNCERTAIN); 0: flatlines are not looked for.",
+    )
+    quality_spike_factor: float = variable(
+        "QUALITY_SPIKE_FACTOR",
+        number_at_least(1),
+        "10",
+        "A short excursion further than this many times the recent spread (the mean change between neighbours) that comes back is a spike.",
+    )
+    quality_spike_window: int = variable(
+        "QUALITY_SPIKE_WINDOW",
+        integer(5, 10_000),
+        "30",
+        "How many recent changes between neighbouring samples make the spread that spikes are measured against.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:

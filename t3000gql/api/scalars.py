@@ -22,6 +22,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 TimestampColumn = NewType("TimestampColumn", list[int])
 FloatColumn = NewType("FloatColumn", list[float])
+QualityColumn = NewType("QualityColumn", list[str])
 
 
 def serialize_datetime(value: datetime) -> str:
@@ -85,5 +86,12 @@ SCALARS: dict[object, ScalarDefinition] = {
         description="A list of numbers as JSON, parallel to a TimestampColumn: one time series column.",
         serialize=lambda value: value,
         parse_value=_output_only("FloatColumn"),
+    ),
+    QualityColumn: strawberry.scalar(
+        name="QualityColumn",
+        description="Sample qualities (GOOD, UNCERTAIN, BAD) as JSON strings, parallel to a TimestampColumn: one "
+        "time series column.",
+        serialize=lambda value: value,
+        parse_value=_output_only("QualityColumn"),
     ),
 }

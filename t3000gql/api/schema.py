@@ -29,6 +29,7 @@ from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.nodes import NodeQueries
 from t3000gql.api.points import PointMutations, PointQueries
+from t3000gql.api.quality import QualityQueries
 from t3000gql.api.scalars import SCALARS
 from t3000gql.api.stations import StationMutations, StationQueries, StationSubscriptions
 from t3000gql.api.subscriptions import LiveSubscriptions
@@ -40,6 +41,7 @@ QUERIES: list[type] = [
     PointQueries,
     TrendLogQueries,
     HistoryQueries,
+    QualityQueries,
     StationQueries,
     NodeQueries,
     TokenQueries,

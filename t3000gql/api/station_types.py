@@ -17,7 +17,9 @@ from t3000gql.api import ids
 from t3000gql.api.access import is_admin
 from t3000gql.api.context import Info
 from t3000gql.api.enums import ChannelField, ChannelUnit, DataSource, PointType
+from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.mapping import from_attributes
+from t3000gql.api.sample_quality import SampleQualities
 from t3000gql.api.scalars import FloatColumn, TimestampColumn
 from t3000gql.api.types import Device, TimeSeriesColumns
 from t3000gql.domain import stations as domain
@@ -174,12 +176,16 @@ class Station(relay.Node):
                 value=limit,
             )
         names = dict(zip(domain.CHANNEL_FIELDS, self.record.channel_names, strict=True))
+        refs = dict(zip(domain.CHANNEL_FIELDS, self.record.refs, strict=True))
+        args = HistoryArgs(context.epoch_ms(start_date), context.epoch_ms(end_date), limit=limit)
         return [
             StationChannelSeries(
                 field=ChannelField(field),
                 name=names[field],
                 columns=TimeSeriesColumns(
-                    timestamps=TimestampColumn(series.timestamps), values=FloatColumn(series.values)
+                    timestamps=TimestampColumn(series.timestamps),
+                    values=FloatColumn(series.values),
+                    qualities=SampleQualities(refs[field], args, series),
                 ),
                 truncated=series.truncated,
             )

@@ -4,6 +4,7 @@ the request's DataLoaders, so a nested query costs a fixed number of statements,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry import relay
@@ -16,7 +17,8 @@ from t3000gql.api.faults import PointFailure, RefreshError
 from t3000gql.api.history_reads import HistoryArgs
 from t3000gql.api.loaders import HistoryKey, PointsOf
 from t3000gql.api.mapping import from_attributes
-from t3000gql.api.scalars import FloatColumn, TimestampColumn
+from t3000gql.api.sample_quality import SampleQualities, SampleQuality, selects
+from t3000gql.api.scalars import FloatColumn, QualityColumn, TimestampColumn
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import CurrentValue
@@ -325,12 +327,24 @@ class TrendLog(relay.Node):
 class TimeSeriesSample:
     timestamp: datetime
     value: float
+    quality: SampleQuality = strawberry.field(
+        default=SampleQuality.GOOD,  # filled in by TimeSeries.points when a query selects it
+        description="How far the sample can be trusted, computed when read (docs/quality.md): BAD outside the "
+        "point's minValue..maxValue, UNCERTAIN in a spike or flatline or a counter going backwards. A bucket is "
+        "BAD when its value (AVG, MIN, MAX, FIRST, LAST) lies outside the range. Costs one more read; ask only "
+        "when shown.",
+    )
 
 
 @strawberry.type(description="A time series as two parallel columns: the fast way to move many samples.")
 class TimeSeriesColumns:
     timestamps: TimestampColumn
     values: FloatColumn
+    qualities: strawberry.Private[SampleQualities]
+
+    @strawberry.field(description="Each sample's quality (GOOD, UNCERTAIN, BAD; see TimeSeriesSample.quality).")
+    async def quality(self, info: Info) -> QualityColumn:
+        return QualityColumn([quality.name for quality in await self.qualities.get(info.context)])
 
 
 @strawberry.type(description="Samples of one point in [start, end), oldest first.")
@@ -344,6 +358,7 @@ class TimeSeries:
     truncated: bool = strawberry.field(description="The range holds more than `limit`: continue at nextStart.")
     next_start: datetime | None = strawberry.field(description="Where the next page starts when truncated.")
     series: strawberry.Private[Series]
+    qualities: strawberry.Private[SampleQualities]
 
     @classmethod
     def of(cls, point: MonitoringPoint, args: HistoryArgs, series: Series) -> TimeSeries:
@@ -357,19 +372,34 @@ class TimeSeries:
             truncated=series.truncated,
             next_start=_when(series.next_start),
             series=series,
+            qualities=SampleQualities(point, args, series),
         )
 
     @strawberry.field(description="One object per sample: handy for a few hundred, slow for 100,000.")
-    def points(self) -> list[TimeSeriesSample]:
+    def points(self, info: Info) -> list[TimeSeriesSample]:
+        # A plain function, so the common answer (no quality) completes as before; with quality it returns a
+        # coroutine, which graphql-core awaits like an async resolver's result.
+        stamps, values = self.series.timestamps, self.series.values
+        if selects(info, "quality"):
+            return cast(list[TimeSeriesSample], self._points_with_quality(info))
         return [
             TimeSeriesSample(timestamp=to_datetime(ts), value=value)
-            for ts, value in zip(self.series.timestamps, self.series.values, strict=True)
+            for ts, value in zip(stamps, values, strict=True)
+        ]
+
+    async def _points_with_quality(self, info: Info) -> list[TimeSeriesSample]:
+        qualities = await self.qualities.get(info.context)
+        return [
+            TimeSeriesSample(timestamp=to_datetime(ts), value=value, quality=quality)
+            for ts, value, quality in zip(self.series.timestamps, self.series.values, qualities, strict=True)
         ]
 
     @strawberry.field(description="Epoch-ms timestamps and values as two lists: for charts and bulk reads.")
     def columns(self) -> TimeSeriesColumns:
         return TimeSeriesColumns(
-            timestamps=TimestampColumn(self.series.timestamps), values=FloatColumn(self.series.values)
+            timestamps=TimestampColumn(self.series.timestamps),
+            values=FloatColumn(self.series.values),
+            qualities=self.qualities,
         )
 
 

@@ -185,3 +185,22 @@ def test_station_monitor_status_when_the_monitor_is_off(tmp_path: Path, database
         "spooled": 0,
         "replayed": 0,
     }
+
+
+def test_a_channel_series_has_each_samples_quality(client: GraphQLClient) -> None:
+    """An energy counter going backwards is UNCERTAIN in the channel's quality column (stored so by the station
+    service, and found again on read: muxPower channels are kWh counters); power channels stay GOOD."""
+    create(client, "TV-1")
+    energy = [100.0, 101.0, 102.0, 50.0, 51.0]
+    client.data(
+        RECORD,
+        {"inputs": [reading(f"2024-01-15T10:30:0{s}Z", energy=value) for s, value in enumerate(energy)]},
+    )
+    series = client.data(
+        '{ station(name: "TV-1") { series(startDate: "2024-01-15T10:30:00Z", endDate: "2024-01-15T10:31:00Z") '
+        "{ field columns { values quality } } } }"
+    )["station"]["series"]
+    by_field = {channel["field"]: channel["columns"] for channel in series}
+    assert by_field["muxPower1"]["values"] == [value + 1 for value in energy]
+    assert by_field["muxPower1"]["quality"] == ["GOOD", "GOOD", "GOOD", "UNCERTAIN", "GOOD"]
+    assert by_field["activePower1"]["quality"] == ["GOOD"] * 5
