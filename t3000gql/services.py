@@ -37,6 +37,7 @@ from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live import LiveBus, RegistryNote
 from t3000gql.peers import PARTITIONS, TOKENS, Peers, change_of, note_of
 from t3000gql.registry import Registry
+from t3000gql.storage.backup_schedule import BackupSchedule
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.leader_lock import leader_lock
 from t3000gql.storage.store import Store
@@ -131,7 +132,12 @@ class Services:
             cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
             life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
             if settings.partition_cleanup_enabled:
-                life.task("retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention"))
+                life.task(
+                    "retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention", at_once=True)
+                )
+            if settings.backup_schedule:
+                schedule = BackupSchedule(settings, store.db.local_path, lambda: leadership.is_leader)
+                await life.start("backup schedule", schedule.start, lambda _: schedule.stop())
             services._running = life.pop_all()
         return services
 
@@ -272,13 +278,17 @@ def _remote_changes_into(store: Store) -> Callable[[list[StoredSample]], None]:
 
 
 def _every(
-    seconds: float, job: Callable[[], Awaitable[Any]], name: str
+    seconds: float, job: Callable[[], Awaitable[Any]], name: str, *, at_once: bool = False
 ) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A periodic job's loop: `job()` every `seconds`; a failure is logged and the next run comes as planned."""
+    """A periodic job's loop: `job()` every `seconds` (`at_once`: a first run right away); a failure is logged
+    and the next run comes as planned."""
 
     async def loop() -> None:
+        first = at_once
         while True:
-            await asyncio.sleep(seconds)
+            if not first:
+                await asyncio.sleep(seconds)
+            first = False
             try:
                 await job()
             except Exception:

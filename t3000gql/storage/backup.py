@@ -35,9 +35,11 @@ from typing import Any
 
 import asyncpg
 
-from t3000gql.errors import StorageError
+from t3000gql.config import Settings
+from t3000gql.errors import MigrationError, StorageError
 from t3000gql.storage.database import backend_of, sqlite_path
 from t3000gql.storage.leader_lock import LeaderInfo, leader_lock
+from t3000gql.storage.migrations import BeforeChange
 from t3000gql.storage.postgres import dsn_of, redacted
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,9 @@ def manifest_path(path: Path) -> Path:
     return path.with_name(path.name + MANIFEST_SUFFIX)
 
 
-def _write_manifest(path: Path, backend: str, database: str, rows: dict[str, int], version: int, size: int) -> Path:
+def _write_manifest(
+    path: Path, backend: str, database: str, rows: dict[str, int], version: int, size: int
+) -> Path:
     manifest = manifest_path(path)
     body = {
         "format": FORMAT,
@@ -144,10 +148,7 @@ def _compare(what: str, expected: dict[str, int], found: dict[str, int]) -> None
 async def backup_database(database_url: str, path: Path) -> BackupReport:
     """Writes a verified backup of DATABASE_URL to `path` (and its manifest beside it); an existing file there
     is refused, never overwritten."""
-    path = path.resolve()
-    if path.exists():
-        raise BackupError(f"{path} exists already; give a new file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _new_backup_path(path)
     backend = backend_of(database_url)
     if backend == "sqlite":
         rows, version = await asyncio.to_thread(_sqlite_backup, sqlite_path(database_url), path)
@@ -160,6 +161,21 @@ async def backup_database(database_url: str, path: Path) -> BackupReport:
     manifest = _write_manifest(path, backend, label, rows, version, size)
     log.info("backup of %s written to %s (%d bytes, %d rows)", label, path, size, sum(rows.values()))
     return BackupReport(path, manifest, backend, size, version, rows, checks)
+
+
+def _new_backup_path(path: Path) -> Path:
+    path = path.resolve()
+    if path.exists():
+        raise BackupError(f"{path} exists already; give a new file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _existing_backup(path: Path) -> Path:
+    path = path.resolve()
+    if not path.is_file():
+        raise BackupError(f"no backup at {path}")
+    return path
 
 
 def _sqlite_tables(conn: sqlite3.Connection) -> list[str]:
@@ -248,7 +264,9 @@ async def _pg_version(conn: Any) -> int:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise BackupError(f"{name} is not installed (PostgreSQL's client tools: apt-get install postgresql-client)")
+        raise BackupError(
+            f"{name} is not installed (PostgreSQL's client tools: apt-get install postgresql-client)"
+        )
     return found
 
 
@@ -261,7 +279,9 @@ async def _run(*argv: str, stdin: bytes | None = None) -> bytes:
     )
     out, err = await process.communicate(stdin)
     if process.returncode != 0:
-        raise BackupError(f"{Path(argv[0]).name} failed ({process.returncode}): {err.decode(errors='replace').strip()}")
+        raise BackupError(
+            f"{Path(argv[0]).name} failed ({process.returncode}): {err.decode(errors='replace').strip()}"
+        )
     return out
 
 
@@ -327,11 +347,11 @@ async def _nobody_serving(database_url: str, timeout_seconds: float) -> AsyncIte
         await lock.close()
 
 
-async def restore_database(database_url: str, path: Path, *, leader_timeout_seconds: float = 15.0) -> RestoreReport:
+async def restore_database(
+    database_url: str, path: Path, *, leader_timeout_seconds: float = 15.0
+) -> RestoreReport:
     """Replaces DATABASE_URL's content with the backup at `path` and verifies every table's rows afterwards."""
-    path = path.resolve()
-    if not path.is_file():
-        raise BackupError(f"no backup at {path}")
+    path = _existing_backup(path)
     manifest = read_manifest(path)
     backend = backend_of(database_url)
     if manifest is not None and manifest.get("backend") != backend:
@@ -344,7 +364,9 @@ async def restore_database(database_url: str, path: Path, *, leader_timeout_seco
             label = sqlite_path(database_url)
         else:
             rows = await _pg_restore(database_url, path, expected)
-            checks = [f"rows of {len(rows)} tables equal to the manifest's" if expected else "restored (no manifest)"]
+            checks = [
+                f"rows of {len(rows)} tables equal to the manifest's" if expected else "restored (no manifest)"
+            ]
             label = redacted(database_url)
     log.info("restored %s from %s (%d rows)", label, path, sum(rows.values()))
     return RestoreReport(path, label, rows, checks)
@@ -390,12 +412,25 @@ async def _pg_restore(database_url: str, path: Path, expected: dict[str, int] | 
     try:
         others = int(await conn.fetchval(_OTHERS))
         if others:
-            raise RestoreRefused(f"{others} other t3000gql connection(s) use this database: stop every server first")
+            raise RestoreRefused(
+                f"{others} other t3000gql connection(s) use this database: stop every server first"
+            )
         script = await _run(pg_restore, "--no-owner", "--no-privileges", "-f", "-", str(path))
         # One transaction: the old content goes and the backup's comes, or nothing changes.
         prelude = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
-        await _run(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", dsn_of(database_url), "-f", "-",
-                   stdin=prelude + script)
+        await _run(
+            psql,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-d",
+            dsn_of(database_url),
+            "-f",
+            "-",
+            stdin=prelude + script,
+        )
         restored = await _pg_counts(conn)
     finally:
         await conn.close()
@@ -410,6 +445,30 @@ async def _pg_restore(database_url: str, path: Path, expected: dict[str, int] | 
 def default_backup_dir(local_path: str) -> Path:
     """Beside the database: `<database file>.backups/` (PostgreSQL: `t3000gql-<database>.backups/` here)."""
     return Path(f"{local_path}.backups")
+
+
+def backup_dir_of(setting: str, local_path: str) -> Path:
+    """BACKUP_DIR, or beside the database when it is empty."""
+    return Path(setting) if setting else default_backup_dir(local_path)
+
+
+def backup_before_migration(settings: Settings, local_path: str) -> BeforeChange | None:
+    """The hook `migrate` runs before it changes an existing database (None with BACKUP_BEFORE_MIGRATION off)."""
+    if not settings.backup_before_migration:
+        return None
+
+    async def take(version: int, newest: int) -> None:
+        folder = backup_dir_of(settings.backup_dir, local_path)
+        try:
+            report = await backup_into(settings.database_url, folder, "pre-migration", keep=settings.backup_keep)
+        except StorageError as exc:
+            raise MigrationError(
+                f"no migration from schema version {version} to {newest}: the backup before it failed ({exc}); "
+                "fix that, or set BACKUP_BEFORE_MIGRATION=false to migrate without one"
+            ) from exc
+        log.info("backup before migrating from version %d to %d: %s", version, newest, report.path)
+
+    return take
 
 
 def backup_name(kind: str, backend: str, now: datetime) -> str:
