@@ -2,7 +2,7 @@
 compared, and only then removed; `t3000gql archive-restore FILE` loads one back.
 
 One file per partition (or per trimmed part of one): `timeseries_data_YYYY.parquet` for a whole year,
-`timeseries_data_YYYY.before-<cut-off>.parquet` for the part of a year before the cut-off, and
+`timeseries_data_YYYY.before-<cut-off, e.g. 20230302T000000Z>.parquet` for the part of a year before the cut-off, and
 `power_readings.before-<cut-off>.parquet` for the readings' index rows at the same cut-off. A name already taken
 gets `.2`, `.3`… (an archive is never overwritten). History rows carry the point's natural key (device id, point
 type, point number) and the source's name beside the internal ids, so an archive loads back into a database
@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,9 @@ async def write_archive(
     returns what it holds; the caller compares that with the database before removing anything."""
     if kind == HISTORY:
         schema, sql = HISTORY_SCHEMA, HISTORY_SELECT.format(table=table)
-        stem = table if whole else f"{table}.before-{cutoff_ms}"
+        stem = table if whole else f"{table}.before-{_stamp(cutoff_ms)}"
     else:
-        schema, sql, stem = READINGS_SCHEMA, READINGS_SELECT, f"{table}.before-{cutoff_ms}"
+        schema, sql, stem = READINGS_SCHEMA, READINGS_SELECT, f"{table}.before-{_stamp(cutoff_ms)}"
     path = _new_file(folder, stem)
     partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
     metadata = {
@@ -168,6 +169,10 @@ async def write_archive(
         partial.unlink(missing_ok=True)
         raise
     return Archive(path, kind, table, cutoff_ms, read_fingerprint(path))
+
+
+def _stamp(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _new_file(folder: Path, stem: str) -> Path:

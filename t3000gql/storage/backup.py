@@ -38,7 +38,7 @@ import asyncpg
 from t3000gql.config import Settings
 from t3000gql.errors import MigrationError, StorageError
 from t3000gql.storage.database import backend_of, sqlite_path
-from t3000gql.storage.leader_lock import LeaderInfo, leader_lock
+from t3000gql.storage.leader_lock import APPLICATION_NAME, LeaderInfo, leader_lock
 from t3000gql.storage.migrations import BeforeChange
 from t3000gql.storage.postgres import dsn_of, redacted
 
@@ -401,7 +401,7 @@ def _sqlite_restore(path: Path, target: Path, expected: dict[str, int] | None) -
 
 _OTHERS = """
 SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND application_name LIKE 't3000gql%'
+  AND application_name LIKE 't3000gql%' AND application_name NOT LIKE $1
 """
 
 
@@ -410,7 +410,8 @@ async def _pg_restore(database_url: str, path: Path, expected: dict[str, int] | 
     await _run(pg_restore, "--list", str(path))  # a file pg_restore cannot read is refused before anything
     conn = await _pg_connect(database_url, "restore")
     try:
-        others = int(await conn.fetchval(_OTHERS))
+        mine = f"{APPLICATION_NAME} {os.getpid()} %"  # the leadership lock this restore holds
+        others = int(await conn.fetchval(_OTHERS, mine))
         if others:
             raise RestoreRefused(
                 f"{others} other t3000gql connection(s) use this database: stop every server first"
