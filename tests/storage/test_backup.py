@@ -1,0 +1,147 @@
+"""`t3000gql backup` and `t3000gql restore` on real databases, with a real server in another process writing
+through GraphQL while the backup runs (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from t3000gql.config import Settings
+from t3000gql.storage.store import Store
+from tests.api.serve_process import server_process
+
+from .helpers import add_device, table_names
+
+BATCH = 50
+"""Samples per storeTimeSeries call: each call is one transaction, so any consistent copy holds whole calls."""
+START_MS = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
+STORE = "mutation ($s: [TimeSeriesSampleInput!]!) { storeTimeSeries(samples: $s) { inserted } }"
+
+
+def cli(database_url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "t3000gql", *args],
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def batch(call: int) -> list[dict[str, object]]:
+    """The call-th batch: BATCH consecutive seconds of point 1, value = the sample's number."""
+    first = call * BATCH
+    return [
+        {
+            "deviceId": 1001,
+            "pointType": "INPUT",
+            "pointNumber": 1,
+            "value": float(first + i),
+            "timestamp": datetime.fromtimestamp((START_MS + (first + i) * 1000) / 1000, UTC).isoformat(),
+        }
+        for i in range(BATCH)
+    ]
+
+
+async def history_rows(database_url: str) -> list[tuple[int, float]]:
+    store = await Store.open(Settings.defaults(database_url=database_url, partition_cleanup_enabled=False))
+    try:
+        rows = await store.db.fetch_all("SELECT ts, value FROM timeseries_data_2025 ORDER BY ts")
+    finally:
+        await store.close()
+    return [(int(ts), float(value)) for ts, value in rows]
+
+
+async def prepare(database_url: str) -> None:
+    store = await Store.open(Settings.defaults(database_url=database_url, partition_cleanup_enabled=False))
+    try:
+        await add_device(store)
+    finally:
+        await store.close()
+
+
+async def test_a_backup_under_write_load_restores_to_one_consistent_instant(
+    database_url: str, tmp_path: Path
+) -> None:
+    await prepare(database_url)
+    backup = tmp_path / "backups" / "site.backup"
+    calls = 0
+    with server_process(database_url, "memory://", "backup-test") as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            stop = asyncio.Event()
+
+            async def write() -> None:
+                nonlocal calls
+                while not stop.is_set():
+                    response = await client.post(
+                        "/graphql", json={"query": STORE, "variables": {"s": batch(calls)}}
+                    )
+                    assert response.json() == {"data": {"storeTimeSeries": {"inserted": BATCH}}}, response.text
+                    calls += 1
+
+            writer = asyncio.create_task(write())
+            while calls < 5:  # the load is on before the backup starts
+                await asyncio.sleep(0.01)
+            before = calls
+            done = await asyncio.to_thread(cli, database_url, "backup", str(backup), cwd=tmp_path)
+            during = calls - before
+            while calls < before + during + 5:  # and goes on after it
+                await asyncio.sleep(0.01)
+            stop.set()
+            await writer
+        assert done.returncode == 0, done.stderr
+        assert during > 0, "no write happened while the backup ran"
+        assert f"wrote {backup}" in done.stdout and "verified:" in done.stdout
+        manifest = json.loads(backup.with_name(backup.name + ".json").read_text())
+        in_backup = manifest["rows"]["timeseries_data_2025"]
+        # One instant: whole transactions only, between what was written before and after the backup.
+        assert in_backup % BATCH == 0 and before * BATCH <= in_backup <= (before + during) * BATCH
+
+        # While the server runs, a restore is refused and changes nothing.
+        refused = await asyncio.to_thread(cli, database_url, "restore", str(backup), cwd=tmp_path)
+        assert refused.returncode == 1 and "a server uses this database" in refused.stderr, refused.stderr
+        assert len(await history_rows(database_url)) == calls * BATCH
+
+    restored = await asyncio.to_thread(cli, database_url, "restore", str(backup), cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert "verified: " in restored.stdout
+    rows = await history_rows(database_url)
+    assert rows == [(START_MS + n * 1000, float(n)) for n in range(in_backup)]
+    if database_url.startswith("sqlite"):
+        copy = sqlite3.connect(backup)
+        assert [tuple(r) for r in copy.execute("SELECT ts, value FROM timeseries_data_2025 ORDER BY ts")] == rows
+        copy.close()
+
+
+async def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(
+    database_url: str, tmp_path: Path
+) -> None:
+    await prepare(database_url)
+    backup = tmp_path / "site.backup"
+    assert cli(database_url, "backup", str(backup), cwd=tmp_path).returncode == 0
+    again = cli(database_url, "backup", str(backup), cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    data = bytearray(backup.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xff" * 4096
+    backup.write_bytes(bytes(data))
+    store = await Store.open(Settings.defaults(database_url=database_url, partition_cleanup_enabled=False))
+    try:
+        tables = await table_names(store.db)
+    finally:
+        await store.close()
+    done = cli(database_url, "restore", str(backup), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    store = await Store.open(Settings.defaults(database_url=database_url, partition_cleanup_enabled=False))
+    try:
+        assert await table_names(store.db) == tables
+        assert await store.db.fetch_one("SELECT count(*) FROM monitoring_points") == (4,)
+    finally:
+        await store.close()
