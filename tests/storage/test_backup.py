@@ -93,8 +93,9 @@ async def test_a_backup_under_write_load_restores_to_one_consistent_instant(
             before = calls
             done = await asyncio.to_thread(cli, database_url, "backup", str(backup), cwd=tmp_path)
             during = calls - before
-            while calls < before + during + 5:  # and goes on after it
-                await asyncio.sleep(0.01)
+            target = calls + 5
+            reached.clear()
+            await asyncio.wait_for(reached.wait(), 60)  # and goes on after it
             stop.set()
             await writer
         assert done.returncode == 0, done.stderr
