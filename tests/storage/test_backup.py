@@ -77,6 +77,7 @@ async def test_a_backup_under_write_load_restores_to_one_consistent_instant(
     with server_process(database_url, "memory://", "backup-test") as port:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             stop = asyncio.Event()
+            target, reached = 5, asyncio.Event()
 
             async def write() -> None:
                 nonlocal calls
@@ -86,10 +87,11 @@ async def test_a_backup_under_write_load_restores_to_one_consistent_instant(
                     )
                     assert response.json() == {"data": {"storeTimeSeries": {"inserted": BATCH}}}, response.text
                     calls += 1
+                    if calls >= target:
+                        reached.set()
 
             writer = asyncio.create_task(write())
-            while calls < 5:  # the load is on before the backup starts
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(reached.wait(), 60)  # the load is on before the backup starts
             before = calls
             done = await asyncio.to_thread(cli, database_url, "backup", str(backup), cwd=tmp_path)
             during = calls - before
