@@ -223,6 +223,7 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("migrate", "create or upgrade the database schema and exit")
 def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.storage.backup import backup_before_migration
     from t3000gql.storage.database import Database
     from t3000gql.storage.migrations import migrate
 
@@ -230,7 +231,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
         db = Database.for_url(settings.database_url, pool_size=1)
         await db.connect()
         try:
-            applied = await migrate(db)
+            applied = await migrate(db, before_change=backup_before_migration(settings, db.local_path))
         finally:
             await db.disconnect()
         if applied:

@@ -62,6 +62,8 @@ class Services:
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false, and in a process that does not lead."""
     demo: bool = False
+    backups: BackupSchedule | None = None
+    """Scheduled backups (BACKUP_SCHEDULE), None when there is no schedule."""
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
     registry: Registry = field(init=False)
     """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
@@ -136,7 +138,9 @@ class Services:
                     "retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention", at_once=True)
                 )
             if settings.backup_schedule:
-                schedule = BackupSchedule(settings, store.db.local_path, lambda: leadership.is_leader)
+                schedule = services.backups = BackupSchedule(
+                    settings, store.db.local_path, lambda: leadership.is_leader
+                )
                 await life.start("backup schedule", schedule.start, lambda _: schedule.stop())
             services._running = life.pop_all()
         return services

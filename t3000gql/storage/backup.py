@@ -148,7 +148,10 @@ def _compare(what: str, expected: dict[str, int], found: dict[str, int]) -> None
 async def backup_database(database_url: str, path: Path) -> BackupReport:
     """Writes a verified backup of DATABASE_URL to `path` (and its manifest beside it); an existing file there
     is refused, never overwritten."""
-    path = _new_backup_path(path)
+    try:
+        path = _new_backup_path(path)
+    except OSError as exc:
+        raise BackupError(f"cannot write a backup at {path}: {exc}") from exc
     backend = backend_of(database_url)
     if backend == "sqlite":
         rows, version = await asyncio.to_thread(_sqlite_backup, sqlite_path(database_url), path)
@@ -219,6 +222,8 @@ def _sqlite_backup(source: str, path: Path) -> tuple[dict[str, int], int]:
         dst = sqlite3.connect(partial)
         try:
             src.backup(dst)
+            # One self-contained file: no -wal/-shm beside the backup (a restore into WAL keeps WAL).
+            dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
         src.execute("COMMIT")

@@ -14,8 +14,12 @@ from pathlib import Path
 import httpx
 
 from t3000gql.config import Settings
+from t3000gql.services import Services
+from t3000gql.storage.database import Database
+from t3000gql.storage.migrations import FOLDERS, available_migrations
 from t3000gql.storage.store import Store
 from tests.api.serve_process import server_process
+from tests.postgres import NewDatabase
 
 from .helpers import add_device, table_names
 
@@ -148,3 +152,81 @@ async def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(
         assert await store.db.fetch_one("SELECT count(*) FROM monitoring_points") == (4,)
     finally:
         await store.close()
+
+
+async def make_database_at_version(database_url: str, version: int) -> None:
+    """A database as an older t3000gql left it: the migrations up to `version` only."""
+    db = Database.for_url(database_url, pool_size=1)
+    await db.connect()
+    try:
+        async with db.writer() as conn:
+            await conn.execute(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
+            for migration in available_migrations(FOLDERS[db.backend]):
+                if migration.version > version:
+                    break
+                await conn.execute_script(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, 0)", (migration.version, migration.name)
+                )
+    finally:
+        await db.disconnect()
+
+
+def migrate_cli(database_url: str, backups: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "t3000gql", "migrate"],
+        env={"DATABASE_URL": database_url, "BACKUP_DIR": str(backups), "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+async def test_a_migration_of_an_existing_database_is_preceded_by_a_verified_backup(
+    new_database_url: NewDatabase, tmp_path: Path
+) -> None:
+    url = new_database_url("old", migrated=False)
+    await make_database_at_version(url, 2)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the backups should go")
+    refused = await asyncio.to_thread(migrate_cli, url, blocked, tmp_path)
+    assert refused.returncode == 1 and "the backup before it failed" in refused.stderr, refused.stderr
+    backups = tmp_path / "backups"
+    done = await asyncio.to_thread(migrate_cli, url, backups, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "applied 0003_access_control" in done.stdout
+    taken = sorted(p for p in backups.iterdir() if not p.name.endswith(".json"))
+    assert [p.name.startswith("t3000gql-pre-migration-") for p in taken] == [True]
+    manifest = json.loads(taken[0].with_name(taken[0].name + ".json").read_text())
+    assert manifest["schema_version"] == 2
+    # A fresh database (version 0) and one already up to date are not backed up.
+    fresh = new_database_url("fresh", migrated=False)
+    assert (await asyncio.to_thread(migrate_cli, fresh, backups, tmp_path)).returncode == 0
+    assert (await asyncio.to_thread(migrate_cli, url, backups, tmp_path)).returncode == 0
+    assert len([p for p in backups.iterdir() if not p.name.endswith(".json")]) == 1
+
+
+async def test_scheduled_backups_run_on_the_leader_and_keep_the_newest(database_url: str, tmp_path: Path) -> None:
+    await prepare(database_url)
+    settings = Settings.defaults(
+        database_url=database_url,
+        partition_cleanup_enabled=False,
+        backup_schedule="* * * * * */1",  # every second (cron's optional sixth field)
+        backup_keep=2,
+        backup_dir=str(tmp_path / "scheduled"),
+    )
+    async with await Services.start(settings) as leader, await Services.start(settings) as follower:
+        assert leader.leadership.is_leader and not follower.leadership.is_leader
+        assert leader.backups is not None and follower.backups is not None
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(leader.backups.taken) < 3:
+            assert asyncio.get_running_loop().time() < deadline, "fewer than 3 scheduled backups in 60 s"
+            await asyncio.sleep(0.2)
+        assert follower.backups.taken == []
+        newest = leader.backups.taken[-1]
+    files = sorted(p.name for p in (tmp_path / "scheduled").iterdir() if not p.name.endswith(".json"))
+    assert len(files) == 2 and newest.path.name in files
+    assert all(name.startswith("t3000gql-scheduled-") for name in files)
