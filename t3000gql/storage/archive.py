@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from t3000gql import __version__
 from t3000gql.errors import StorageError
 from t3000gql.storage.database import Database
 
@@ -153,7 +153,7 @@ async def write_archive(
         b"t3000gql.kind": kind.encode(),
         b"t3000gql.table": table.encode(),
         b"t3000gql.cutoff_ms": str(cutoff_ms).encode(),
-        b"t3000gql.version": __version__.encode(),
+        b"t3000gql.version": _version().encode(),
     }
     try:
         with pq.ParquetWriter(partial, schema.with_metadata(metadata), compression="zstd") as writer:
@@ -169,6 +169,13 @@ async def write_archive(
         partial.unlink(missing_ok=True)
         raise
     return Archive(path, kind, table, cutoff_ms, read_fingerprint(path))
+
+
+def _version() -> str:
+    try:
+        return version("t3000gql")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _stamp(ts_ms: int) -> str:
