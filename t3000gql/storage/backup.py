@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -39,7 +40,7 @@ from t3000gql.config import Settings
 from t3000gql.errors import MigrationError, StorageError
 from t3000gql.storage.database import backend_of, sqlite_path
 from t3000gql.storage.leader_lock import APPLICATION_NAME, LeaderInfo, leader_lock
-from t3000gql.storage.migrations import BeforeChange
+from t3000gql.storage.migrations import FOLDERS, BeforeChange, available_migrations
 from t3000gql.storage.postgres import dsn_of, redacted
 
 log = logging.getLogger(__name__)
@@ -275,9 +276,27 @@ def _tool(name: str) -> str:
     return found
 
 
-async def _run(*argv: str, stdin: bytes | None = None) -> bytes:
+def _libpq(database_url: str) -> tuple[str, dict[str, str]]:
+    """The URL for pg_dump/psql without its password, and an environment carrying it as PGPASSWORD instead (a
+    command line is visible to every local user in `ps`)."""
+    parts = urlsplit(dsn_of(database_url))
+    env = dict(os.environ)
+    if parts.password is not None:
+        env["PGPASSWORD"] = unquote(parts.password)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username}@{host}" if parts.username else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts), env
+
+
+async def _run(*argv: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
     process = await asyncio.create_subprocess_exec(
         *argv,
+        env=env,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -301,7 +320,8 @@ async def _pg_backup(database_url: str, path: Path) -> tuple[dict[str, int], int
             counts = await _pg_counts(conn)
             version = await _pg_version(conn)
             try:
-                await _run(pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(partial), dsn_of(database_url))
+                dsn, env = _libpq(database_url)
+                await _run(pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(partial), dsn, env=env)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -361,6 +381,12 @@ async def restore_database(
     backend = backend_of(database_url)
     if manifest is not None and manifest.get("backend") != backend:
         raise BackupError(f"{path} is a backup of a {manifest.get('backend')} database, DATABASE_URL is {backend}")
+    newest = max((m.version for m in available_migrations(FOLDERS[backend])), default=0)
+    if manifest is not None and int(manifest.get("schema_version", 0)) > newest:
+        raise BackupError(
+            f"{path} holds schema version {manifest['schema_version']}, newer than this t3000gql knows ({newest}): "
+            "restore it with the t3000gql that wrote it"
+        )
     expected = None if manifest is None else {str(k): int(v) for k, v in manifest["rows"].items()}
     async with _nobody_serving(database_url, leader_timeout_seconds):
         if backend == "sqlite":
@@ -424,6 +450,7 @@ async def _pg_restore(database_url: str, path: Path, expected: dict[str, int] | 
         script = await _run(pg_restore, "--no-owner", "--no-privileges", "-f", "-", str(path))
         # One transaction: the old content goes and the backup's comes, or nothing changes.
         prelude = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
+        dsn, env = _libpq(database_url)
         await _run(
             psql,
             "-X",
@@ -432,10 +459,11 @@ async def _pg_restore(database_url: str, path: Path, expected: dict[str, int] | 
             "ON_ERROR_STOP=1",
             "--single-transaction",
             "-d",
-            dsn_of(database_url),
+            dsn,
             "-f",
             "-",
             stdin=prelude + script,
+            env=env,
         )
         restored = await _pg_counts(conn)
     finally:

@@ -230,3 +230,15 @@ async def test_scheduled_backups_run_on_the_leader_and_keep_the_newest(database_
     files = sorted(p.name for p in (tmp_path / "scheduled").iterdir() if not p.name.endswith(".json"))
     assert len(files) == 2 and newest.path.name in files
     assert all(name.startswith("t3000gql-scheduled-") for name in files)
+
+
+async def test_restore_refuses_a_backup_of_a_newer_schema(database_url: str, tmp_path: Path) -> None:
+    await prepare(database_url)
+    backup = tmp_path / "site.backup"
+    assert (await asyncio.to_thread(cli, database_url, "backup", str(backup), cwd=tmp_path)).returncode == 0
+    manifest = backup.with_name(backup.name + ".json")
+    body = json.loads(manifest.read_text())
+    body["schema_version"] = 9999
+    manifest.write_text(json.dumps(body))
+    done = await asyncio.to_thread(cli, database_url, "restore", str(backup), cwd=tmp_path)
+    assert done.returncode == 1 and "newer than this t3000gql knows" in done.stderr, done.stderr
