@@ -197,3 +197,22 @@ async def test_archive_restore_refuses_a_file_naming_points_that_do_not_exist(
     with pytest.raises(Exception, match="names points that do not exist"):
         await store.restore_archive(report.archives[0])
     assert "timeseries_data_2001" not in await table_names(store.db)
+
+
+async def test_the_server_runs_retention_at_start_up_on_the_leader(
+    store: Store, settings: Settings, clock: FakeClock
+) -> None:
+    from t3000gql.services import Services
+
+    ref = (await add_device(store))[0]
+    await store.writes.record([Sample(ref, ms(2001, 5, 1), 1.0), Sample(ref, ms(2026, 5, 1), 2.0)], "api")
+    clock.now_ms = ms(2026, 6, 1)
+    running = replace(settings, partition_cleanup_enabled=True)
+    async with await Services.start(running, clock=clock) as services:
+        assert services.leadership.is_leader
+        deadline = asyncio.get_running_loop().time() + 30
+        while 2001 in services.store.partitions.years:
+            assert asyncio.get_running_loop().time() < deadline, "no retention within 30 s of start-up"
+            await asyncio.sleep(0.05)
+    assert "timeseries_data_2001" not in await table_names(store.db)
+    assert "timeseries_data_2001.parquet" in os.listdir(settings.archive_dir)
