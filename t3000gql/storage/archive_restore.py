@@ -40,7 +40,8 @@ class ArchiveRestoreReport:
 async def restore_archive(store: Store, path: Path, *, actor: Actor) -> ArchiveRestoreReport:
     kind, table, rows = describe(path)
     if kind == HISTORY:
-        await _check_points(store, path)
+        refs = await _check_points(store, path)
+        qualities = {q.value: q for q in Quality}
         inserted = updated = unchanged = 0
         for columns in read_batches(path):
             by_source: dict[str, list[Sample]] = {}
@@ -55,7 +56,7 @@ async def restore_archive(store: Store, path: Path, *, actor: Actor) -> ArchiveR
                 columns["source"],
                 strict=True,
             ):
-                sample = Sample(PointRef(device, PointType(ptype), number), ts, value, trend_log, Quality(quality))
+                sample = Sample(refs[device, ptype, number], ts, value, trend_log, qualities[quality])
                 by_source.setdefault(source or OPERATION, []).append(sample)
             for source, samples in by_source.items():
                 result = await store.writes.record(
@@ -86,14 +87,14 @@ async def restore_archive(store: Store, path: Path, *, actor: Actor) -> ArchiveR
     return ArchiveRestoreReport(path, kind, table, rows, written, 0, rows - written)
 
 
-async def _check_points(store: Store, path: Path) -> None:
-    """Every point the archive names must exist (created again first if it was deleted): else nothing is loaded."""
-    wanted: set[PointRef] = set()
+async def _check_points(store: Store, path: Path) -> dict[tuple[int, int, int], PointRef]:
+    """Every point the archive names must exist (created again first if it was deleted): else nothing is loaded.
+    Returns each (device, type, number) of the file as a PointRef, made once (not once per row)."""
+    keys: set[tuple[int, int, int]] = set()
     for columns in read_batches(path):
-        wanted.update(
-            PointRef(d, PointType(t), n)
-            for d, t, n in zip(columns["device_id"], columns["point_type"], columns["point_number"], strict=True)
-        )
+        keys.update(zip(columns["device_id"], columns["point_type"], columns["point_number"], strict=True))
+    refs = {key: PointRef(key[0], PointType(key[1]), key[2]) for key in keys}
+    wanted = set(refs.values())
     known = await store.points.resolve(wanted)
     missing = sorted(str(ref) for ref in wanted if ref not in known)
     if missing:
@@ -101,3 +102,4 @@ async def _check_points(store: Store, path: Path) -> None:
         raise ArchiveError(
             f"{path} names points that do not exist (create them first): {shown}; nothing was loaded"
         )
+    return refs
