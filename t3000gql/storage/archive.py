@@ -52,10 +52,12 @@ HISTORY_SCHEMA = pa.schema(
     ]
 )
 HISTORY_SELECT = (
-    "SELECT p.point_id, m.device_id, m.point_type, m.point_number, p.ts, p.value, p.trend_log_id, p.quality, "
-    "s.source FROM {table} AS p JOIN monitoring_points AS m ON m.id = p.point_id "
-    "LEFT JOIN data_sources AS s ON s.id = p.source_id WHERE p.ts < ? ORDER BY p.point_id, p.ts"
+    "SELECT point_id, ts, value, trend_log_id, quality, source_id FROM {table} WHERE ts < ? ORDER BY point_id, ts"
 )
+"""The rows alone, in key order; the point's natural key and the source's name are filled in from two small
+maps (measured on SQLite: joining them per row made the scan of 1M rows 6.6 s instead of ~1.5 s)."""
+POINTS_SELECT = "SELECT id, device_id, point_type, point_number FROM monitoring_points"
+SOURCES_SELECT = "SELECT id, source FROM data_sources"
 READINGS_SCHEMA = pa.schema(
     [
         ("device_id", pa.int64()),
@@ -155,10 +157,13 @@ async def write_archive(
         b"t3000gql.cutoff_ms": str(cutoff_ms).encode(),
         b"t3000gql.version": _version().encode(),
     }
+    names = _Names(db)
     try:
         with pq.ParquetWriter(partial, schema.with_metadata(metadata), compression="zstd") as writer:
             async for rows in db.iterate(sql, BATCH_ROWS, (cutoff_ms,)):
-                columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+                columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+                if kind == HISTORY and rows:
+                    columns = await names.history_columns(columns)
                 writer.write_table(
                     pa.table(
                         [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
@@ -169,6 +174,32 @@ async def write_archive(
         partial.unlink(missing_ok=True)
         raise
     return Archive(path, kind, table, cutoff_ms, read_fingerprint(path))
+
+
+class _Names:
+    """Point ids to (device id, point type, point number) and source ids to names, read once per archive (and
+    again if a batch names a point made since)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._points: dict[int, tuple[int, int, int]] | None = None
+        self._sources: dict[int, str] = {}
+
+    async def _load(self) -> dict[int, tuple[int, int, int]]:
+        rows = await self._db.fetch_all(POINTS_SELECT)
+        self._points = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+        self._sources = {int(r[0]): str(r[1]) for r in await self._db.fetch_all(SOURCES_SELECT)}
+        return self._points
+
+    async def history_columns(self, columns: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        pids, ts, value, trend_log, quality, source_ids = columns
+        points = self._points if self._points is not None else await self._load()
+        if not points.keys() >= set(pids):
+            points = await self._load()
+        keys = [points[p] for p in pids]  # a point's history goes with the point, so each id is there
+        devices, types, numbers = zip(*keys, strict=True)
+        sources = [None if s is None else self._sources.get(s) for s in source_ids]
+        return [pids, devices, types, numbers, ts, value, trend_log, quality, sources]
 
 
 def _version() -> str:
