@@ -223,6 +223,7 @@ def token_command(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("migrate", "create or upgrade the database schema and exit")
 def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from t3000gql.storage.backup import backup_before_migration
     from t3000gql.storage.database import Database
     from t3000gql.storage.migrations import migrate
 
@@ -230,7 +231,7 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
         db = Database.for_url(settings.database_url, pool_size=1)
         await db.connect()
         try:
-            applied = await migrate(db)
+            applied = await migrate(db, before_change=backup_before_migration(settings, db.local_path))
         finally:
             await db.disconnect()
         if applied:
@@ -243,38 +244,134 @@ def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _cli_actor() -> Any:
+    """Who runs a command, for the audit log: `cli` from user@host."""
+    import getpass
+    import socket
+
+    from t3000gql.domain.audit import Actor
+
+    try:
+        where = f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        where = "cli"
+    return Actor("cli", where)
+
+
 def _retention_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="keep this many days (default: DATA_RETENTION_DAYS)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be archived and removed; change nothing"
+    )
 
 
-@command("retention", "drop history older than DATA_RETENTION_DAYS now", _retention_arguments)
+@command(
+    "retention",
+    "archive (ARCHIVE_DIR, Parquet), verify, then remove history older than DATA_RETENTION_DAYS now",
+    _retention_arguments,
+)
 def retention_command(args: argparse.Namespace, settings: Settings) -> int:
-    from dataclasses import replace
-
-    from t3000gql.domain.timeutil import to_datetime
     from t3000gql.peers import announce_dropped_years
     from t3000gql.storage.store import Store
 
-    if args.days is not None:
-        if args.days < 1:
-            raise ConfigError("--days", str(args.days), "a whole number of days >= 1")
-        settings = replace(settings, data_retention_days=args.days)
+    if args.days is not None and args.days < 1:
+        raise ConfigError("--days", str(args.days), "a whole number of days >= 1")
 
     async def run() -> int:
         store = await Store.open(settings)
         try:
-            report = await store.apply_retention()
+            report = await store.apply_retention(actor=_cli_actor(), dry_run=args.dry_run, days=args.days)
         finally:
             await store.close()
-        await announce_dropped_years(settings, report.dropped_years)  # servers on the live bus forget those years
+        if report.dropped_years:
+            await announce_dropped_years(settings, report.dropped_years)  # servers on the bus forget those years
+        print(report.summary())
+        if report.skipped:
+            print("t3000gql: some parts changed while they were archived; run retention again", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(run())
+
+
+def _archive_restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="FILE", help="a Parquet archive retention wrote (ARCHIVE_DIR)")
+
+
+@command(
+    "archive-restore",
+    "load a retention archive (Parquet) back into the database; loading it twice stores nothing twice",
+    _archive_restore_arguments,
+)
+def archive_restore_command(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from t3000gql.storage.store import Store
+
+    async def run() -> int:
+        store = await Store.open(settings)
+        try:
+            report = await store.restore_archive(Path(args.path), actor=_cli_actor())
+        finally:
+            await store.close()
         print(
-            f"cut-off {to_datetime(report.cutoff_ms).isoformat()}: dropped partitions "
-            f"{report.dropped_years or 'none'}; trimmed {report.trimmed_rows} rows"
-            + (f" of {report.trimmed_year}" if report.trimmed_year else "")
+            f"{report.path}: {report.rows} rows of {report.table} read; {report.inserted} added, "
+            f"{report.updated} updated, {report.unchanged} already stored"
         )
         return 0
 
     return asyncio.run(run())
+
+
+def _backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="the backup file to write (must not exist)")
+
+
+@command(
+    "backup",
+    "write a verified backup of the database to PATH while servers run (SQLite backup API; PostgreSQL pg_dump -Fc)",
+    _backup_arguments,
+)
+def backup_command(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from t3000gql.storage.backup import backup_database
+
+    report = asyncio.run(backup_database(settings.database_url, Path(args.path)))
+    print(
+        f"wrote {report.path} ({report.size_bytes:,} bytes, {report.backend}, schema version {report.schema_version})"
+    )
+    print(f"manifest {report.manifest}")
+    print(f"verified: {'; '.join(report.checks)}")
+    for table, rows in sorted(report.rows.items()):
+        print(f"  {table:<32} {rows:>12,}")
+    return 0
+
+
+def _restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="a backup written by `t3000gql backup` (its .json beside it)")
+
+
+@command(
+    "restore",
+    "replace the database with a backup, then verify it; refused while a server uses the database",
+    _restore_arguments,
+)
+def restore_command(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from t3000gql.storage.backup import restore_database
+
+    report = asyncio.run(
+        restore_database(
+            settings.database_url, Path(args.path), leader_timeout_seconds=settings.leader_timeout_seconds
+        )
+    )
+    print(f"restored {report.database} from {report.source}")
+    print(f"verified: {'; '.join(report.checks)}")
+    for table, rows in sorted(report.rows.items()):
+        print(f"  {table:<32} {rows:>12,}")
+    return 0
 
 
 def _import_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from t3000gql.setting_values import (
     AUTO_BOOLEAN,
     BOOLEAN,
     CHANNEL_PREFIX,
+    CRON,
     FINITE_NUMBER,
     HOST_NAMES,
     LOOPBACK_NAMES,
@@ -98,7 +99,37 @@ class Settings:
         "PARTITION_CLEANUP_ENABLED",
         BOOLEAN,
         "true",
-        "Run retention periodically (daily) while the server runs.",
+        "Run retention at start-up and then daily while the server runs (on the leader only).",
+    )
+    archive_dir: str = variable(
+        "ARCHIVE_DIR",
+        ANY_TEXT,
+        "",
+        "Where retention writes a Parquet archive of each partition (or part of one) before removing it; empty: beside the database, `<SQLite file>.archive/` (PostgreSQL: `t3000gql-<database>.archive/` in the working directory).",
+    )
+    backup_schedule: str = variable(
+        "BACKUP_SCHEDULE",
+        CRON,
+        "",
+        "When the leader takes a backup into BACKUP_DIR, as a cron expression in TIMEZONE (e.g. `0 3 * * *`: daily at 03:00); empty: no scheduled backups.",
+    )
+    backup_keep: int = variable(
+        "BACKUP_KEEP",
+        integer(1),
+        "7",
+        "How many scheduled backups (and, separately, backups taken before migrations) BACKUP_DIR keeps; older ones are removed.",
+    )
+    backup_dir: str = variable(
+        "BACKUP_DIR",
+        ANY_TEXT,
+        "",
+        "Where scheduled backups and backups before migrations go; empty: beside the database, `<SQLite file>.backups/` (PostgreSQL: `t3000gql-<database>.backups/` in the working directory).",
+    )
+    backup_before_migration: bool = variable(
+        "BACKUP_BEFORE_MIGRATION",
+        BOOLEAN,
+        "true",
+        "Take a verified backup into BACKUP_DIR before a migration changes an existing database (PostgreSQL: needs pg_dump).",
     )
     t3000_interface_timeout_ms: int = variable(
         "T3000_INTERFACE_TIMEOUT",

@@ -37,6 +37,7 @@ from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live import LiveBus, RegistryNote
 from t3000gql.peers import PARTITIONS, TOKENS, Peers, change_of, note_of
 from t3000gql.registry import Registry
+from t3000gql.storage.backup_schedule import BackupSchedule
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.leader_lock import leader_lock
 from t3000gql.storage.store import Store
@@ -61,6 +62,8 @@ class Services:
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false, and in a process that does not lead."""
     demo: bool = False
+    backups: BackupSchedule | None = None
+    """Scheduled backups (BACKUP_SCHEDULE), None when there is no schedule."""
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
     registry: Registry = field(init=False)
     """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
@@ -131,7 +134,14 @@ class Services:
             cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
             life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
             if settings.partition_cleanup_enabled:
-                life.task("retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention"))
+                life.task(
+                    "retention", _every(RETENTION_PERIOD_SECONDS, services._retention, "retention", at_once=True)
+                )
+            if settings.backup_schedule:
+                schedule = services.backups = BackupSchedule(
+                    settings, store.db.local_path, lambda: leadership.is_leader
+                )
+                await life.start("backup schedule", schedule.start, lambda _: schedule.stop())
             services._running = life.pop_all()
         return services
 
@@ -272,13 +282,17 @@ def _remote_changes_into(store: Store) -> Callable[[list[StoredSample]], None]:
 
 
 def _every(
-    seconds: float, job: Callable[[], Awaitable[Any]], name: str
+    seconds: float, job: Callable[[], Awaitable[Any]], name: str, *, at_once: bool = False
 ) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A periodic job's loop: `job()` every `seconds`; a failure is logged and the next run comes as planned."""
+    """A periodic job's loop: `job()` every `seconds` (`at_once`: a first run right away); a failure is logged
+    and the next run comes as planned."""
 
     async def loop() -> None:
+        first = at_once
         while True:
-            await asyncio.sleep(seconds)
+            if not first:
+                await asyncio.sleep(seconds)
+            first = False
             try:
                 await job()
             except Exception:

@@ -11,8 +11,11 @@ import math
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from cronsim import CronSim, CronSimError
 
 from t3000gql.errors import ConfigError
 
@@ -124,6 +127,20 @@ AUTO_BOOLEAN = Values(
     str, "true/false (also 1/0, yes/no, on/off), or empty to let another setting decide", _auto_boolean
 )
 """Kept as "true", "false" or "" (decided elsewhere): `Settings` reads it through a property."""
+
+
+def _cron(text: str) -> str:
+    """Empty (no schedule), or a cron expression cronsim (aiocron's parser) accepts."""
+    text = text.strip()
+    if text:
+        try:
+            CronSim(text, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(text) from exc
+    return text
+
+
+CRON = Values(str, "empty, or a cron expression such as `0 3 * * *` (minute hour day month weekday)", _cron)
 
 
 def names(text: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +88,15 @@ async def current_version(db: Database) -> int:
         return await _version_in(conn)
 
 
-async def migrate(db: Database) -> list[Migration]:
-    """Brings the database to the newest version; returns the migrations it applied (none when up to date)."""
+BeforeChange = Callable[[int, int], Awaitable[object]]
+"""Called with (the database's version, the newest) before the first migration changes an existing database."""
+
+
+async def migrate(db: Database, *, before_change: BeforeChange | None = None) -> list[Migration]:
+    """Brings the database to the newest version; returns the migrations it applied (none when up to date).
+
+    `before_change` runs first when an existing database (version > 0) is about to change: the backup that
+    seed 004 asks for (storage/backup.py); when it raises, nothing is migrated."""
     migrations = available_migrations(FOLDERS[db.backend])
     newest = migrations[-1].version if migrations else 0
     version = await current_version(db)
@@ -97,6 +105,8 @@ async def migrate(db: Database) -> list[Migration]:
             f"the database {db.label} is at schema version {version}, newer than this t3000gql knows "
             f"({newest}): upgrade t3000gql, or restore a backup made by this version"
         )
+    if before_change is not None and 0 < version < newest:
+        await before_change(version, newest)
     applied = []
     for migration in migrations:
         if migration.version <= version:

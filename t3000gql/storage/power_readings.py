@@ -88,6 +88,33 @@ async def delete_before(conn: Connection, cutoff_ms: int) -> None:
     await conn.execute("DELETE FROM power_readings WHERE ts < ?", (cutoff_ms,))
 
 
+_RESTORE = (
+    "INSERT INTO power_readings (device_id, ts, created_at, source_id, flags) "
+    "SELECT ?, ?, ?, id, ? FROM data_sources WHERE source = ? ON CONFLICT (device_id, ts) DO NOTHING"
+)
+
+
+async def restore_in(conn: Connection, rows: Sequence[tuple[int, int, int, str | None, int]]) -> int:
+    """A retention archive's index rows (device, time, arrival, source name, flags) put back inside the caller's
+    transaction; rows already there stay as they are. Returns how many were added. A source name this database
+    does not know (its history not restored yet) fails the batch."""
+    added = 0
+    for device_id, ts, created_at, source, flags in rows:
+        changed = await conn.execute(_RESTORE, (device_id, ts, created_at, flags, source or "api"))
+        if changed == 0:
+            row = await conn.fetch_one(
+                "SELECT 1 FROM power_readings WHERE device_id = ? AND ts = ?", (device_id, ts)
+            )
+            if row is None:
+                raise ValidationError(
+                    "is not a source this database knows: restore the history archive of the same cut-off first",
+                    field="source",
+                    value=source,
+                )
+        added += changed
+    return added
+
+
 class PowerReadingRepository:
     def __init__(self, db: Database, partitions: PartitionSet) -> None:
         self._db = db

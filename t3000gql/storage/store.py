@@ -8,12 +8,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 from t3000gql.config import Settings
+from t3000gql.domain.audit import SYSTEM, Actor
 from t3000gql.domain.timeutil import Clock, system_clock
 from t3000gql.lifecycle import Lifecycle, LifecycleHook
+from t3000gql.storage.archive import archive_dir_of
+from t3000gql.storage.archive_restore import ArchiveRestoreReport, restore_archive
 from t3000gql.storage.audit import AuditLog
+from t3000gql.storage.backup import backup_before_migration
 from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.database import DEFAULT_CACHE_KIB, Database
 from t3000gql.storage.devices import DeviceRepository
@@ -72,7 +77,7 @@ class Store:
         async with Lifecycle("store", hook) as life:
             await life.start("database", db.connect, lambda _: db.disconnect())
             if run_migrations:
-                await migrate(db)
+                await migrate(db, before_change=backup_before_migration(settings, db.local_path))
             partitions = PartitionSet()
             async with db.reader() as conn:
                 await partitions.load(conn)
@@ -136,5 +141,26 @@ class Store:
         await self.cache.cleanup(self.db)
         await self.partitions.refresh(self.db)
 
-    async def apply_retention(self) -> RetentionReport:
-        return await apply_retention(self.db, self.partitions, self.clock, self.settings.data_retention_days)
+    @property
+    def archive_dir(self) -> Path:
+        """ARCHIVE_DIR, or beside the database when it is empty."""
+        return archive_dir_of(self.settings.archive_dir, self.db.local_path)
+
+    async def apply_retention(
+        self, *, actor: Actor = SYSTEM, dry_run: bool = False, days: int | None = None
+    ) -> RetentionReport:
+        """Archives, verifies, then removes history older than DATA_RETENTION_DAYS (storage/retention.py)."""
+        return await apply_retention(
+            self.db,
+            self.partitions,
+            self.clock,
+            days if days is not None else self.settings.data_retention_days,
+            archive_dir=self.archive_dir,
+            audit=self.audit,
+            actor=actor,
+            dry_run=dry_run,
+        )
+
+    async def restore_archive(self, path: Path, *, actor: Actor = SYSTEM) -> ArchiveRestoreReport:
+        """Loads a retention archive back: history through the write path, readings' index rows by their owner."""
+        return await restore_archive(self, path, actor=actor)
