@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.language import FieldNode
-
 from strawberry.types import ExecutionResult
 
 from t3000gql.live.subscriber import Counters, Subscriber
@@ -134,7 +133,9 @@ class Group(Generic[T]):
             self.current = (self.event_key(event), self.event_stamp(event))
             yield event
 
-    async def run(self, schema: BaseSchema, context: Context, query: str, variables: Any, name: str | None) -> None:
+    async def run(
+        self, schema: BaseSchema, context: Context, query: str, variables: Any, name: str | None
+    ) -> None:
         """Executes the operation once per event and hands the serialized payload to every member."""
         try:
             stream = await schema.stream(
@@ -248,7 +249,9 @@ class SharedSubscriptions:
         found: str | None = None
         with contextlib.suppress(Exception):  # strawberry reports a bad document as it always does
             operations = [
-                node for node in parse(query, no_location=True).definitions if isinstance(node, OperationDefinitionNode)
+                node
+                for node in parse(query, no_location=True).definitions
+                if isinstance(node, OperationDefinitionNode)
             ]
             chosen = [
                 node
