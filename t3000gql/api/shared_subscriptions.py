@@ -141,7 +141,7 @@ class Group(Generic[T]):
             stream = await schema.stream(
                 query, variable_values=variables, context_value=context, operation_name=name
             )
-            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async with contextlib.aclosing(stream):
                 async for result in stream:
                     if not isinstance(result, ExecutionResult) or not self.members:
                         continue

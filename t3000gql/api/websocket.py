@@ -29,10 +29,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from t3000gql.api.context import Context
-from t3000gql.api.shared_subscriptions import SharedMessage
+from t3000gql.api.shared_subscriptions import SharedMessage, SharedSubscriptions
 from t3000gql.compat.strawberry import (
     BaseGraphQLTransportWSHandler,
     BaseGraphQLWSHandler,
@@ -40,6 +40,7 @@ from t3000gql.compat.strawberry import (
     Operation,
     OperationMessage,
     OperationStreamClosed,
+    TextWebSocketAdapter,
 )
 from t3000gql.compat.strawberry import LegacyConnectionInitMessage as LegacyInitMessage
 from t3000gql.compat.strawberry import TransportWSMessage as Message
@@ -219,7 +220,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """strawberry's own, unless the operation can share its work (api/shared_subscriptions.py): then its
         own stream gives its initial values (or its errors), and the group's messages follow."""
-        share = self.view.shared_subscriptions.share_for(operation, self.context)
+        hub: SharedSubscriptions | None = getattr(self.view, "shared_subscriptions", None)  # api/view.py's
+        share = None if hub is None else hub.share_for(operation, self.context)
         if share is None:
             await super().run_operation(operation)
             return
@@ -232,7 +234,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 root_value=self.root_value,
                 operation_name=operation.operation_name,
             )
-            async with contextlib.aclosing(result_source):  # type: ignore[type-var]
+            async with contextlib.aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             if share.member is not None and not operation.completed:
                 await self._send_shared(operation, share.member)
@@ -251,7 +253,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _send_shared(self, operation: Operation[Context, None], member: Subscriber[SharedMessage]) -> None:
         """Sends the group's messages with this operation's id until the group or the operation ends."""
         head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
-        send = self.websocket.send_text
+        send = cast(TextWebSocketAdapter, self.websocket).send_text
         async for message in member:
             if operation.completed:
                 return
