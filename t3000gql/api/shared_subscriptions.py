@@ -225,6 +225,7 @@ class SharedSubscriptions:
     def forget(self, group: Group[Any]) -> None:
         if self.groups.get(group.key) is group:
             del self.groups[group.key]
+            group.source.close()  # also when its task is cancelled before it ever ran
             if group.task is not None and group.task is not asyncio.current_task():
                 group.task.cancel()
 
