@@ -52,6 +52,8 @@ DASHBOARDS = 100
 SUBSCRIBERS = 100
 POLL_SECONDS = 10.0
 RSS_EVERY_SECONDS = 5.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+"""A poll not answered by then counts as an error (and the run goes on)."""
 EDGE_SECONDS = 2.0
 """Between the window's edges and the start and stop of the run: what is counted is well inside both."""
 
@@ -212,8 +214,9 @@ async def dashboard(port: int, device_id: int, offset: float, until: float, tall
         started = time.perf_counter()
         connection: Connection | None = None
         try:
-            connection = await Connection.open(port)
-            body = orjson.loads(await connection.request(request))
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                connection = await Connection.open(port)
+                body = orjson.loads(await connection.request(request))
         except Exception as exc:
             tally.error(f"dashboard of device {device_id}: {exc!r}")
             continue
