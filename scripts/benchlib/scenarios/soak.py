@@ -11,8 +11,8 @@ with dashboards polling and subscribers watching, and nothing may go wrong or gr
 Reported: `errors` (HTTP answers not 200 or with GraphQL errors, subscription errors or closed sockets, failed
 collector reads), `lost` (changes the server's bus carried for a device, with sample times inside the measured
 window, that one of its subscribers did not get: counted on both sides by sample time, so the edges cannot
-disagree), `rss_growth_pct` (the server's RSS at the end against its RSS once warmed up: after the first minute,
-or the first third of a shorter run), p99 latencies of polls and of deliveries (sample time to the subscriber
+disagree), `rss_growth_pct` (the server's RSS at the end against its RSS once warmed up: a minute after the first
+change reached a subscriber, a third of the run for a shorter one; `per_minute` has each minute's RSS too), p99 latencies of polls and of deliveries (sample time to the subscriber
 parsing it) per minute, and the usual keys over the whole run. Goal: 0 errors, 0 lost, RSS growth ≤ 5%.
 The run only counts from the moment every subscriber is acknowledged; the site is registered before.
 BENCH_LIVE_SHARED=0 runs the server with LIVE_SHARED_SUBSCRIPTIONS=false (each subscriber executed on its own).
@@ -144,6 +144,8 @@ class Tally:
     deliveries: dict[int, list[float]] = field(default_factory=dict)
     errors: dict[int, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
+    first_delivery: float | None = None
+    """When (time.monotonic) the first change reached a subscriber: the warm-up is counted from there."""
 
     def minute(self) -> int:
         return int((time.monotonic() - self.started) // 60)
@@ -187,6 +189,8 @@ class Subscriber:
                         ts_ms = ms_of(message["payload"]["data"]["pointValues"]["timestamp"])
                         now_ms = time.time() * 1000
                         tally.deliveries.setdefault(tally.minute(), []).append(now_ms - ts_ms)
+                        if tally.first_delivery is None:
+                            tally.first_delivery = time.monotonic()
                         if self.window[0] <= ts_ms <= self.window[1]:
                             self.in_window += 1
                     elif kind == "ping":
@@ -319,7 +323,10 @@ async def soak(ctx: Context) -> Result:
     if failures:
         tally.error(f"{failures} failed collector runs: {after['health']['collection'].get('lastError')}")
     lost = sum(max(0, counted.get(str(s.device_id), 0) - s.in_window) for s in subscribers)
-    warm = next(mb for at, mb in rss if at >= warm_up)
+    # Warmed up: WARM_UP after the first change reached a subscriber (the collector, the bus and the groups all
+    # running), or after WARM_UP if none ever did.
+    warm_from = warm_up + (tally.first_delivery - started if tally.first_delivery is not None else 0.0)
+    warm = next((mb for at, mb in rss if at >= warm_from), rss[-1][1])
     end = rss[-1][1]
     every_poll = [t for values in tally.polls.values() for t in values]
     every_delivery = [t for values in tally.deliveries.values() for t in values]
@@ -346,6 +353,7 @@ async def soak(ctx: Context) -> Result:
         error_samples=tally.error_samples,
         rss_growth_pct=round(100 * (end - warm) / warm, 2),
         rss_mb_warm=round(warm, 1),
+        warm_at_s=round(warm_from, 1),
         rss_mb_end=round(end, 1),
         minutes=minutes,
         updates_per_min=round(stored / (elapsed / 60)),
