@@ -6,6 +6,7 @@
     python scripts/bench.py --scenario insert-1k,range-1k --json bench.json
     python scripts/bench.py --area live --broadcast-url redis://127.0.0.1:6379
     python scripts/bench.py --quick                      # a smoke run: 3 repeats, shorter loads
+    python scripts/bench.py --scenario soak --minutes 60 # the soak (only when named), a release's hour
 
 Prints one table: median, p95 and p99, the floor, the ratio, a rate, what was lost, the peak RSS and the goal
 met or MISSED; below each row the scenario's other figures. `--json FILE` writes {"run": {...}, "scenarios":
@@ -60,6 +61,12 @@ def parse_args(argv: list[str] | None, scenarios: dict[str, Scenario]) -> argpar
         "database is created and dropped; only scenarios that support the backend run",
     )
     parser.add_argument(
+        "--minutes",
+        type=float,
+        default=10.0,
+        help="how long the soak runs (default 10; 60 for a release; a fraction for a smoke run)",
+    )
+    parser.add_argument(
         "--broadcast-url",
         default="memory://",
         help="BROADCAST_URL of the live scenarios' server (default memory://)",
@@ -73,6 +80,8 @@ def parse_args(argv: list[str] | None, scenarios: dict[str, Scenario]) -> argpar
         args.repeats = QUICK_REPEATS if args.quick else REPEATS
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.minutes <= 0:
+        parser.error("--minutes must be more than 0")
     args.selected = select(parser, scenarios, args)
     return args
 
@@ -94,7 +103,11 @@ def select(
             f"unknown scenario or area: {', '.join(unknown)} (scenarios: {', '.join(scenarios)}; areas: "
             f"{', '.join(known_areas)}; --list describes them)"
         )
-    chosen = [s for s in scenarios.values() if (not names and not areas) or s.name in names or s.area in areas]
+    chosen = [
+        s
+        for s in scenarios.values()
+        if (not names and not areas and not s.only_when_named) or s.name in names or s.area in areas
+    ]
     named_elsewhere = [s.name for s in chosen if s.name in names and args.backend not in s.backends]
     if named_elsewhere:
         parser.error(
@@ -142,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "database": args.backend,
         "broadcast_url": args.broadcast_url.split(":")[0],
+        "minutes": args.minutes,
     }
     results = {}
     print(header(), flush=True)
@@ -153,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             repeats=args.repeats,
             database=args.database,
             broadcast_url=args.broadcast_url,
+            minutes=args.minutes,
         ) as ctx:
             results[scenario.name] = complete(scenario, scenario.run(ctx), args.backend)
         print(row(scenario.name, results[scenario.name]), flush=True)

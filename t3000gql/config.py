@@ -312,6 +312,12 @@ class Settings:
         "1000",
         "Changes a subscription holds for a slow client before it keeps only the latest value per point.",
     )
+    live_shared_subscriptions: bool = variable(
+        "LIVE_SHARED_SUBSCRIPTIONS",
+        BOOLEAN,
+        "true",
+        "Subscribers of the same subscription (same query, variables and role) share one execution and one serialized message per change; false runs each one on its own.",
+    )
     station_monitor_enabled: bool = variable(
         "STATION_MONITOR_ENABLED",
         BOOLEAN,

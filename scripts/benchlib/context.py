@@ -42,6 +42,8 @@ class Context:
     """"sqlite", or a PostgreSQL server URL on which each database of the scenario is created and dropped."""
     broadcast_url: str = "memory://"
     """BROADCAST_URL of the servers the live scenarios start (redis://127.0.0.1:6379 to go through Redis)."""
+    minutes: float = 10.0
+    """How long the soak runs (--minutes)."""
     _created: list[str] = field(default_factory=list)
 
     @property

@@ -23,7 +23,7 @@ from benchlib.context import Context
 Result = dict[str, Any]
 ScenarioFunction = Callable[[Context], Result] | Callable[[Context], Awaitable[Result]]
 
-AREAS = ("storage", "api", "live", "collect", "stations")
+AREAS = ("storage", "api", "live", "collect", "stations", "soak")
 """The order areas run in (and are listed in); a module of another name runs after these."""
 
 BACKENDS = ("sqlite", "postgresql")
@@ -85,6 +85,8 @@ class Scenario:
     """Goals that differ by backend (PostgreSQL's own); a backend not named here has `goal`."""
     floors_on: dict[str, str] = field(default_factory=dict)
     """Floors that differ by backend (on PostgreSQL: asyncpg)."""
+    only_when_named: bool = False
+    """Left out of a run that names neither it nor its area (the soak takes minutes)."""
 
     def goal_for(self, backend: str) -> Goal | None:
         return self.goals_on.get(backend, self.goal)
@@ -112,13 +114,15 @@ def scenario(
     backends: tuple[str, ...] = ("sqlite",),
     goal_on: dict[str, str | None] | None = None,
     floor_on: dict[str, str] | None = None,
+    only_when_named: bool = False,
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
     """Registers the decorated function as scenario `name`.
 
     goal: "KEY OP NUMBER [and …]" over the result's keys, or None when the scenario only measures.
     floor: what the same work costs without t3000gql, measured in the same run (None: no floor exists).
     backends: the database kinds the scenario can run on (`--database`); SQLite only unless it says so.
-    goal_on, floor_on: a backend's own goal (None: measured only there) and floor, where they differ."""
+    goal_on, floor_on: a backend's own goal (None: measured only there) and floor, where they differ.
+    only_when_named: run only when the scenario or its area is asked for by name (not in a run of everything)."""
     parsed = Goal.parse(goal) if goal else None
     goals_on = {backend: Goal.parse(text) if text else None for backend, text in (goal_on or {}).items()}
     unknown = set(backends) - set(BACKENDS)
@@ -139,6 +143,7 @@ def scenario(
             function=function,
             goals_on=goals_on,
             floors_on=dict(floor_on or {}),
+            only_when_named=only_when_named,
         )
         return function
 

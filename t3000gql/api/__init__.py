@@ -10,6 +10,7 @@ sample_quality.py     each history sample's quality (GOOD, UNCERTAIN, BAD), comp
 collection.py         collect a trend log now, refresh a point from its device, write a value to a device
 stations.py           power stations and their readings, the station monitor, the powerReadings subscription
 subscriptions.py      pointValues and deviceStatus, fed by the live bus
+shared_subscriptions.py  identical subscriptions share one execution and one serialized message per event
 types.py              object types over storage records; nested fields use the loaders
 faults.py             RefreshError and PointFailure: why a device gave no value, as data beside the values
 station_types.py      object types of stations, their connections, readings and buckets

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import strawberry
 from starlette.requests import Request
@@ -25,6 +25,9 @@ from t3000gql.services import Services
 from t3000gql.storage.records import Device, MonitoringPoint
 from t3000gql.storage.store import Store
 
+if TYPE_CHECKING:
+    from t3000gql.api.shared_subscriptions import LiveShare
+
 
 @dataclass
 class Context:
@@ -39,6 +42,8 @@ class Context:
     where no edge authenticated (then every field that needs a role is FORBIDDEN)."""
     history_budget: HistoryBudget = field(default_factory=lambda: HistoryBudget(DEFAULTS.api_max_history_samples))
     """Samples this request may still read, across all its history fields (API_MAX_HISTORY_SAMPLES)."""
+    live_share: LiveShare | None = None
+    """Set for a subscription that shares its work with others of the same key (api/shared_subscriptions.py)."""
 
     @classmethod
     def create(
@@ -60,6 +65,11 @@ class Context:
             identity=identity,
             history_budget=budget,
         )
+
+    def for_shared_group(self) -> Context:
+        """A context of its own for a group of shared subscriptions: the same identity, fresh loaders, no
+        socket (the group outlives the subscriber that started it)."""
+        return Context.create(self.services, identity=self.identity)
 
     def renew_history_budget(self) -> None:
         """A new operation on a WebSocket connection gets the whole budget (operations running at the same

@@ -18,7 +18,8 @@ from t3000gql.domain.samples import StoredSample
 from t3000gql.domain.timeutil import to_datetime
 from t3000gql.errors import NotFoundError, ValidationError
 from t3000gql.live import DeviceStatus
-from t3000gql.live.feeds import device_statuses, point_values
+from t3000gql.live.feeds import device_statuses, point_values, snapshot
+from t3000gql.live.registry import device_key, device_stamp, point_key, point_stamp
 
 MAX_WATCHED_POINTS = 10_000
 
@@ -102,6 +103,20 @@ class LiveSubscriptions:
             if missing:
                 raise NotFoundError(f"no such point: {', '.join(missing[:10])}")
         store = context.store
+        share = context.live_share
+        if share is not None:  # one execution per event for every subscriber of this operation
+            live, devices = context.services.live, None if device_id is None else [device_id]
+            if share.group is not None:
+                async for sample in share.group.events():
+                    yield LivePointValue.of(sample)
+                return
+            member = share.join(lambda: live.watch_points(device_ids=devices, points=refs), point_key, point_stamp)
+            if include_initial:  # registered above, read now: no gap, and the member skips what this showed
+                current = snapshot(store.cache, store.points.directory, device_ids=devices, points=refs)
+                member.ignore_through({sample.point: sample.ts_ms for sample in current})
+                for sample in current:
+                    yield LivePointValue.of(sample)
+            return  # the changes come from the group (api/websocket.py sends them)
         feed = point_values(
             context.services.live,
             store.cache,
@@ -124,7 +139,17 @@ class LiveSubscriptions:
         context = info.context
         if device_id is not None:
             await context.require_device(device_id)
-        feed = device_statuses(context.services.live, device_ids=None if device_id is None else [device_id])
+        share = context.live_share
+        devices = None if device_id is None else [device_id]
+        if share is not None:  # one execution per event for every subscriber of this operation
+            if share.group is not None:
+                async for status in share.group.events():
+                    yield DeviceStatusChange.of(status)
+                return
+            live = context.services.live
+            share.join(lambda: live.watch_devices(device_ids=devices), device_key, device_stamp)
+            return
+        feed = device_statuses(context.services.live, device_ids=devices)
         async with contextlib.aclosing(feed):
             async for status in feed:
                 yield DeviceStatusChange.of(status)

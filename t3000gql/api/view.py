@@ -29,6 +29,7 @@ from t3000gql.api.context import Context
 from t3000gql.api.errors import HTTP_CODES, request_error
 from t3000gql.api.limits import RequestGate
 from t3000gql.api.persisted_queries import PersistedQueries, PersistedQueryError
+from t3000gql.api.shared_subscriptions import SharedSubscriptions
 from t3000gql.api.websocket import (
     CONNECTION_INIT_TIMEOUT,
     KEEP_ALIVE_SECONDS,
@@ -100,6 +101,12 @@ class GraphQLView(GraphQL[Context, None]):
         self.gate = RequestGate(settings.api_max_concurrent_requests, settings.api_request_timeout_seconds)
         self.persisted_queries = PersistedQueries(settings.api_persisted_query_cache_size)
         self._ide = ide
+        self.shared_subscriptions = SharedSubscriptions(
+            schema,
+            enabled=settings.live_shared_subscriptions,
+            queue_size=settings.live_queue_size,
+            encode=self.encode_json_string,
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """The GraphiQL page `ide` renders (t3000gql.web: served from this server, no CDN)."""

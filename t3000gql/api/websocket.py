@@ -25,22 +25,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from t3000gql.api.context import Context
+from t3000gql.api.shared_subscriptions import SharedMessage, SharedSubscriptions
 from t3000gql.compat.strawberry import (
     BaseGraphQLTransportWSHandler,
     BaseGraphQLWSHandler,
     ConnectionInitMessage,
+    Operation,
     OperationMessage,
+    OperationStreamClosed,
+    TextWebSocketAdapter,
 )
 from t3000gql.compat.strawberry import LegacyConnectionInitMessage as LegacyInitMessage
 from t3000gql.compat.strawberry import TransportWSMessage as Message
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import LimitExceeded, T3000Error, Unauthenticated
 from t3000gql.lifecycle import cancel_and_wait
+from t3000gql.live.subscriber import Subscriber
 
 KEEP_ALIVE_SECONDS = 15.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
@@ -209,6 +216,48 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     await self.send_message(error)
                 return
         await super().handle_message(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """strawberry's own, unless the operation can share its work (api/shared_subscriptions.py): then its
+        own stream gives its initial values (or its errors), and the group's messages follow."""
+        hub: SharedSubscriptions | None = getattr(self.view, "shared_subscriptions", None)  # api/view.py's
+        share = None if hub is None else hub.share_for(operation, self.context)
+        if share is None:
+            await super().run_operation(operation)
+            return
+        context = replace(self.context, live_share=share)
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with contextlib.aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            if share.member is not None and not operation.completed:
+                await self._send_shared(operation, share.member)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+        finally:
+            share.leave()
+
+    async def _send_shared(self, operation: Operation[Context, None], member: Subscriber[SharedMessage]) -> None:
+        """Sends the group's messages with this operation's id until the group or the operation ends."""
+        head = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        send = cast(TextWebSocketAdapter, self.websocket).send_text
+        async for message in member:
+            if operation.completed:
+                return
+            await send(head + message.payload + "}")
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload")

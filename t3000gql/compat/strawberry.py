@@ -22,7 +22,13 @@ from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    _OperationStreamClosed as OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message as TransportWSMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
@@ -43,7 +49,9 @@ __all__ = [
     "ConnectionInitMessage",
     "InvalidOperationTypeError",
     "LegacyConnectionInitMessage",
+    "Operation",
     "OperationMessage",
+    "OperationStreamClosed",
     "StrawberryGraphQLCoreExecutionContext",
     "TextWebSocketAdapter",
     "TransportWSMessage",
@@ -60,6 +68,13 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
+    async def send_text(self, text: str) -> None:
+        """Sends text already serialized (a shared subscription's message, api/shared_subscriptions.py)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
 
 CONSTRUCTOR_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     ASGIWebSocketAdapter: ("ws",),
@@ -70,6 +85,8 @@ CONSTRUCTOR_ATTRIBUTES: dict[type, tuple[str, ...]] = {
         "connection_init_received",
         "context",
         "operations",
+        "root_value",
+        "schema",
     ),
     BaseGraphQLWSHandler: ("view", "websocket", "context", "tasks"),
     GraphQL: ("keep_alive_interval",),
@@ -78,7 +95,12 @@ CONSTRUCTOR_ATTRIBUTES: dict[type, tuple[str, ...]] = {
 
 METHODS_USED: dict[type, tuple[str, ...]] = {
     GraphQL: ("encode_json_string", "run", "should_render_graphql_ide", "request_adapter_class"),
-    BaseGraphQLTransportWSHandler: ("send_message", "handle_invalid_message"),
+    BaseGraphQLTransportWSHandler: (
+        "send_message",
+        "handle_invalid_message",
+        "handle_task_exception",
+        "_send_result_stream",
+    ),
     BaseGraphQLWSHandler: ("send_message",),
     StrawberryGraphQLCoreExecutionContext: ("build_per_event_executor",),
 }

@@ -333,7 +333,10 @@ async def assert_still_serving(server: InLoopServer) -> None:
 
 
 async def test_a_stalled_client_does_not_delay_a_healthy_one(site_settings: Settings) -> None:
-    async with serve_in_loop(replace(site_settings, live_queue_size=20), send_buffer=8192) as server:
+    """Unshared subscriptions (each its own bus subscriber); tests/api/test_shared_subscriptions.py has the
+    shared path's own."""
+    settings = replace(site_settings, live_queue_size=20, live_shared_subscriptions=False)
+    async with serve_in_loop(settings, send_buffer=8192) as server:
         await seed(server.services.store)
         live = server.services.live
         # The stalled client reads nothing and offers a tiny receive window, so the server's sends to it block.

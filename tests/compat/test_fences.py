@@ -22,9 +22,9 @@ FENCES = [broadcaster_fence, graphql_core_fence, strawberry_fence]
 
 OUR_OWN_METHODS: dict[type, set[str]] = {
     GraphQLView: {"_error"},
-    TransportWSHandler: {"_ping_forever"},
+    TransportWSHandler: {"_ping_forever", "_send_shared"},
     LegacyWSHandler: set(),
-    strawberry_fence.TextWebSocketAdapter: set(),
+    strawberry_fence.TextWebSocketAdapter: {"send_text"},
     SubscriptionSafeExecutionContext: set(),
 }
 """Methods of our strawberry subclasses that are ours; every other method must override strawberry's."""

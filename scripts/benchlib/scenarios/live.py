@@ -138,9 +138,14 @@ class Measured:
         return [x / 1000 for c in self.clients for x in c.latencies_us]
 
     def cpu(self) -> dict[str, float]:
+        server_cpu_s = self.after["cpu_s"] - self.before["cpu_s"]
+        deliveries = sum(len(c.latencies_us) for c in self.clients)
         return {
-            "server_cpu_pct": round(100 * (self.after["cpu_s"] - self.before["cpu_s"]) / self.elapsed_s, 1),
+            "server_cpu_pct": round(100 * server_cpu_s / self.elapsed_s, 1),
             "client_cpu_pct": round(100 * self.client_cpu_s / self.elapsed_s, 1),
+            # What a delivery costs the server, writes included: unlike latencies, it does not depend on how
+            # much of the machine the server gets.
+            "server_cpu_us_per_delivery": round(1e6 * server_cpu_s / deliveries, 1) if deliveries else None,
         }
 
 
