@@ -69,9 +69,14 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
         memo = self._list_plans.get(key)
         if memo is not None:
             return memo[1]
-        plan = self._new_plan(item_type, field_details_list, path)
+        plan = self._new_plan(item_type, field_details_list, path) if self._plans_enabled() else None
         self._list_plans[key] = (field_details_list, plan)  # the list kept alive: its id stays its own
         return plan
+
+    def _plans_enabled(self) -> bool:
+        """API_LIST_PLANS of the request's server (on when the context carries no settings)."""
+        settings = getattr(self.context_value, "settings", None)
+        return bool(getattr(settings, "api_list_plans", True))
 
     def _new_plan(self, item_type: GraphQLOutputType, field_details_list: Any, path: Any) -> ListPlan | None:
         object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
