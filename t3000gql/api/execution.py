@@ -31,15 +31,18 @@ from t3000gql.compat.strawberry import StrawberryGraphQLCoreExecutionContext
 
 class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
     _list_plans: dict[int, tuple[Any, ListPlan | None]]
+    _object_plans: dict[tuple[int, int], tuple[Any, ListPlan | None]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._list_plans = {}
+        self._object_plans = {}
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
         fresh_subfield_memo(executor)
         executor._list_plans = {}  # type: ignore[attr-defined]
+        executor._object_plans = {}  # type: ignore[attr-defined]
         return executor
 
     def complete_iterable_value(
@@ -71,6 +74,50 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return memo[1]
         plan = self._new_plan(item_type, field_details_list, path) if self._plans_enabled() else None
         self._list_plans[key] = (field_details_list, plan)  # the list kept alive: its id stays its own
+        return plan
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """One object (not a list item: those go through `complete_iterable_value`), e.g. `current { value }` of
+        each point: its fast fields by the plan, the rest by `execute_fields`, as for list items."""
+        plan = self._object_plan(return_type, field_details_list, position_context)
+        if plan is not None:
+            try:
+                fast = complete_fast_fields(plan, result)
+            except NotPlain:
+                pass
+            else:
+                if plan.all_fast:
+                    return fast
+                slow = self.execute_fields(return_type, result, path, plan.slow, None)
+                if self.is_awaitable(slow):
+                    return _merge_later(plan, fast, slow)
+                return merged(plan, fast, slow)  # type: ignore[arg-type]
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context
+        )
+
+    def _object_plan(
+        self, object_type: GraphQLObjectType, field_details_list: Any, position_context: Any
+    ) -> ListPlan | None:
+        if position_context is not None:
+            return None
+        key = (id(field_details_list), id(object_type))
+        memo = self._object_plans.get(key)
+        if memo is not None:
+            return memo[1]
+        plan = None
+        if self._plans_enabled() and not (self.middleware_manager and self.middleware_manager.middlewares):
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+            if not new_defer_usages:
+                plan = build_plan(self.schema, object_type, grouped_field_set)
+        self._object_plans[key] = (field_details_list, plan)
         return plan
 
     def _plans_enabled(self) -> bool:
@@ -226,6 +273,11 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_indices:
             return completed
         return _gather_into(completed, awaitable_indices)
+
+
+async def _merge_later(plan: ListPlan, fast: dict[str, Any], slow: Any) -> dict[str, Any]:
+    answered: dict[str, Any] = await slow
+    return merged(plan, fast, answered)
 
 
 async def _gather_into(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
