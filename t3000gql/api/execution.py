@@ -136,7 +136,7 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if new_defer_usages:
             return None
-        return build_plan(self.schema, object_type, grouped_field_set)
+        return build_plan(self.schema, object_type, grouped_field_set, for_list=True)
 
     def _complete_planned(
         self,

@@ -122,8 +122,11 @@ class ListPlan:
         return not self.slow
 
 
-def build_plan(schema: GraphQLSchema, item_type: GraphQLObjectType, grouped_field_set: Any) -> ListPlan | None:
-    """The plan for a collected selection, or None when not one field of it is fast (nothing to gain)."""
+def build_plan(
+    schema: GraphQLSchema, item_type: GraphQLObjectType, grouped_field_set: Any, *, for_list: bool = False
+) -> ListPlan | None:
+    """The plan for a collected selection, or None when not one field of it is fast: nothing to gain for one
+    object; list items still skip graphql-core's per-item dispatch to `execute_fields` (`for_list`)."""
     fast: list[tuple[str, FieldAccess]] = []
     slow: dict[str, Any] = {}
     order: list[str] = []
@@ -138,7 +141,7 @@ def build_plan(schema: GraphQLSchema, item_type: GraphQLObjectType, grouped_fiel
             slow[response_name] = field_details_list
         else:
             fast.append((response_name, access))
-    if not fast:
+    if not fast and not for_list:
         return None
     return ListPlan(item_type, tuple(fast), slow, tuple(order))
 
