@@ -180,7 +180,11 @@ def api_cached_read(ctx: Context) -> Result:
     )
 
 
-@scenario("api-concurrent-100", goal="average_ms <= 30 and median_ms <= 35", floor=STARLETTE_FLOOR + " (ratio: our requests/s / its)")
+@scenario(
+    "api-concurrent-100",
+    goal="average_ms <= 30 and median_ms <= 35",
+    floor=STARLETTE_FLOOR + " (ratio: our requests/s / its)",
+)
 def api_concurrent_100(ctx: Context) -> Result:
     """100 clients doing the cached read back to back for 10 s (2 s with --quick); floor_ms is the floor's
     average latency, ratio our requests per second over the floor's."""
