@@ -197,6 +197,13 @@ class Settings:
         "1000",
         "Query texts remembered for automatic persisted queries (a client sends the hash only); 0 turns them off.",
     )
+    api_list_plans: bool = variable(
+        "API_LIST_PLANS",
+        BOOLEAN,
+        "true",
+        "Lists of objects complete their plain fields in one loop (same answers, faster); false: graphql-core's "
+        "field-by-field completion, to rule the fast path out when chasing a problem.",
+    )
     api_max_body_bytes: int = variable(
         "API_MAX_BODY_BYTES",
         integer(1024),

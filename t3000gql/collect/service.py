@@ -123,6 +123,10 @@ class Collection:
 
     # --- what the API calls (as services.collection) ---------------------------------------------------------
 
+    def read_fresh(self, point_id: int) -> CurrentValue | None:
+        """The point's value when the cache holds it fresh (a hit), else None: then ask `read_current`."""
+        return self.reader.read_fresh(point_id)
+
     async def read_current(self, point_ids: Sequence[int]) -> CurrentReading:
         """Current values by point id, cache first; stale or missing ones are read from their device once for
         all concurrent readers, waiting at most T3000_INTERFACE_TIMEOUT. A point the device gave no value for

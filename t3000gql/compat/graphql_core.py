@@ -8,6 +8,7 @@ subscription grows by about 1.4 KB per event (api/execution.py applies the fix).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from graphql import build_schema, parse
@@ -20,13 +21,57 @@ WRITTEN_AGAINST = "3.3.2"
 MEMO = "_relevant_sub_fields"
 
 
+EXECUTOR_METHODS_USED: dict[str, tuple[str, ...]] = {
+    "complete_iterable_value": ("item_type", "field_details_list", "info", "path", "items", "position_context"),
+    "collect_and_execute_subfields": ("return_type", "field_details_list", "path", "result", "position_context"),
+    "execute_fields": ("parent_type", "source_value", "path", "grouped_field_set", "position_context"),
+    "complete_list_item_value": (
+        "item",
+        "complete_results",
+        "item_type",
+        "field_details_list",
+        "info",
+        "item_path",
+        "position_context",
+    ),
+    "complete_awaitable_list_item_value": (
+        "item",
+        "item_type",
+        "field_details_list",
+        "info",
+        "item_path",
+        "position_context",
+    ),
+    "handle_field_error": ("raw_error", "return_type", "field_details_list", "path"),
+    "get_stream_usage": ("field_details_list", "path"),
+    "collect_subfields": ("return_type", "field_details_list"),
+    "settle_in_background": ("awaitables",),
+}
+"""The Executor methods api/execution.py overrides or calls (list and object plans), with their parameters."""
+
+
 def fresh_subfield_memo(executor: Any) -> None:
     """Gives a per-event executor a memo of its own (all a memo is good for: lists within one result)."""
     setattr(executor, MEMO, {})
 
 
+def check_executor_methods() -> None:
+    """Each method the list plans override or call is there with the parameters they pass."""
+    for name, parameters in EXECUTOR_METHODS_USED.items():
+        method = getattr(Executor, name, None)
+        require(method is not None, DISTRIBUTION, WRITTEN_AGAINST, f"Executor.{name} is gone")
+        found = tuple(inspect.signature(method).parameters)[1:]  # type: ignore[arg-type]
+        require(
+            found == parameters,
+            DISTRIBUTION,
+            WRITTEN_AGAINST,
+            f"Executor.{name} takes {found}, not {parameters}",
+        )
+
+
 def check() -> None:
     """The memo is a dict on each executor, shared by the per-event copies, and what `collect_subfields` fills."""
+    check_executor_methods()
     schema = build_schema("type Query { a: A } type A { b: Int } type Subscription { a: A }")
     executor = Executor.build(schema, parse("subscription { a { b } }"))
     if not isinstance(executor, Executor):

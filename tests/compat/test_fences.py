@@ -25,7 +25,18 @@ OUR_OWN_METHODS: dict[type, set[str]] = {
     TransportWSHandler: {"_ping_forever", "_send_shared"},
     LegacyWSHandler: set(),
     strawberry_fence.TextWebSocketAdapter: {"send_text"},
-    SubscriptionSafeExecutionContext: set(),
+    SubscriptionSafeExecutionContext: {
+        "_list_plan",
+        "_object_plan",
+        "_plans_enabled",
+        "_new_plan",
+        "_complete_planned",
+        "_complete_mixed",
+        "_await_mixed",
+        "_complete_item",
+        "_settle",
+        "_gathered",
+    },
 }
 """Methods of our strawberry subclasses that are ours; every other method must override strawberry's."""
 
