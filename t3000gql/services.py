@@ -221,7 +221,7 @@ class Services:
         }
 
     def write_backlog(self) -> dict[str, Any]:
-        """Whether the database takes writes, and what waits for it (no lost samples, docs/operations.md):
+        """Whether the database takes writes, and what waits for it (docs/outages.md):
         the write breaker, the collector's backlog (count, oldest, spooled bytes) and the station monitor's."""
         monitor = self.monitor
         return {
