@@ -47,7 +47,8 @@ SPOOL_BATCH = 50
 class Deferred:
     """One collection run's samples that wait for the database."""
 
-    trend_log_id: int
+    trend_log_id: int | None
+    """None for samples of no trend log (the collector always gives one)."""
     ts_ms: int
     samples: tuple[Sample, ...]
 
@@ -71,7 +72,7 @@ class Deferred:
     @classmethod
     def from_line(cls, data: Any) -> Deferred:
         """Raises KeyError, TypeError or ValueError for a line that is not an entry."""
-        trend_log_id = int(data["trendLogId"])
+        trend_log_id = None if data["trendLogId"] is None else int(data["trendLogId"])
         samples = tuple(
             Sample(
                 PointRef(int(device), PointType(int(kind)), int(number)),

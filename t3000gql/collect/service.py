@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
-from t3000gql.collect.backlog import Backlog
+from t3000gql.collect.backlog import Backlog, Deferred
 from t3000gql.collect.collector import SOURCE as COLLECTOR_SOURCE
 from t3000gql.collect.collector import CollectionResult, Collector
 from t3000gql.collect.commands import Commander
@@ -53,7 +53,7 @@ class Collection:
             memory_samples=settings.collector_backlog_memory_samples,
             retry_seconds=settings.collector_retry_interval_ms / 1000,
             clock=clock,
-            written=lambda entry: store.trend_logs.mark_collected(entry.trend_log_id, entry.ts_ms),
+            written=self._collected,
         )
         self.collector = Collector(
             store,
@@ -77,6 +77,11 @@ class Collection:
         )
         self.demo = DemoSite(store) if demo else None
         self._started: Lifecycle | None = None
+
+    async def _collected(self, entry: Deferred) -> None:
+        """A held run's samples are written: its trend log was collected then."""
+        if entry.trend_log_id is not None:
+            await self.store.trend_logs.mark_collected(entry.trend_log_id, entry.ts_ms)
 
     async def start(self, hook: LifecycleHook | None = None, *, schedule: bool = True) -> None:
         """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false,
