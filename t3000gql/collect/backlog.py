@@ -295,5 +295,5 @@ class Backlog:
             "kept": self.kept,
             "drained": self.drained,
             "deadLetters": self.dead.count,
-            "deadLetterPath": str(self.dead.path) if self.dead.count else None,
+            "deadLetterPath": str(self.dead.path.absolute()) if self.dead.count else None,
         }
