@@ -111,7 +111,7 @@ class Backlog:
         self.dead = DeadLetters(spool_base.with_name(spool_base.name + ".dead"))
         self._memory: deque[Deferred] = deque()
         self._memory_count = 0
-        self._files: list[JournalFile] = self._existing_files()
+        self._files: list[JournalFile] = []
         self._replaying: JournalFile | None = None
         self._replayed_to = 0
         self._spooled_samples = 0
@@ -127,6 +127,12 @@ class Backlog:
         """Samples written from the backlog since start."""
 
     # --- what the collector calls ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether it drains (on the leader, while the collection schedule runs): only then does it take
+        samples; a run elsewhere (`collect_now` on another process) fails as it did before."""
+        return self._task is not None
 
     @property
     def pending(self) -> bool:
@@ -151,7 +157,13 @@ class Backlog:
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Starts the drain (which writes spool files left by an earlier run first)."""
+        """Starts the drain (which writes spool files left by an earlier run, or by the previous leader, first)."""
+        async with self._lock:
+            found = await asyncio.to_thread(self._existing_files)
+            known = {file.path for file in self._files}
+            self._files = sorted(
+                [*self._files, *(file for file in found if file.path not in known)], key=self._number
+            )
         if self._files:
             log.info("collector: writing %s spooled bytes of samples from an earlier run", self.spooled_bytes())
         self._task = asyncio.create_task(self._drain_forever(), name="collector backlog")
@@ -264,8 +276,12 @@ class Backlog:
                     found.append((int(match.group(1)), path))
         return [JournalFile(path) for _, path in sorted(found)]
 
+    @staticmethod
+    def _number(file: JournalFile) -> int:
+        return int(file.path.name.rsplit(".", 1)[1])
+
     def _numbers(self) -> list[int]:
-        return [int(file.path.name.rsplit(".", 1)[1]) for file in self._files]
+        return [self._number(file) for file in self._files]
 
     def _file_path(self, number: int) -> Path:
         return self._base.with_name(f"{self._base.name}.{number}")

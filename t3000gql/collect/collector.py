@@ -280,7 +280,7 @@ class Collector:
         ]
         try:
             if samples:
-                if self.backlog is not None and self.backlog.pending:  # behind the held ones, in order
+                if self.backlog is not None and self.backlog.running and self.backlog.pending:  # behind, in order
                     await self.backlog.keep(Deferred(trend_log_id, ts_ms, tuple(samples)))
                 else:
                     await self._store_samples(trend_log_id, ts_ms, samples)
@@ -325,7 +325,7 @@ class Collector:
         try:
             written = await self._store.writes.record(samples, SOURCE)
         except DatabaseUnavailable:
-            if self.backlog is None:
+            if self.backlog is None or not self.backlog.running:
                 raise
             await self.backlog.keep(Deferred(trend_log_id, ts_ms, tuple(samples)))
             return
