@@ -152,7 +152,8 @@ async def test_samples_collected_during_an_outage_all_land_once_in_order_and_api
         after = await writes(server)
         assert after["database"]["refusing"] is False
         assert after["collector"]["pending"] is False and after["collector"]["spooledBytes"] == 0
-        assert after["collector"]["deadLetters"] == 0 and after["collector"]["drained"] == held["kept"]
+        assert after["collector"]["deadLetters"] == 0
+        assert after["collector"]["drained"] == after["collector"]["kept"] >= held["kept"]
         spool = Path(_beside(site.database_url, site.workdir / "s", ".collector-spool"))
         assert not await asyncio.to_thread(lambda: [*spool.parent.glob(spool.name + ".*")])  # spool files gone
         # writes work again
