@@ -286,3 +286,19 @@ def _stored(database_url: str) -> int:
 
 async def _stored_async(database_url: str, count: int) -> bool:
     return await asyncio.to_thread(_stored, database_url) == count
+
+
+async def test_a_write_waiting_for_a_lock_past_its_requests_time_answers_database_unavailable_not_timeout(
+    site: Site,
+) -> None:
+    """The busy timeout (10 s) is longer than the request's time (1.5 s): the write gives up before the request's
+    deadline with DATABASE_UNAVAILABLE, and, having given up early, does not count as an outage."""
+    env = site.environment(database_busy_timeout_ms=10_000, api_request_timeout_seconds=1.5)
+    with running(site.workdir / "t", env, name="server") as server:
+        await server.data(SETUP)
+        async with write_lock_held_async(site.database_url):
+            refused = await server.graphql(STORE, _sample(1_790_000_000))
+            assert [e["extensions"]["code"] for e in refused["errors"]] == ["DATABASE_UNAVAILABLE"]
+            assert (await writes(server))["database"]["outages"] == 0
+            assert len(await stamps(server, 3)) == 0  # reads go on; nothing was written
+        assert await server.data(STORE, _sample(1_790_000_000)) == {"storeTimeSeries": {"inserted": 1}}
