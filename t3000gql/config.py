@@ -173,11 +173,34 @@ class Settings:
         "16",
         "Devices the collector reads at once; one slow device holds one of these, never the others.",
     )
+    collector_backlog_memory_samples: int = variable(
+        "COLLECTOR_BACKLOG_MEMORY_SAMPLES",
+        integer(0, 10_000_000),
+        "100000",
+        "Samples the collector keeps in memory while the database refuses writes; more go to its spool file "
+        "(COLLECTOR_SPOOL_PATH). All are written, in order, when the database takes writes again.",
+    )
+    collector_spool_path: str = variable(
+        "COLLECTOR_SPOOL_PATH",
+        ANY_TEXT,
+        "",
+        "Where the collector spools samples beyond COLLECTOR_BACKLOG_MEMORY_SAMPLES (and those in memory at "
+        "shutdown); empty: the SQLite file's path plus `.collector-spool` (PostgreSQL: "
+        "`t3000gql-<database>.collector-spool` in the working directory). Entries that cannot be written for "
+        "another reason than an outage go to the same path plus `.dead`, with the reason.",
+    )
+    collector_retry_interval_ms: int = variable(
+        "COLLECTOR_RETRY_INTERVAL_MS",
+        integer(1, 3_600_000),
+        "1000",
+        "While the collector holds samples the database refused, how often it tries the database again.",
+    )
     api_request_timeout_seconds: float = variable(
         "API_REQUEST_TIMEOUT_SECONDS",
         number_at_least(0.001),
         "30",
-        "A GraphQL request running longer is answered with a timeout error.",
+        "A GraphQL or REST request running longer is answered with a timeout error; a write that cannot get "
+        "the database within it is answered with DATABASE_UNAVAILABLE before it.",
     )
     api_max_concurrent_requests: int = variable(
         "API_MAX_CONCURRENT_REQUESTS",

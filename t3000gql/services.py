@@ -37,6 +37,7 @@ from t3000gql.lifecycle import Lifecycle, LifecycleHook
 from t3000gql.live import LiveBus, RegistryNote
 from t3000gql.peers import PARTITIONS, TOKENS, Peers, change_of, note_of
 from t3000gql.registry import Registry
+from t3000gql.storage.availability import BreakerState
 from t3000gql.storage.backup_schedule import BackupSchedule
 from t3000gql.storage.cache import CachedValue
 from t3000gql.storage.leader_lock import leader_lock
@@ -229,6 +230,22 @@ class Services:
             if (entry := cache.peek(point_id)) is not None
         }
 
+    def write_backlog(self) -> dict[str, Any]:
+        """Whether the database takes writes, and what waits for it (docs/outages.md):
+        the write breaker, the collector's backlog (count, oldest, spooled bytes) and the station monitor's."""
+        monitor = self.monitor
+        return {
+            "database": _breaker_report(self.store.db.breaker.state()),
+            "collector": self.collection.backlog.report(),
+            "stationMonitor": None
+            if monitor is None
+            else {
+                "buffered": monitor.buffered,
+                "spooledBytes": monitor.spool.size(),
+                "journaledBytes": monitor.journal_bytes(),
+            },
+        }
+
     async def health(self, *, details: bool = False) -> dict[str, Any]:
         """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
         only (a caller that could set a device's address could otherwise scan ports through them)."""
@@ -255,6 +272,7 @@ class Services:
             },
             "live": live,
             "collection": collection,
+            "writes": self.write_backlog(),
             "stationMonitor": None
             if self.monitor is None
             else {
@@ -265,6 +283,16 @@ class Services:
                 "buffered": self.monitor.buffered,
             },
         }
+
+
+def _breaker_report(state: BreakerState) -> dict[str, Any]:
+    return {
+        "refusing": state.open,
+        "refusingSinceMs": state.opened_at_ms,
+        "lastError": state.last_error,
+        "outages": state.opened,
+        "refusedFast": state.refused_fast,
+    }
 
 
 def _remote_changes_into(store: Store) -> Callable[[list[StoredSample]], None]:

@@ -12,6 +12,7 @@ WebSocket connections live long and are not counted there (api/websocket.py caps
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence, Sized
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ from strawberry.extensions import (
 )
 
 from t3000gql.errors import LimitExceeded, RequestTimeout, ValidationError
+from t3000gql.storage.availability import writes_due_by
 
 MAX_QUERY_DEPTH = 12
 """Deep enough for series → point → device → trendLogs → points → history → columns."""
@@ -143,8 +145,11 @@ class RequestGate:
         self.admitted += 1
         deadline = asyncio.timeout(self.timeout_seconds)
         try:
-            async with deadline:
-                return await handler()
+            # Writes of this request stop waiting for the database before the deadline: DATABASE_UNAVAILABLE
+            # reaches the caller in time, not a TIMEOUT (storage/availability.py).
+            with writes_due_by(time.monotonic() + self.timeout_seconds, self.timeout_seconds):
+                async with deadline:
+                    return await handler()
         except TimeoutError:
             if not deadline.expired():
                 raise

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from t3000gql.collect.access import DeviceAccess, spec_for
+from t3000gql.collect.backlog import Backlog, Deferred
 from t3000gql.collect.drivers import PointSpec, ReadResult
 from t3000gql.collect.health import DeviceHealth
 from t3000gql.collect.metrics import CollectionMetrics
@@ -38,7 +39,7 @@ from t3000gql.domain.faults import PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Sample
 from t3000gql.domain.timeutil import Clock
-from t3000gql.errors import DeviceError, NotFoundError, T3000Error, ValidationError
+from t3000gql.errors import DatabaseUnavailable, DeviceError, NotFoundError, T3000Error, ValidationError
 from t3000gql.lifecycle import cancel_and_wait
 from t3000gql.storage.store import Store
 
@@ -90,8 +91,11 @@ class Collector:
         *,
         clock: Clock,
         max_concurrent_devices: int,
+        backlog: Backlog | None = None,
     ) -> None:
         self._store = store
+        self.backlog = backlog
+        """Where samples go while the database refuses writes (None: such a run fails, as before)."""
         self._access = access
         self._health = health
         self.metrics = metrics
@@ -276,12 +280,15 @@ class Collector:
         ]
         try:
             if samples:
-                written = await store.writes.record(samples, SOURCE)
-                # History held these already: this interval was collected before (by another leader?).
-                self.metrics.repeated_samples += written.updated + written.unchanged
-                await store.trend_logs.mark_collected(trend_log_id, ts_ms)
+                if self.backlog is not None and self.backlog.running and self.backlog.pending:  # behind, in order
+                    await self.backlog.keep(Deferred(trend_log_id, ts_ms, tuple(samples)))
+                else:
+                    await self._store_samples(trend_log_id, ts_ms, samples)
         except T3000Error as exc:  # the database refused (locked, full): the device did its part
             self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
+            return None
+        except OSError as exc:  # the spool's disk too
+            self._failed(trend_log_id, device_id, ts_ms, started, DatabaseUnavailable(str(exc)), raise_it=force)
             return None
         if result.no_answer is not None:  # the values it gave before falling silent are stored all the same
             self._failed(trend_log_id, device_id, ts_ms, started, result.no_answer, raise_it=force)
@@ -312,6 +319,24 @@ class Collector:
             RunEvent("succeeded", trend_log_id, device_id, ts_ms, samples=len(samples), failed_points=len(failed))
         )
         return CollectionResult(trend_log_id, device_id, ts_ms, len(samples), failed)
+
+    async def _store_samples(self, trend_log_id: int, ts_ms: int, samples: list[Sample]) -> None:
+        """Through the write path; held by the backlog (if any) when the database refuses them."""
+        try:
+            written = await self._store.writes.record(samples, SOURCE)
+        except DatabaseUnavailable:
+            if self.backlog is None or not self.backlog.running:
+                raise
+            await self.backlog.keep(Deferred(trend_log_id, ts_ms, tuple(samples)))
+            return
+        # History held these already: this interval was collected before (by another leader?).
+        self.metrics.repeated_samples += written.updated + written.unchanged
+        try:
+            await self._store.trend_logs.mark_collected(trend_log_id, ts_ms)
+        except DatabaseUnavailable:
+            log.info(
+                "trend log %s: samples stored, its last collection time not (the database refused)", trend_log_id
+            )
 
     def _failed(
         self,

@@ -30,7 +30,7 @@ from t3000gql.collect.drivers.base import ReadResult
 from t3000gql.domain.faults import Fault, PointFault
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.timeutil import Clock, to_datetime
-from t3000gql.errors import DeviceOffline, DeviceTimeout, NotFoundError, T3000Error
+from t3000gql.errors import DatabaseUnavailable, DeviceOffline, DeviceTimeout, NotFoundError, T3000Error
 from t3000gql.storage.devices import DeviceRepository
 
 log = logging.getLogger(__name__)
@@ -301,6 +301,10 @@ class DeviceHealth:
             changed = await self._devices.set_status(device_id, online=online, seen_at=at_ms)
         except NotFoundError:
             return None
+        except DatabaseUnavailable as exc:
+            # The device's status waits for a later read; its values (the collector's backlog) do not wait.
+            log.info("device %s: its status could not be stored now (%s)", device_id, exc)
+            return False
         if online:
             self._online_written[device_id] = at_ms
         if changed:

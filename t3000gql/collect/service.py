@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from t3000gql.collect.access import DeviceAccess
+from t3000gql.collect.backlog import Backlog, Deferred
+from t3000gql.collect.collector import SOURCE as COLLECTOR_SOURCE
 from t3000gql.collect.collector import CollectionResult, Collector
 from t3000gql.collect.commands import Commander
 from t3000gql.collect.current import CurrentReader, CurrentReading
@@ -43,6 +46,15 @@ class Collection:
         self.access = DeviceAccess(DriverManager(settings, backoff_base=backoff_base))
         self.health = DeviceHealth(store.devices, clock, settings.collector_error_retry_seconds)
         self.metrics = CollectionMetrics(clock)
+        self.backlog = Backlog(
+            store,
+            source=COLLECTOR_SOURCE,
+            spool_base=Path(settings.collector_spool_path or f"{store.db.local_path}.collector-spool"),
+            memory_samples=settings.collector_backlog_memory_samples,
+            retry_seconds=settings.collector_retry_interval_ms / 1000,
+            clock=clock,
+            written=self._collected,
+        )
         self.collector = Collector(
             store,
             self.access,
@@ -50,6 +62,7 @@ class Collection:
             self.metrics,
             clock=clock,
             max_concurrent_devices=settings.collector_max_concurrent_devices,
+            backlog=self.backlog,
         )
         self.reader = CurrentReader(
             store, self.access, self.health, clock=clock, timeout=settings.t3000_interface_timeout
@@ -64,6 +77,11 @@ class Collection:
         )
         self.demo = DemoSite(store) if demo else None
         self._started: Lifecycle | None = None
+
+    async def _collected(self, entry: Deferred) -> None:
+        """A held run's samples are written: its trend log was collected then."""
+        if entry.trend_log_id is not None:
+            await self.store.trend_logs.mark_collected(entry.trend_log_id, entry.ts_ms)
 
     async def start(self, hook: LifecycleHook | None = None, *, schedule: bool = True) -> None:
         """Starts the demo site (if asked for), then the schedule (unless BACKGROUND_COLLECTION_ENABLED=false,
@@ -87,12 +105,18 @@ class Collection:
         if not self.scheduling:
             log.info("background collection is off (BACKGROUND_COLLECTION_ENABLED=false)")
             return
-        await self.collector.start()
+        await self.backlog.start()  # first: samples held by an earlier run are written before new ones
+        try:
+            await self.collector.start()
+        except BaseException:
+            await self.backlog.stop()
+            raise
 
     async def stop_schedule(self) -> None:
         """Stops the schedule and waits for the runs in flight (nothing happens when it is not running)."""
         if self.collector.scheduler.running:
             await self.collector.stop()
+            await self.backlog.stop()  # after the runs in flight, which may have handed it samples
 
     async def _first_demo_collection(self) -> None:
         """A first sample of everything at once, so the demo shows values before its first boundary."""

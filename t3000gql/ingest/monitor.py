@@ -1,11 +1,15 @@
 """The live station monitor (seed 004's MonitoringIntegration): one WebSocket client per station with a URL,
 one shared buffer, one flusher that writes batches through the station service, and the spool.
 
-Readings are buffered and written every STATION_FLUSH_READINGS readings or STATION_FLUSH_INTERVAL_MS after
-the oldest waiting one arrived. When the database cannot take a write (locked, read-only, disk full), the batch
+Every reading is first synced to the journal of receipts (ingest/receipts.py), so that one in the buffer
+survives a crash too; then it is buffered and written every STATION_FLUSH_READINGS readings or
+STATION_FLUSH_INTERVAL_MS after the oldest waiting one arrived. When the database cannot take a write (locked, read-only, disk full), the batch
 goes to the spool file and so does everything after it, to keep the order; every STATION_RETRY_INTERVAL_MS the
-flusher replays the spool, and removes it once every line is stored. A spool left by an earlier run is replayed
-at start-up. Only the flusher writes, so batches are stored in the order they were received.
+flusher replays the spool, and removes it once every line is stored, each replayed batch committed durably
+(`durable=True`). A batch that fails for another reason than an outage is written reading by reading, and
+those that still fail go to the dead-letter file (`<spool>.dead`) with the reason; the rest go on. A spool (and
+journal segments) left by an earlier run is replayed at start-up. Only the flusher writes, so batches are stored
+in the order they were received.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from pathlib import Path
 
 from t3000gql.config import Settings
 from t3000gql.domain.stations import ReadingInput
-from t3000gql.errors import StorageError, ValidationError
+from t3000gql.errors import DatabaseUnavailable, StorageError, ValidationError
 from t3000gql.ingest.logformat import LineParser
-from t3000gql.ingest.spool import Spool
+from t3000gql.ingest.receipts import Receipts
+from t3000gql.ingest.spool import Spool, line_of
 from t3000gql.ingest.station_client import STOPPED, StationClient, StationLink
 from t3000gql.ingest.stations import StationService
 from t3000gql.lifecycle import Lifecycle, LifecycleHook, cancel_and_wait
-from t3000gql.storage.database import DRIVER_ERRORS
+from t3000gql.storage.database import DRIVER_ERRORS, is_unavailable
+from t3000gql.storage.journal import DeadLetters, JournalFile
 from t3000gql.storage.stations import Station
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,8 @@ class MonitorStats:
     rejected: int = 0
     spooled: int = 0
     replayed: int = 0
+    dead_letters: int = 0
+    """Readings that could not be written for another reason than an outage (in `<spool>.dead`)."""
     database_available: bool = True
     last_error: str | None = None
 
@@ -75,11 +83,18 @@ def _database_error(exc: BaseException) -> bool:
     return isinstance(exc, (StorageError, *DRIVER_ERRORS))
 
 
+def _outage(exc: BaseException) -> bool:
+    """The database cannot take writes now (try again later), as opposed to this batch cannot be written."""
+    return isinstance(exc, DatabaseUnavailable) or (isinstance(exc, DRIVER_ERRORS) and is_unavailable(exc))
+
+
 class StationMonitor:
     def __init__(self, service: StationService, config: MonitorConfig) -> None:
         self.service = service
         self.config = config
         self.spool = Spool(config.spool_path)
+        self.receipts = Receipts(config.spool_path.with_name(config.spool_path.name + ".journal"), self._synced)
+        self.dead = DeadLetters(config.spool_path.with_name(config.spool_path.name + ".dead"))
         self.stats = MonitorStats()
         self._clock = service.store.clock
         self._parser = LineParser(config.timezone)
@@ -102,6 +117,7 @@ class StationMonitor:
         """Replays a spool left by an earlier run (first thing the flusher does), then connects to stations.
         When connecting fails, the clients started so far are stopped and the flusher writes what came in."""
         async with Lifecycle("station monitor", hook) as life:
+            await self._spool_leftovers()
             if self.spool.exists():
                 log.info("station monitor: replaying %s bytes of spooled readings", self.spool.size())
                 self._spooling = True
@@ -114,6 +130,17 @@ class StationMonitor:
         """Disconnects, then writes (or spools) what is still buffered: nothing received is lost at shutdown."""
         await self._started.aclose()
 
+    async def _spool_leftovers(self) -> None:
+        """Readings an earlier run had received but not yet stored (its journal segments) go to the end of the
+        spool, which is replayed first thing."""
+        leftovers = await asyncio.to_thread(self.receipts.leftovers)
+        if not leftovers:
+            return
+        readings = [reading for _, part in leftovers for reading in part]
+        log.info("station monitor: %s readings received before a crash go to the spool", len(readings))
+        await asyncio.to_thread(self.spool.append, readings)
+        await asyncio.to_thread(self.receipts.forget_leftovers)
+
     async def _start_flusher(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name="station flusher")
 
@@ -123,6 +150,7 @@ class StationMonitor:
         if self._flusher is not None:
             await self._flusher
             self._flusher = None
+        await self.receipts.close()
 
     async def _stop_clients(self) -> None:
         await cancel_and_wait(self._refresh)
@@ -154,7 +182,7 @@ class StationMonitor:
         client = StationClient(
             station,
             link,
-            self.submit,
+            self.receive,
             parser=self._parser,
             clock=self._clock,
             reconnect_min_s=self.config.reconnect_min_s,
@@ -180,15 +208,30 @@ class StationMonitor:
 
     # --- buffering and writing --------------------------------------------------------------------------------
 
-    def submit(self, reading: ReadingInput) -> None:
-        """Takes one received reading; returns at once (a slow database never slows the WebSocket readers)."""
-        self.stats.received += 1
+    async def receive(self, readings: list[ReadingInput]) -> None:
+        """Takes received readings: returns once they are on disk (the journal of receipts) and in the buffer.
+        A slow database never slows the WebSocket readers; a slow disk does, as it must."""
+        try:
+            await self.receipts.record(readings)
+        except OSError as exc:
+            # The journal's disk is full or gone: keep them in memory (what a crash now would lose is logged).
+            log.error(
+                "station monitor: cannot journal %s readings (%s); buffered in memory only", len(readings), exc
+            )
+            self._synced(readings)
+
+    def _synced(self, readings: list[ReadingInput]) -> None:
+        self.stats.received += len(readings)
         if not self._buffer:
             self._first_at = time.monotonic()
             self._wake.set()  # the flusher starts its interval timer
-        self._buffer.append(reading)
+        self._buffer.extend(readings)
         if len(self._buffer) >= self.config.flush_readings:
             self._wake.set()
+
+    def journal_bytes(self) -> int:
+        """Bytes of received readings not yet stored or spooled (the journal of receipts)."""
+        return self.receipts.size()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -228,16 +271,24 @@ class StationMonitor:
         )
         if not due:
             return
-        batch, self._buffer, self._first_at = self._buffer, [], None
+        async with self.receipts.lock:  # the buffer is exactly what the journal segments not yet taken hold
+            batch, self._buffer, self._first_at = self._buffer, [], None
+            segments = self.receipts.take()
         if self._spooling:
-            await self._to_spool(batch)
+            await self._to_spool(batch, segments)
             return
         try:
             await self._write(batch)
         except Exception as exc:
-            # Whatever failed, the batch goes to the spool: it is not lost, and it is written when a retry works.
+            if not _outage(exc):
+                await self._write_each(batch)  # this batch is at fault, not the database
+                await asyncio.to_thread(self.receipts.done, segments)
+                return
+            # The database refuses: the batch goes to the spool, and is written when a retry works.
             self._database_down(exc)
-            await self._to_spool(batch)
+            await self._to_spool(batch, segments)
+            return
+        await asyncio.to_thread(self.receipts.done, segments)
 
     async def flush_now(self) -> None:
         """Writes (or spools) everything buffered now; for tests and shutdown paths."""
@@ -245,16 +296,19 @@ class StationMonitor:
             self._first_at = 0.0
         await self._flush(final=False)
 
-    async def _to_spool(self, batch: list[ReadingInput]) -> None:
+    async def _to_spool(self, batch: list[ReadingInput], segments: list[JournalFile]) -> None:
         try:
             await asyncio.to_thread(self.spool.append, batch)
         except OSError as exc:
             # The spool's disk is full or gone too: keep the batch in memory and try again at the next flush.
             log.error("station monitor: cannot append to the spool %s: %s", self.spool.path, exc)
-            self._buffer[:0] = batch
+            async with self.receipts.lock:
+                self._buffer[:0] = batch
+                self.receipts.give_back(segments)
             self._first_at = time.monotonic()
             return
         self.stats.spooled += len(batch)
+        await asyncio.to_thread(self.receipts.done, segments)
 
     def _database_down(self, exc: BaseException) -> None:
         if not _database_error(exc):
@@ -280,10 +334,14 @@ class StationMonitor:
             batch, end = item
             try:
                 if batch:
-                    await self._write(batch)
+                    # durable: the spool is removed once its last batch is written, never before it is on disk
+                    await self._write(batch, durable=True)
             except Exception as exc:
-                self._database_down(exc)
-                return
+                if _outage(exc):
+                    self._database_down(exc)
+                    return
+                if not await self._write_each(batch, durable=True):
+                    return
             self.stats.replayed += len(batch)
             self._replayed_to = end
         await asyncio.to_thread(self.spool.remove)
@@ -292,12 +350,32 @@ class StationMonitor:
         self.stats.database_available = True
         log.info("station monitor: the database is back; spooled readings replayed")
 
-    async def _write(self, batch: list[ReadingInput]) -> None:
+    async def _write_each(self, batch: list[ReadingInput], *, durable: bool = False) -> bool:
+        """A batch that failed for another reason than an outage, reading by reading: those that fail again go
+        to the dead-letter file with the reason, the rest are stored. False when the database refused meanwhile
+        (the caller stops and retries later)."""
+        for reading in batch:
+            try:
+                await self._write([reading], durable=durable)
+            except Exception as exc:
+                if _outage(exc):
+                    self._database_down(exc)
+                    return False
+                await self._dead_letter([reading], f"{type(exc).__name__}: {exc}")
+        return True
+
+    async def _dead_letter(self, readings: list[ReadingInput], reason: str) -> None:
+        now = self._clock()
+        for reading in readings:
+            await asyncio.to_thread(self.dead.put, line_of(reading), reason, now)
+        self.stats.dead_letters += len(readings)
+
+    async def _write(self, batch: list[ReadingInput], *, durable: bool = False) -> None:
         prepared, errors = await self.service.prepare(batch, skip_invalid=True)
         for error in errors:
             self._rejected(batch[error.index or 0], str(error))
         try:
-            outcome = await self.service.write(prepared, SOURCE)
+            outcome = await self.service.write(prepared, SOURCE, durable=durable)
         except ValidationError:
             # The write path refused a point: a station deleted since the station list was read. Read the list
             # again and prepare again, which rejects that station's readings; bad data is never spooled.
@@ -306,12 +384,11 @@ class StationMonitor:
             for error in errors:
                 self._rejected(batch[error.index or 0], str(error))
             try:
-                outcome = await self.service.write(prepared, SOURCE)
+                outcome = await self.service.write(prepared, SOURCE, durable=durable)
             except ValidationError as exc:
-                log.error(
-                    "station monitor: dropped a batch of %s readings the write path refused: %s", len(batch), exc
-                )
+                log.error("station monitor: the write path refused a batch of %s readings: %s", len(batch), exc)
                 self.stats.rejected += len(prepared)
+                await self._dead_letter([batch[item.at] for item in prepared], str(exc))
                 return
         self.stats.written += outcome.imported
         self.stats.duplicates += outcome.duplicates

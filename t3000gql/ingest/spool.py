@@ -13,13 +13,12 @@ Line format: {"stationId": 4000001, "timestamp": 1705314600000, "values": [w1, â
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import orjson
+from typing import Any
 
 from t3000gql.domain.stations import CHANNEL_COUNT, ReadingInput
+from t3000gql.storage.journal import JournalFile
 
 log = logging.getLogger(__name__)
 
@@ -29,77 +28,44 @@ class Spool:
         self.path = path
         self.appended = 0
         """Readings appended by this process (for counters and tests)."""
-        self._tail_checked = False
+        self._file = JournalFile(path)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self._file.exists()
 
     def append(self, readings: Sequence[ReadingInput]) -> None:
         """Appends and syncs (blocking: call it in a thread from async code)."""
-        if not readings:
-            return
-        data = b"".join(
-            orjson.dumps({"stationId": r.station_id, "timestamp": r.ts_ms, "values": list(r.values)}) + b"\n"
-            for r in readings
-        )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as f:
-            if not self._tail_checked:
-                # A crash mid-append can leave a torn last line; end it so the next line starts clean.
-                if f.tell() > 0:
-                    with self.path.open("rb") as tail:
-                        tail.seek(-1, os.SEEK_END)
-                        if tail.read(1) != b"\n":
-                            f.write(b"\n")
-                self._tail_checked = True
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        self.appended += len(readings)
+        self.appended += self._file.append(map(line_of, readings))
 
     def batches(self, size: int, start: int = 0) -> Iterator[tuple[list[ReadingInput], int]]:
         """Readings from byte `start` in batches of `size`, each with the byte offset after it. A line that
         cannot be read (torn by a crash before it was synced) is logged and skipped."""
-        if not self.path.exists():
-            return
-        batch: list[ReadingInput] = []
-        offset = start
-        with self.path.open("rb") as f:
-            f.seek(start)
-            for raw in f:
-                offset += len(raw)
-                reading = _reading(raw)
+        for entries, offset in self._file.entries(size, start):
+            batch = []
+            for entry in entries:
+                reading = reading_of(entry)
                 if reading is None:
-                    log.warning("spool %s: skipped an unreadable line at byte %s", self.path, offset - len(raw))
+                    log.warning("spool %s: skipped a line that is not a reading: %.200r", self.path, entry)
                 else:
                     batch.append(reading)
-                if len(batch) >= size:
-                    yield batch, offset
-                    batch = []
-        if batch:
             yield batch, offset
-        elif offset > start:
-            yield [], offset
 
     def size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
+        return self._file.size()
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-        self._tail_checked = False
+        self._file.remove()
 
 
-def _reading(raw: bytes) -> ReadingInput | None:
-    if not raw.endswith(b"\n"):
-        return None
+def line_of(reading: ReadingInput) -> dict[str, Any]:
+    return {"stationId": reading.station_id, "timestamp": reading.ts_ms, "values": list(reading.values)}
+
+
+def reading_of(data: Any) -> ReadingInput | None:
     try:
-        data = orjson.loads(raw)
         values = tuple(None if v is None else float(v) for v in data["values"])
         if len(values) != CHANNEL_COUNT:
             return None
         return ReadingInput(ts_ms=int(data["timestamp"]), values=values, station_id=int(data["stationId"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -62,7 +62,7 @@ class StationClient:
         self,
         station: Station,
         link: StationLink,
-        deliver: Callable[[ReadingInput], None],
+        deliver: Callable[[list[ReadingInput]], Awaitable[None]],
         *,
         parser: LineParser,
         clock: Clock,
@@ -90,7 +90,10 @@ class StationClient:
                     link.retry_at_ms = None
                     delay = self._min
                     async for message in ws:
-                        self._receive(message)
+                        readings = self._receive(message)
+                        if readings:
+                            # the next message is read once these are on disk (ingest/receipts.py)
+                            await self._deliver(readings)
                 error = "the station closed the connection"
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -104,13 +107,15 @@ class StationClient:
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._max)
 
-    def _receive(self, message: str | bytes) -> None:
+    def _receive(self, message: str | bytes) -> list[ReadingInput]:
+        """The readings of one message (those it rejects are counted on the link)."""
         link = self.link
+        readings: list[ReadingInput] = []
         try:
             data = orjson.loads(message)
         except orjson.JSONDecodeError as exc:
             self._reject(f"not JSON ({exc})")
-            return
+            return readings
         for item in data if isinstance(data, list) else [data]:
             if not isinstance(item, dict):
                 self._reject("a message item is not a JSON object")
@@ -127,7 +132,8 @@ class StationClient:
                 continue
             link.received += 1
             link.last_reading_ms = self._clock()
-            self._deliver(ReadingInput(entry.ts_ms, entry.values, station_id=self.station.device_id))
+            readings.append(ReadingInput(entry.ts_ms, entry.values, station_id=self.station.device_id))
+        return readings
 
     def _reject(self, reason: str) -> None:
         self.link.rejected += 1

@@ -270,8 +270,10 @@ class StationService:
         *,
         then: OutcomeHook | None = None,
         audit: Audit | None = None,
+        durable: bool = False,
     ) -> RecordOutcome:
-        """Writes validated readings in one transaction; `then` runs in that transaction too, told the outcome."""
+        """Writes validated readings in one transaction; `then` runs in that transaction too, told the outcome.
+        `durable`: on disk before this returns (a spool replay, about to delete its copy)."""
         if not prepared:
             return RecordOutcome(0, 0, 0, [])
         flagged = await self._flag_backwards(prepared)
@@ -294,7 +296,7 @@ class StationService:
             if then is not None:
                 await then(conn, outcomes[-1])
 
-        await self.store.writes.record(samples, source, extra=in_transaction, audit=audit)
+        await self.store.writes.record(samples, source, extra=in_transaction, audit=audit, durable=durable)
         outcome = outcomes[-1]
         return outcome
 

@@ -32,6 +32,7 @@ import asyncpg
 
 from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+from t3000gql.storage.availability import WriteBreaker
 from t3000gql.storage.connection import Connection, Row, SqliteConnection
 from t3000gql.storage.dialects import SQLITE, Dialect
 
@@ -119,6 +120,8 @@ class Database:
     local_path: str
     """Where files that belong beside this database go (a spool): the SQLite file; for PostgreSQL a name in the
     working directory."""
+    breaker: WriteBreaker
+    """Open while the database is known to refuse writes: writes then fail fast (storage/availability.py)."""
 
     @staticmethod
     def for_url(
@@ -145,10 +148,45 @@ class Database:
     async def disconnect(self) -> None:
         return None
 
-    def writer(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+    def writer(self, *, durable: bool = False) -> contextlib.AbstractAsyncContextManager[Connection]:
         """A connection inside one write transaction: committed when the block ends, rolled back when it raises.
-        Writes of one process take turns (one writer at a time)."""
+        Writes of one process take turns (one writer at a time). The wait for the write lock is bounded by the
+        breaker and the request's deadline (storage/availability.py): past it, DatabaseUnavailable.
+
+        `durable`: the commit is on disk when the block ends, whatever the database's usual trade-off
+        (SQLite's synchronous=FULL for this commit; PostgreSQL's synchronous_commit=on): what a caller needs
+        before it deletes the only other copy of the rows (a spool)."""
         raise StorageError(f"{type(self).__name__} has no writer")
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, lock: asyncio.Lock) -> AsyncIterator[None]:
+        """This process's turn to write: the writer lock, waited for no longer than the request's deadline, and
+        not at all while the breaker is open and another write (the probe) holds it."""
+        breaker = self.breaker
+        if breaker.is_open and lock.locked():
+            breaker.refused()
+            raise DatabaseUnavailable(breaker.refusal())
+        try:
+            async with asyncio.timeout(breaker.remaining_s()):
+                await lock.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable(
+                "the database could not take this write in the request's time (API_REQUEST_TIMEOUT_SECONDS): "
+                "other writes held it; nothing was written, retry later"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _refused(self, exc: DatabaseUnavailable, *, was_open: bool, waited_ms: int) -> DatabaseUnavailable:
+        """Feeds a refusal to the breaker; the error to raise (the breaker's reason when it was a probe)."""
+        if was_open:
+            self.breaker.refused()
+            self.breaker.failed(exc, waited_ms=waited_ms)
+            return DatabaseUnavailable(self.breaker.refusal())
+        self.breaker.failed(exc, waited_ms=waited_ms)
+        return exc
 
     def reader(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         """A reader connection from the pool (waits when all are busy); sees committed data."""
@@ -199,6 +237,9 @@ class SqliteDatabase(Database):
         self._opened = contextlib.AsyncExitStack()
         self._writer: SqliteConnection | None = None
         self._write_lock = asyncio.Lock()
+        self.breaker = WriteBreaker(self.busy_timeout_ms)
+        self._writer_busy_ms = self.busy_timeout_ms
+        """The busy_timeout the writer connection has now (a probe sets 0, a deadline less)."""
         self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
         self.statements = 0
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
@@ -234,29 +275,59 @@ class SqliteDatabase(Database):
         await opened.aclose()
 
     @contextlib.asynccontextmanager
-    async def writer(self) -> AsyncIterator[Connection]:
-        """The writer connection inside one `BEGIN IMMEDIATE` transaction; committed on success, else rolled back."""
+    async def writer(self, *, durable: bool = False) -> AsyncIterator[Connection]:
+        """The writer connection inside one `BEGIN IMMEDIATE` transaction; committed on success, else rolled back.
+        SQLite waits for another process's lock in `BEGIN IMMEDIATE` (busy_timeout), so that is where the
+        wait is bounded; once it holds the lock the transaction runs to its end."""
         if self._writer is None:
             raise StorageError("the database is not connected")
-        async with self._write_lock:
+        async with self._turn(self._write_lock):
             wrapped = self._writer
             conn = wrapped.raw
+            was_open = self.breaker.is_open
+            wait_ms = self.breaker.wait_ms()
             try:
+                if wait_ms != self._writer_busy_ms:
+                    await conn.execute(f"PRAGMA busy_timeout={wait_ms:d}")
+                    self._writer_busy_ms = wait_ms
+                if durable:
+                    await conn.execute("PRAGMA synchronous=FULL")
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise storage_error(exc, "start a write") from exc
+                await self._normal_sync(conn, durable)
+                error = storage_error(exc, "start a write")
+                if isinstance(error, DatabaseUnavailable):
+                    raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
+                raise error from exc
             try:
-                yield wrapped
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise
-            try:
-                await conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise storage_error(exc, "commit") from exc
+                try:
+                    yield wrapped
+                except BaseException as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error) and is_unavailable(exc):
+                        # disk full, an I/O error in the middle of the write
+                        error = DatabaseUnavailable(f"the database cannot write now: {exc}")
+                        raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
+                    raise
+                try:
+                    await conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    error = storage_error(exc, "commit")
+                    if isinstance(error, DatabaseUnavailable):
+                        raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
+                    raise error from exc
+            finally:
+                await self._normal_sync(conn, durable)
+            self.breaker.succeeded()
+
+    @staticmethod
+    async def _normal_sync(conn: aiosqlite.Connection, durable: bool) -> None:
+        if durable:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("PRAGMA synchronous=NORMAL")
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:

@@ -29,6 +29,7 @@ import asyncpg
 
 from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
+from t3000gql.storage.availability import PROBE_WAIT_MS, WriteBreaker
 from t3000gql.storage.connection import Connection, Row
 from t3000gql.storage.database import Database
 from t3000gql.storage.dialects import POSTGRES
@@ -178,6 +179,7 @@ class PostgresDatabase(Database):
         self.statements = 0
         self._writer: PostgresConnection | None = None
         self._write_lock = asyncio.Lock()
+        self.breaker = WriteBreaker(self.busy_timeout_ms)
         self._reader_slots = asyncio.Semaphore(pool_size)
         self._idle: list[PostgresConnection] = []
         self._all: list[PostgresConnection] = []
@@ -252,21 +254,33 @@ class PostgresDatabase(Database):
         return conn, transaction
 
     @contextlib.asynccontextmanager
-    async def writer(self) -> AsyncIterator[Connection]:
-        """The writer connection inside one transaction; committed on success, else rolled back."""
+    async def writer(self, *, durable: bool = False) -> AsyncIterator[Connection]:
+        """The writer connection inside one transaction; committed on success, else rolled back. PostgreSQL waits
+        for another process's lock in the statement that meets it (lock_timeout), so a shorter wait (a probe
+        while the breaker is open, a request's deadline) is this transaction's `SET LOCAL lock_timeout`."""
         if self._writer is None:
             raise StorageError("the database is not connected")
-        async with self._write_lock:
+        async with self._turn(self._write_lock):
+            was_open = self.breaker.is_open
+            wait_ms = self.breaker.wait_ms()
             try:
                 conn, transaction = await self._begin()
+            except DatabaseUnavailable as exc:  # no connection could be opened
+                raise self._refused(exc, was_open=was_open, waited_ms=wait_ms) from exc
             except UNAVAILABLE as exc:
-                raise unavailable(exc, "start a write") from exc
+                error = DatabaseUnavailable(f"the database cannot start a write now: {exc}")
+                raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
             try:
+                if wait_ms != self.busy_timeout_ms:
+                    await conn.raw.execute(f"SET LOCAL lock_timeout = {max(wait_ms, PROBE_WAIT_MS):d}")
+                if durable:
+                    await conn.raw.execute("SET LOCAL synchronous_commit = on")
                 yield conn
             except UNAVAILABLE as exc:
                 with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
                     await transaction.rollback()
-                raise unavailable(exc, "write") from exc
+                error = DatabaseUnavailable(f"the database cannot write now: {exc}")
+                raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
             except BaseException:
                 with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
                     await transaction.rollback()
@@ -276,7 +290,11 @@ class PostgresDatabase(Database):
             except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
                 with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
                     await transaction.rollback()
-                raise unavailable(exc, "commit") from exc
+                failure = unavailable(exc, "commit")
+                if isinstance(failure, DatabaseUnavailable):
+                    raise self._refused(failure, was_open=was_open, waited_ms=wait_ms) from exc
+                raise failure from exc
+            self.breaker.succeeded()
 
     async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
         """One statement on a reader; a read that met a lost connection is sent again once on a new one (a

@@ -150,11 +150,14 @@ class WritePath:
         *,
         audit: Audit | None = None,
         extra: ExtraWrite | None = None,
+        durable: bool = False,
     ) -> WriteResult:
         """Stores a batch all or nothing. A bad sample raises ValidationError naming its index; nothing is written.
 
         The same point and time twice (in the batch or against stored history) keeps one row: the last value.
-        `extra` runs in the same transaction after the values (not at all for an empty batch).
+        `extra` runs in the same transaction after the values (not at all for an empty batch). `durable`: the
+        commit is on disk before this returns (`Database.writer`), for a caller about to delete its own copy.
+        A database that refuses the write raises DatabaseUnavailable, fast while it is known to refuse writes.
         """
         if not source or len(source) > 50:
             raise ValidationError("must be a name of 1 to 50 characters", field="source", value=source)
@@ -189,7 +192,7 @@ class WritePath:
             old_values = {pid: (entry.value if (entry := self._cache.peek(pid)) else None) for pid in set(pids)}
         now = self._clock()
         try:
-            async with self._db.writer() as conn:
+            async with self._db.writer(durable=durable) as conn:
                 source_id = await self._source_id(conn, source)
                 for year in sorted(by_year):
                     if year not in self._partitions.years:
