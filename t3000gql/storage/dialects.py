@@ -174,9 +174,7 @@ class SqliteDialect(Dialect):
     ) -> str:
         # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
         aggregate = "max" if last else "min"
-        return (
-            f"SELECT point_id, {key} / ? AS b, {value}, {aggregate}({ts}) FROM {table} {where} GROUP BY point_id, b"
-        )
+        return f"SELECT point_id, {key} / ? AS b, {value}, {aggregate}({ts}) FROM {table} {where} GROUP BY point_id, b"
 
     def latest_per_point(self, table: str, where: str) -> str:
         return f"SELECT point_id, max(ts), value FROM {table} WHERE {where} GROUP BY point_id"

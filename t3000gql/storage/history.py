@@ -13,10 +13,11 @@ from typing import Any
 
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
+from t3000gql.storage import rollups
 from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.dialects import Dialect
-from t3000gql.storage.partitions import PartitionSet, partition_table
+from t3000gql.storage.partitions import PartitionSet, partition_table, year_bounds
 
 
 def _ids(dialect: Dialect, point_ids: Sequence[int]) -> tuple[str, Any]:
@@ -184,21 +185,32 @@ class HistoryReader:
         wanted = set(aggregates)
         need_stats = bool(wanted - {Aggregate.FIRST, Aggregate.LAST})
         # bucket -> [count, sum, min, max, first_ts, first, last_ts, last], per point; a bucket met in two
-        # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
+        # pieces (raw rows and rollups, or a bucket spanning New Year) is merged.
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
         clause, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         await self._partitions.refresh_for(self._db, start_ms, end_ms)
-        for year in self._partitions.existing_between(start_ms, end_ms):
-            table = partition_table(year)
-            where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
-            params = (width, ids, start_ms, end_ms, *log_params)
-            if need_stats:
-                rows = await self._db.fetch_all(
-                    "SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) "
-                    f"FROM {table} {where} GROUP BY point_id, bucket",
-                    params,
+        for table, level, lo, hi in await self._pieces(start_ms, end_ms, width, trend_log_id):
+            if level is None:
+                where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
+                params: tuple[Any, ...] = (width, ids, lo, hi, *log_params)
+                stats = (
+                    "SELECT point_id, ts / ? AS b, count(*), sum(value), min(value), max(value) "
+                    f"FROM {table} {where} GROUP BY point_id, b"
                 )
+                edge_columns = {Aggregate.FIRST: ("ts", "value"), Aggregate.LAST: ("ts", "value")}
+                key = "ts"
+            else:
+                where = f"WHERE {clause} AND level = {int(level)} AND bucket >= ? AND bucket < ?"
+                params = (width, ids, lo, hi)
+                stats = (
+                    "SELECT point_id, bucket / ? AS b, CAST(sum(n) AS bigint), sum(total), min(low), max(high) "
+                    f"FROM {table} {where} GROUP BY point_id, b"
+                )
+                edge_columns = {Aggregate.FIRST: ("first_ts", "first"), Aggregate.LAST: ("last_ts", "last")}
+                key = "bucket"
+            if need_stats:
+                rows = await self._db.fetch_all(stats, params)
                 if len(partials) == 1:
                     _merge_stats(next(iter(partials.values())), rows)
                 else:
@@ -210,8 +222,12 @@ class HistoryReader:
             for agg, slot in ((Aggregate.FIRST, 4), (Aggregate.LAST, 6)):
                 if agg not in wanted:
                     continue
+                ts_column, value_column = edge_columns[agg]
                 rows = await self._db.fetch_all(
-                    self._dialect.bucket_edges(table, where, last=agg is Aggregate.LAST), params
+                    self._dialect.bucket_edges(
+                        table, where, last=agg is Aggregate.LAST, ts=ts_column, value=value_column, key=key
+                    ),
+                    params,
                 )
                 for pid, bucket, value, ts in rows:
                     part = partials[pid].setdefault(bucket, [0, 0.0, None, None, None, None, None, None])
@@ -219,6 +235,35 @@ class HistoryReader:
                     if current is None or (ts < current if agg is Aggregate.FIRST else ts > current):
                         part[slot], part[slot + 1] = ts, value
         return {pid: _finish(partials[pid], width, aggregates) for pid in point_ids}
+
+    async def _pieces(
+        self, start_ms: int, end_ms: int, width: int, trend_log_id: int | None
+    ) -> list[tuple[str, int | None, int, int]]:
+        """Where to read [start_ms, end_ms) from, as (table, rollup level or None for raw rows, lo, hi): per
+        year, the coarsest rollup level whose buckets each lie inside one answer bucket (its width divides
+        `width`) for the aligned middle, raw rows for the ragged edges; raw rows alone for a year whose rollups
+        are incomplete and for a trend log's samples (rollups hold every sample of a point)."""
+        years = self._partitions.existing_between(start_ms, end_ms)
+        level = next((lv for lv in reversed(rollups.LEVELS) if width % (lv * 1000) == 0), None)
+        complete = await rollups.complete_years(self._db) if level is not None and trend_log_id is None else set()
+        pieces: list[tuple[str, int | None, int, int]] = []
+        for year in years:
+            raw = partition_table(year)
+            year_start, year_end = year_bounds(year)
+            lo, hi = max(start_ms, year_start), min(end_ms, year_end)
+            if level is None or year not in complete:
+                pieces.append((raw, None, lo, hi))
+                continue
+            core_lo, core_hi = rollups.ceil_to(lo, level), rollups.floor_to(hi, level)
+            if core_hi <= core_lo:
+                pieces.append((raw, None, lo, hi))
+                continue
+            pieces.append((rollups.rollup_table(year), level, core_lo, core_hi))
+            if lo < core_lo:
+                pieces.append((raw, None, lo, core_lo))
+            if core_hi < hi:
+                pieces.append((raw, None, core_hi, hi))
+        return pieces
 
     async def latest_at(self, point_ids: Sequence[int], at_ms: int) -> dict[int, tuple[int, float]]:
         """The last sample at or before `at_ms` of each point that has one."""

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from t3000gql.domain.timeutil import Clock
-from t3000gql.storage import power_readings
+from t3000gql.storage import power_readings, rollups
 from t3000gql.storage.database import Database
 from t3000gql.storage.partitions import PartitionSet, partition_table, year_bounds
 
@@ -36,10 +36,12 @@ async def apply_retention(db: Database, partitions: PartitionSet, clock: Clock, 
             if end <= cutoff:
                 for statement in conn.dialect.drop_partition(partition_table(year)):
                     await conn.execute(statement)
+                await rollups.drop_year(conn, year)  # a year's rollups go with its history
                 dropped.append(year)
             elif start < cutoff:
                 trimmed = await conn.execute(f"DELETE FROM {partition_table(year)} WHERE ts < ?", (cutoff,))
                 trimmed_year = year
+                await rollups.trimmed(conn, year, cutoff)  # and what summed the rows that went
         # What describes history rows by time (not partitioned) goes at the same cut-off, through its owner.
         await power_readings.delete_before(conn, cutoff)
     for year in dropped:

@@ -19,6 +19,7 @@ whose rows were written before rollups existed (or copied in by copy-db) is inco
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +30,9 @@ from t3000gql.storage.partitions import partition_table, year_bounds, year_of_ms
 LEVELS = (300, 3600, 86400)
 """Bucket widths in seconds, finest first; each divides the next, and a day divides a (UTC) year."""
 
-_COLUMNS = "point_id, level, bucket, n, total, low, high, first_ts, first, last_ts, last, tw_sum, max_gap, increase"
+_COLUMNS = (
+    "point_id, level, bucket, n, total, low, high, first_ts, first, last_ts, last, tw_sum, max_gap, increase"
+)
 
 _RAW_UNITS = (
     "SELECT t.point_id, t.ts / {w} * {w} AS b, 1 AS n, t.value AS total, t.value AS low, t.value AS high, "
@@ -128,7 +131,7 @@ async def update(conn: Connection, year: int, point_ids: Sequence[int], stamps: 
     width = LEVELS[0] * 1000
     runs = _runs(zip(point_ids, [ts // width for ts in stamps], strict=True), width)
     await _roll(conn, raw, table, None, LEVELS[0], runs)
-    for child, level in zip(LEVELS, LEVELS[1:], strict=False):
+    for child, level in itertools.pairwise(LEVELS):
         width = level * 1000
         # the last bucket of a run may end inside a coarser bucket whose other children lie in a later run
         runs = _runs(((pid, b) for pid, lo, hi in runs for b in range(lo // width, -(-hi // width))), width)
@@ -177,7 +180,7 @@ async def rebuild(
     runs = [(pid, lo, hi) for pid in sorted(point_ids)]
     raw = partition_table(year)
     await _roll(conn, raw, table, None, LEVELS[0], runs)
-    for child, level in zip(LEVELS, LEVELS[1:], strict=False):
+    for child, level in itertools.pairwise(LEVELS):
         await _roll(conn, raw, table, child, level, runs)
 
 

@@ -22,11 +22,11 @@ from t3000gql.domain.audit import DONE, SYSTEM, Actor
 from t3000gql.domain.samples import FutureLimit, Quality, Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
+from t3000gql.storage import rollups
 from t3000gql.storage.audit import AuditLog, AuditNote
 from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
-from t3000gql.storage import rollups
 from t3000gql.storage.partitions import PartitionSet, year_bounds, year_of_ms
 from t3000gql.storage.points import PointRepository
 
