@@ -35,6 +35,9 @@ class Dialect(ABC):
     `list_partitions`; None where there is none such (the list is read instead)."""
     staging_table: str
     """Creates the write path's staging table `incoming` (private to the connection) if missing."""
+    rollup_staging: str | None
+    """Creates the rollups' staging table `rollup_incoming` (private to the connection), where bulk upserts go
+    through COPY; None where rows are upserted one by one (SQLite: as fast there)."""
     lock_migrations: tuple[str, ...]
     """Statements that make a migration's transaction the only one migrating (beyond the writer's own lock)."""
 
@@ -149,6 +152,7 @@ class SqliteDialect(Dialect):
         "value REAL, trend_log_id INTEGER, quality INTEGER, source_id INTEGER)"
     )
 
+    rollup_staging = None
     lock_migrations = ()  # BEGIN IMMEDIATE already holds the one write lock of the file
 
     def id_list(self, values: Iterable[int]) -> str:
@@ -207,6 +211,12 @@ class PostgresDialect(Dialect):
     staging_table = (
         "CREATE TEMP TABLE IF NOT EXISTS incoming (idx bigint, point_id bigint, ts bigint, value double precision, "
         "trend_log_id bigint, quality integer, source_id bigint) ON COMMIT DELETE ROWS"
+    )
+    rollup_staging = (
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_incoming (point_id bigint, level integer, bucket bigint, n bigint, "
+        "total double precision, low double precision, high double precision, first_ts bigint, "
+        "first double precision, last_ts bigint, last double precision, tw_sum double precision, max_gap bigint, "
+        "increase double precision) ON COMMIT DELETE ROWS"
     )
     PARTITION_LOCK = 0x7430_3030_7061_7274
     """The advisory lock (transaction-scoped) that serializes creating yearly partitions across processes."""

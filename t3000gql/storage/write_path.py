@@ -200,14 +200,24 @@ class WritePath:
                     table = await self._partitions.ensure(conn, year)
                     await rollups.ensure_year(conn, year, self._rollup_years, raw_is_new=False)
                     indices = by_year[year]
-                    existing += await self._write_year(
+                    found = await self._write_year(
                         conn, table, samples, pids, stamps, indices, source_id, unchanged_idx
                     )
-                    # the rollups of the buckets these samples fall in, recounted from the rows just written
-                    if isinstance(indices, range) and len(indices) == count:
-                        await rollups.update(conn, year, pids, stamps)
+                    existing += max(found, 0)
+                    # the rollups of the buckets these samples fall in: extended by the new samples when all were
+                    # new, else recounted from the rows just written
+                    whole = isinstance(indices, range) and len(indices) == count
+                    year_pids = pids if whole else [pids[i] for i in indices]
+                    year_stamps = stamps if whole else [stamps[i] for i in indices]
+                    if found < 0:
+                        values = (
+                            list(map(float, map(_VALUE, samples)))
+                            if whole
+                            else [float(samples[i].value) for i in indices]
+                        )
+                        await rollups.append(conn, year, year_pids, year_stamps, values)
                     else:
-                        await rollups.update(conn, year, [pids[i] for i in indices], [stamps[i] for i in indices])
+                        await rollups.update(conn, year, year_pids, year_stamps)
 
                 changed: Sequence[int]
                 if all_distinct and not unchanged_idx:
@@ -263,11 +273,11 @@ class WritePath:
         source_id: int,
         unchanged_idx: set[int],
     ) -> int:
-        """One year's rows: all inserted at once when all are new, else merged. Returns how many existed; the
-        indices whose stored value was equal join `unchanged_idx`."""
+        """One year's rows: all inserted at once when all are new (-1), else merged: returns how many existed;
+        the indices whose stored value was equal join `unchanged_idx`."""
         columns, new_rows, constants = self._new_rows(samples, pids, stamps, indices, source_id)
         if await conn.insert_new(table, columns, new_rows, constants):
-            return 0
+            return -1
         rows = self._rows(samples, pids, stamps, indices, source_id)
         found, same = await self._merge(conn, table, rows, indices)
         unchanged_idx.update(same)

@@ -92,15 +92,19 @@ async def test_rollups_answer_like_raw_scans_with_late_duplicate_and_corrected_s
     rng = random.Random(12)
     written: dict[PointRef, dict[int, float]] = {ref: {} for ref in refs}
     base = NEW_YEAR_2025 - 4 * 86_400_000
-    for batch_no in range(8):
+    ends = dict.fromkeys(refs, base)
+    for batch_no in range(10):
         batch = []
-        if batch_no % 2 == 0:  # in order: a stretch of 1-minute samples with jitter, across New Year
-            first = base + batch_no * 86_400_000
+        if batch_no % 3 != 1:  # in order, each point going on from its last sample (inside the same buckets)
             for ref in refs:
-                for i in range(rng.randrange(200, 1500)):
-                    ts = first + i * MINUTE + rng.randrange(0, 59_000)
+                ts = ends[ref] + (0 if batch_no % 3 == 0 else 12 * 3_600_000)
+                for _ in range(rng.randrange(200, 1500)):
+                    ts += rng.randrange(1_000, 90_000)
                     batch.append(Sample(ref, ts, round(rng.uniform(-100, 100), 3)))
-        else:  # late samples, repeats of stored times with new values, and duplicates within the batch
+                ends[ref] = ts
+        elif (
+            batch_no % 2
+        ):  # late samples, repeats of stored times with new values, and duplicates within the batch
             stored = [(ref, ts) for ref in refs for ts in written[ref]]
             for ref, ts in rng.sample(stored, min(len(stored), 300)):
                 batch.append(Sample(ref, ts, round(rng.uniform(-100, 100), 3)))
@@ -110,6 +114,12 @@ async def test_rollups_answer_like_raw_scans_with_late_duplicate_and_corrected_s
                 batch.append(Sample(ref, ts, float(rng.randrange(-5, 5))))
                 if rng.random() < 0.2:
                     batch.append(Sample(ref, ts, float(rng.randrange(-5, 5))))  # the last one wins
+        else:  # new samples only, between stored ones
+            for _ in range(300):
+                ref = rng.choice(refs)
+                ts = rng.randrange(base, max(ends.values()))
+                if ts not in written[ref]:
+                    batch.append(Sample(ref, ts, round(rng.uniform(-100, 100), 3)))
         rng.shuffle(batch)
         await store.writes.record(batch, "api")
         for sample in batch:  # last value wins, in batch order
