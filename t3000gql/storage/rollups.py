@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import groupby, pairwise
-from operator import mul, sub
+from itertools import pairwise
 from typing import Any
 
 from t3000gql.storage.connection import Connection
@@ -59,28 +58,112 @@ Unit = tuple[Any, ...]
 tw_sum, max_gap, increase)."""
 
 
-def fold_samples(bucket: int, stamps: list[int], values: list[float]) -> Unit:
-    """One bucket from its samples in time order."""
-    steps = list(map(sub, stamps[1:], stamps[:-1]))
-    increase = 0.0
-    previous = values[0]
-    for value in values[1:]:
-        increase += value - previous if value >= previous else value  # a drop: the counter restarted at 0
-        previous = value
-    return (
-        bucket,
-        len(values),
-        sum(values),
-        min(values),
-        max(values),
-        stamps[0],
-        values[0],
-        stamps[-1],
-        values[-1],
-        sum(map(mul, values, steps)),
-        max(steps, default=0),
-        increase,
-    )
+def fold_rows(rows: Iterable[Sequence[Any]], level: int) -> list[tuple[Any, ...]]:
+    """Buckets of `level` from samples `(point_id, ts, value)` sorted by point and time, as rows
+    `(point_id, level, *Unit)`. One pass, no call per sample or per bucket: this runs on every write."""
+    width = level * 1000
+    out: list[tuple[Any, ...]] = []
+    put = out.append
+    pid: Any = None
+    bucket = -1
+    n = gap = first_ts = last_ts = 0
+    total = low = high = first = last = tw_sum = increase = 0.0
+    for point, ts, value in rows:
+        b = ts // width
+        if b != bucket or point != pid:
+            if pid is not None:
+                put((pid, level, bucket * width, n, total, low, high, first_ts, first, last_ts, last, tw_sum, gap,
+                     increase))  # fmt: skip
+            pid, bucket = point, b
+            n, total, low, high, first_ts, first, last_ts, last = 1, value, value, value, ts, value, ts, value
+            tw_sum = increase = 0.0
+            gap = 0
+            continue
+        step = ts - last_ts
+        tw_sum += last * step
+        if step > gap:
+            gap = step
+        increase += value - last if value >= last else value  # a drop: the counter restarted at 0
+        n += 1
+        total += value
+        if value < low:
+            low = value
+        elif value > high:
+            high = value
+        last_ts, last = ts, value
+    if pid is not None:
+        put(
+            (
+                pid,
+                level,
+                bucket * width,
+                n,
+                total,
+                low,
+                high,
+                first_ts,
+                first,
+                last_ts,
+                last,
+                tw_sum,
+                gap,
+                increase,
+            )
+        )
+    return out
+
+
+def fold_unit_rows(units: Iterable[Sequence[Any]], level: int) -> list[tuple[Any, ...]]:
+    """Buckets of `level` from finer buckets `(point_id, *Unit)` sorted by point and time, as rows
+    `(point_id, level, *Unit)`, in one pass (see `fold_units` for one bucket)."""
+    width = level * 1000
+    out: list[tuple[Any, ...]] = []
+    put = out.append
+    pid: Any = None
+    bucket = -1
+    n = gap = first_ts = last_ts = 0
+    total = low = high = first = last = tw_sum = increase = 0.0
+    for point, start, un, utotal, ulow, uhigh, ufirst_ts, ufirst, ulast_ts, ulast, utw, ugap, uinc in units:
+        b = start // width
+        if b != bucket or point != pid:
+            if pid is not None:
+                put((pid, level, bucket * width, n, total, low, high, first_ts, first, last_ts, last, tw_sum, gap,
+                     increase))  # fmt: skip
+            pid, bucket = point, b
+            n, total, low, high, first_ts, first = un, utotal, ulow, uhigh, ufirst_ts, ufirst
+            last_ts, last, tw_sum, gap, increase = ulast_ts, ulast, utw, ugap, uinc
+            continue
+        step = ufirst_ts - last_ts
+        tw_sum += last * step + utw
+        gap = max(gap, step, ugap)
+        increase += (ufirst - last if ufirst >= last else ufirst) + uinc
+        n += un
+        total += utotal
+        if ulow < low:
+            low = ulow
+        if uhigh > high:
+            high = uhigh
+        last_ts, last = ulast_ts, ulast
+    if pid is not None:
+        put(
+            (
+                pid,
+                level,
+                bucket * width,
+                n,
+                total,
+                low,
+                high,
+                first_ts,
+                first,
+                last_ts,
+                last,
+                tw_sum,
+                gap,
+                increase,
+            )
+        )
+    return out
 
 
 def fold_units(bucket: int, units: Sequence[Sequence[Any]]) -> Unit:
@@ -179,22 +262,9 @@ async def append(
     reading raw rows back. Exact when, in every bucket, the new samples all come after the stored ones or all
     before them (a collector's, an import's); otherwise this is `update`."""
     rows = sorted(zip(point_ids, stamps, values, strict=True))
-    width = LEVELS[0] * 1000
-    levels: list[list[tuple[Any, ...]]] = [
-        [
-            (pid, *fold_samples(bucket * width, [r[1] for r in items], [r[2] for r in items]))
-            for (pid, bucket), group in groupby(rows, key=lambda row: (row[0], row[1] // width))
-            for items in (list(group),)
-        ]
-    ]
+    levels: list[list[tuple[Any, ...]]] = [[(unit[0], *unit[2:]) for unit in fold_rows(rows, LEVELS[0])]]
     for level in LEVELS[1:]:
-        width = level * 1000
-        levels.append(
-            [
-                (pid, *fold_units(bucket * width, [unit[1:] for unit in group]))
-                for (pid, bucket), group in groupby(levels[-1], key=lambda unit: (unit[0], unit[1] // width))
-            ]
-        )
+        levels.append([(unit[0], *unit[2:]) for unit in fold_unit_rows(levels[-1], level)])
     table = rollup_table(year)
     ranges = conn.dialect.range_rows
     out: list[tuple[Any, ...]] = []
@@ -227,14 +297,7 @@ async def _roll_levels(conn: Connection, year: int, runs: list[tuple[int, int, i
     raw, table = partition_table(year), rollup_table(year)
     ranges = conn.dialect.range_rows
     rows = await conn.fetch_all(_RAW_ROWS.format(ranges=ranges, table=raw), (conn.dialect.pair_list(runs),))
-    width = LEVELS[0] * 1000
-    folded: list[tuple[Any, ...]] = []
-    for (pid, bucket), group in groupby(rows, key=lambda row: (row[0], row[1] // width)):
-        items = list(group)
-        folded.append(
-            (pid, LEVELS[0], *fold_samples(bucket * width, [r[1] for r in items], [r[2] for r in items]))
-        )
-    await _upsert(conn, table, folded)
+    await _upsert(conn, table, fold_rows(rows, LEVELS[0]))
     for child, level in pairwise(LEVELS):
         width = level * 1000
         # coarser buckets that the runs touch, each read whole (its other children may lie outside the runs)
@@ -242,11 +305,7 @@ async def _roll_levels(conn: Connection, year: int, runs: list[tuple[int, int, i
         rows = await conn.fetch_all(
             _CHILD_ROWS.format(ranges=ranges, table=table, child=child), (conn.dialect.pair_list(runs),)
         )
-        folded = [
-            (pid, level, *fold_units(bucket * width, [row[1:] for row in group]))
-            for (pid, bucket), group in groupby(rows, key=lambda row: (row[0], row[1] // width))
-        ]
-        await _upsert(conn, table, folded)
+        await _upsert(conn, table, fold_unit_rows(rows, level))
 
 
 async def _upsert(conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
