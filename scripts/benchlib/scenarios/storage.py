@@ -245,13 +245,14 @@ async def range_100k(ctx: Context) -> Result:
 
 @scenario(
     "agg-year-15min",
-    goal="ratio <= 1.5",
-    floor=SQLITE_FLOOR + " (GROUP BY ts / width)",
+    goal="median_ms <= 50",
+    floor=SQLITE_FLOOR + " (the raw scan: GROUP BY ts / width over the samples)",
     backends=BOTH,
-    floor_on={"postgresql": PG_FLOOR + " (GROUP BY ts / width)"},
+    floor_on={"postgresql": PG_FLOOR + " (the raw scan: GROUP BY ts / width over the samples)"},
 )
 async def agg_year(ctx: Context) -> Result:
-    """A year of 1-minute samples (525,600, across a year boundary) into 15-minute avg/min/max buckets."""
+    """A year of 1-minute samples (525,600, across a year boundary) into 15-minute avg/min/max buckets: read from
+    the 5-minute rollups the write path keeps; the floor is the raw scan the read did before rollups."""
     store = await open_store(ctx, points=1)
     floor = await AsyncFloor.open(ctx)
     data = samples_for(range(1, 2), T2024_07_01, 525_600)
