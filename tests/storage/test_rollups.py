@@ -27,6 +27,7 @@ from .helpers import add_device, point_id, table_names
 
 NEW_YEAR_2025 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000
+CLASSIC = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX, Aggregate.SUM, Aggregate.COUNT, Aggregate.FIRST, Aggregate.LAST]
 EXACT = (Aggregate.COUNT, Aggregate.MIN, Aggregate.MAX, Aggregate.FIRST, Aggregate.LAST)
 
 
@@ -63,12 +64,12 @@ async def assert_answers_like_raw(
         if rng.random() < 0.3:
             start = rollups.floor_to(start, rng.choice(rollups.LEVELS))  # aligned starts too
         end = start + rng.randrange(1, 4 * 86_400_000)
-        got = await store.history.aggregate(pids, start, end, interval, list(Aggregate))
+        got = await store.history.aggregate(pids, start, end, interval, CLASSIC)
         for ref, pid in zip(refs, pids, strict=True):
             expected = reference(written[ref], start, end, interval * 1000)
             series = got[pid]
             assert series.bucket_starts == list(expected), (interval, start, end)
-            for agg in Aggregate:
+            for agg in CLASSIC:
                 want = [row[agg] for row in expected.values()]
                 if agg in EXACT:
                     assert series.values[agg] == want, (agg, interval, start, end)
@@ -165,7 +166,7 @@ async def test_retention_drops_and_trims_rollups_with_the_history(store: Store, 
     left = {ts: v for ts, v in written.items() if ts >= report.cutoff_ms}
     pid = await point_id(store, ref)
     for interval in (300, 3600, 86400):
-        got = (await store.history.aggregate([pid], start - day, start + 7 * day, interval, list(Aggregate)))[pid]
+        got = (await store.history.aggregate([pid], start - day, start + 7 * day, interval, CLASSIC))[pid]
         expected = reference(left, start - day, start + 7 * day, interval * 1000)
         assert got.bucket_starts == list(expected)
         assert got.values[Aggregate.COUNT] == [row[Aggregate.COUNT] for row in expected.values()]
