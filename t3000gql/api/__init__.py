@@ -5,6 +5,7 @@ devices.py            devices: list, look up, create or change, delete (over the
 points.py             points: look up, define, delete (over the registry service); write current values
 trend_logs.py         trend logs: list, look up, create or change, delete (over the registry service)
 history.py            one point's time series, many points for a chart, storing samples in bulk
+buckets.py            calendar or fixed buckets with start/end, TWA/DELTA/RANGE, fill, the value at the start
 collection.py         collect a trend log now, refresh a point from its device, write a value to a device
 stations.py           power stations and their readings, the station monitor, the powerReadings subscription
 subscriptions.py      pointValues and deviceStatus, fed by the live bus

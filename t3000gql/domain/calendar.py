@@ -36,7 +36,7 @@ class Fill(enum.Enum):
     """Empty buckets between two with values lie on the straight line between them (by bucket start time)."""
 
 
-def zone(name: str, *, field: str = "timeZone") -> ZoneInfo:
+def zone(name: str, *, field: str = "time_zone") -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -290,7 +290,7 @@ class HistoryReader:
             raise ValidationError("name at least one aggregate", field="aggregate")
         if max_gap_ms is not None and max_gap_ms < 1000:
             raise ValidationError(
-                "must be a whole number of seconds >= 1", field="maxGapSeconds", value=max_gap_ms
+                "must be a whole number of seconds >= 1", field="max_gap_seconds", value=max_gap_ms // 1000
             )
         inner = [b for b in bounds if start_ms < b < end_ms]
         level = next((lv for lv in reversed(rollups.LEVELS) if all(b % (lv * 1000) == 0 for b in inner)), None)

@@ -173,7 +173,7 @@ async def test_the_new_aggregates_work_with_interval_seconds_too(store: Store) -
 async def test_an_unknown_time_zone_is_refused_by_name(store: Store) -> None:
     with pytest.raises(ValidationError) as caught:
         await store.history.aggregate_calendar([1], 0, HOUR, CalendarUnit.DAY, "Mars/Olympus", [Aggregate.AVG])
-    assert (caught.value.field, caught.value.value) == ("timeZone", "Mars/Olympus")
+    assert (caught.value.field, caught.value.value) == ("time_zone", "Mars/Olympus")
 
 
 def test_fill_fills_empty_buckets_as_asked() -> None:
