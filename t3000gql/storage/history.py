@@ -292,12 +292,10 @@ class HistoryReader:
             raise ValidationError(
                 "must be a whole number of seconds >= 1", field="max_gap_seconds", value=max_gap_ms // 1000
             )
-        inner = [b for b in bounds if start_ms < b < end_ms]
-        level = next((lv for lv in reversed(rollups.LEVELS) if all(b % (lv * 1000) == 0 for b in inner)), None)
         await self._partitions.refresh_for(self._db, start_ms, end_ms)
-        units = await self._units(point_ids, start_ms, end_ms, level, trend_log_id)
+        units = await self._units(point_ids, start_ms, end_ms, bounds, trend_log_id)
         if max_gap_ms is not None and any(u[10] > max_gap_ms for per in units.values() for u in per):
-            units = await self._units(point_ids, start_ms, end_ms, None, trend_log_id)
+            units = await self._units(point_ids, start_ms, end_ms, bounds, trend_log_id, rolled=False)
         before = await self.latest_at(point_ids, start_ms - 1) if start_ms > 0 else {}
         return {
             pid: _bucket_series(units[pid], bounds, start_ms, end_ms, aggregates, max_gap_ms, before.get(pid))
@@ -305,26 +303,48 @@ class HistoryReader:
         }
 
     async def _units(
-        self, point_ids: Sequence[int], start_ms: int, end_ms: int, level: int | None, trend_log_id: int | None
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        bounds: Sequence[int],
+        trend_log_id: int | None,
+        *,
+        rolled: bool = True,
     ) -> dict[int, list[tuple[Any, ...]]]:
         """Per point, rollup buckets and raw samples (as buckets of one) covering [start_ms, end_ms), in time
-        order, shaped as `rollups.Unit`."""
-        clause, ids = _ids(self._dialect, point_ids)
-        by_log, log_params = _trend_log_filter(trend_log_id)
+        order, shaped as `rollups.Unit`. Each answer bucket is read from the coarsest level that fits inside it
+        (the whole days of a month, its ragged hours, …, raw rows last): one statement per level and year."""
+        complete = await rollups.complete_years(self._db) if rolled and trend_log_id is None else set()
         found: dict[int, list[tuple[Any, ...]]] = {pid: [] for pid in point_ids}
-        for table, lv, lo, hi in await self._pieces(start_ms, end_ms, level, trend_log_id):
-            if lv is None:
+        by_log, log_params = _trend_log_filter(trend_log_id)
+        for year in self._partitions.existing_between(start_ms, end_ms):
+            year_start, year_end = year_bounds(year)
+            lo, hi = max(start_ms, year_start), min(end_ms, year_end)
+            spans: dict[int | None, list[tuple[int, int]]] = {}
+            cuts = [lo, *(b for b in bounds if lo < b < hi), hi]
+            for a, b in itertools.pairwise(cuts):
+                for level, x, y in _decompose(a, b, rollups.LEVELS if year in complete else ()):
+                    spans.setdefault(level, []).append((x, y))
+            for level, ranges in spans.items():
+                runs = [(pid, x, y) for pid in point_ids for x, y in _merged(ranges)]
+                param = (self._dialect.pair_list(runs),)
+                if level is None:
+                    rows = await self._db.fetch_all(
+                        f"SELECT t.point_id, t.ts, t.value FROM {self._dialect.range_rows} JOIN "
+                        f"{partition_table(year)} AS t ON t.point_id = r.pid AND t.ts >= r.lo AND t.ts < r.hi"
+                        + by_log.replace("trend_log_id", "t.trend_log_id"),
+                        (*param, *log_params),
+                    )
+                    for pid, ts, v in rows:
+                        found[pid].append((ts, 1, v, v, v, ts, v, ts, v, 0.0, 0, 0.0))
+                    continue
                 rows = await self._db.fetch_all(
-                    f"SELECT point_id, ts, value FROM {table} WHERE {clause} AND ts >= ? AND ts < ?{by_log}",
-                    (ids, lo, hi, *log_params),
-                )
-                for pid, ts, v in rows:
-                    found[pid].append((ts, 1, v, v, v, ts, v, ts, v, 0.0, 0, 0.0))
-            else:
-                rows = await self._db.fetch_all(
-                    "SELECT point_id, bucket, n, total, low, high, first_ts, first, last_ts, last, tw_sum, max_gap, "
-                    f"increase FROM {table} WHERE {clause} AND level = {int(lv)} AND bucket >= ? AND bucket < ?",
-                    (ids, lo, hi),
+                    "SELECT t.point_id, t.bucket, t.n, t.total, t.low, t.high, t.first_ts, t.first, t.last_ts, "
+                    f"t.last, t.tw_sum, t.max_gap, t.increase FROM {self._dialect.range_rows} JOIN "
+                    f"{rollups.rollup_table(year)} AS t ON t.point_id = r.pid AND t.level = {int(level)} "
+                    "AND t.bucket >= r.lo AND t.bucket < r.hi",
+                    param,
                 )
                 for row in rows:
                     found[row[0]].append(tuple(row[1:]))
@@ -376,6 +396,31 @@ class HistoryReader:
                 found[pid] = (ts, value)
             todo = [pid for pid in todo if pid not in found]
         return found
+
+
+def _decompose(lo: int, hi: int, levels: Sequence[int]) -> list[tuple[int | None, int, int]]:
+    """[lo, hi) as (level, a, b) spans: the coarsest level's whole buckets in the middle, finer levels for the
+    edges, raw rows (level None) for what no level fits."""
+    if lo >= hi:
+        return []
+    if not levels:
+        return [(None, lo, hi)]
+    level, finer = levels[-1], levels[:-1]
+    a, b = rollups.ceil_to(lo, level), rollups.floor_to(hi, level)
+    if a >= b:
+        return _decompose(lo, hi, finer)
+    return [*_decompose(lo, a, finer), (level, a, b), *_decompose(b, hi, finer)]
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges with touching neighbours joined."""
+    out: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if out and out[-1][1] == a:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 _TIME_AWARE = {Aggregate.TWA, Aggregate.DELTA, Aggregate.RANGE}

@@ -12,7 +12,15 @@ from t3000gql.storage.store import Store
 
 from .helpers import add_device, point_id
 
-CLASSIC = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX, Aggregate.SUM, Aggregate.COUNT, Aggregate.FIRST, Aggregate.LAST]
+CLASSIC = [
+    Aggregate.AVG,
+    Aggregate.MIN,
+    Aggregate.MAX,
+    Aggregate.SUM,
+    Aggregate.COUNT,
+    Aggregate.FIRST,
+    Aggregate.LAST,
+]
 """The aggregates computed per bucket in SQL (the time-aware ones have tests of their own: test_calendar.py)."""
 NEW_YEAR_2025 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
 

@@ -27,7 +27,15 @@ from .helpers import add_device, point_id, table_names
 
 NEW_YEAR_2025 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000
-CLASSIC = [Aggregate.AVG, Aggregate.MIN, Aggregate.MAX, Aggregate.SUM, Aggregate.COUNT, Aggregate.FIRST, Aggregate.LAST]
+CLASSIC = [
+    Aggregate.AVG,
+    Aggregate.MIN,
+    Aggregate.MAX,
+    Aggregate.SUM,
+    Aggregate.COUNT,
+    Aggregate.FIRST,
+    Aggregate.LAST,
+]
 EXACT = (Aggregate.COUNT, Aggregate.MIN, Aggregate.MAX, Aggregate.FIRST, Aggregate.LAST)
 
 
