@@ -7,11 +7,11 @@ counter increase (consecutive differences, a drop counted as a reset from 0). Bu
 so every bucket lies inside one year: `rollups_YYYY` sits beside `timeseries_data_YYYY` and is created, dropped and
 trimmed with it.
 
-Kept up to date by the write path, in the raw rows' transaction (`update`): the 5-minute buckets a batch touched
-are recomputed from the raw rows (so late, repeated and corrected samples are simply part of the recount), then
-the hours from their 5-minute buckets, then the days from their hours. One statement per level per year,
-whatever the batch's size; the three levels share one SQL text whose source is either the raw rows or the level
-below (a raw row is a bucket of one sample).
+Kept up to date by the write path, in the raw rows' transaction. Samples that were all new (`append`: an import,
+a collector) are folded here and joined to the stored buckets they extend, with one read of those buckets and
+one write. Anything else (`update`: repeated, corrected, late samples between stored ones) recounts the 5-minute
+buckets it touched from the raw rows, then the hours from their 5-minute buckets, then the days from their hours.
+A handful of statements per batch and year, whatever the batch's size.
 
 A year's rollups are used by reads only when `rollup_years.complete` says they cover all its history: a year
 whose rows were written before rollups existed (or copied in by copy-db) is incomplete until `rebuild` ran.
@@ -267,27 +267,33 @@ async def append(
         levels.append([(unit[0], *unit[2:]) for unit in fold_unit_rows(levels[-1], level)])
     table = rollup_table(year)
     ranges = conn.dialect.range_rows
-    out: list[tuple[Any, ...]] = []
+    params = [
+        conn.dialect.pair_list(_runs(((unit[0], unit[1] // (level * 1000)) for unit in new), level * 1000))
+        for level, new in zip(LEVELS, levels, strict=True)
+    ]
+    query = " UNION ALL ".join(
+        f"SELECT {level} AS level, t.* FROM ({_CHILD_ROWS.format(ranges=ranges, table=table, child=level)}) AS t"
+        for level in LEVELS
+    )
+    stored = {(row[0], row[1], row[2]): row[2:] for row in await conn.fetch_all(query, params)}
+    fresh: list[tuple[Any, ...]] = []
+    merged: list[tuple[Any, ...]] = []
     for level, new in zip(LEVELS, levels, strict=True):
-        runs = _runs(((unit[0], unit[1] // (level * 1000)) for unit in new), level * 1000)
-        stored = {
-            (row[0], row[1]): row[1:]
-            for row in await conn.fetch_all(
-                _CHILD_ROWS.format(ranges=ranges, table=table, child=level), (conn.dialect.pair_list(runs),)
-            )
-        }
         for pid, *unit in new:
-            old = stored.get((pid, unit[0]))
+            old = stored.get((level, pid, unit[0]))
             if old is None:
-                out.append((pid, level, *unit))
+                fresh.append((pid, level, *unit))
             elif unit[5] > old[7]:  # the new samples follow the stored ones
-                out.append((pid, level, *fold_units(unit[0], [old, unit])))
+                merged.append((pid, level, *fold_units(unit[0], [old, unit])))
             elif unit[7] < old[5]:  # or precede them
-                out.append((pid, level, *fold_units(unit[0], [unit, old])))
+                merged.append((pid, level, *fold_units(unit[0], [unit, old])))
             else:  # interleaved with stored samples: recount from the raw rows
                 await update(conn, year, point_ids, stamps)
                 return
-    await _upsert(conn, table, out)
+    # buckets new to the table are appended as they are (COPY on PostgreSQL), the extended ones upserted
+    if fresh:
+        await conn.copy_rows(table, _COLUMNS, fresh)
+    await _upsert(conn, table, merged)
 
 
 async def _roll_levels(conn: Connection, year: int, runs: list[tuple[int, int, int]]) -> None:
