@@ -374,6 +374,76 @@ def restore_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rebuild_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--point",
+        action="append",
+        metavar="DEVICE/TYPE/NUMBER",
+        help="only this point (e.g. 1001/INPUT/3); repeat for several (default: every point)",
+    )
+    parser.add_argument("--since", metavar="DATE", help="from this UTC date or time on (ISO 8601; default: all)")
+
+
+@command(
+    "rebuild-rollups",
+    "recompute the 5-minute, hourly and daily rollups from the raw history (after an import into an old database)",
+    _rebuild_arguments,
+)
+def rebuild_rollups_command(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from t3000gql.domain.points import PointRef, PointType
+    from t3000gql.domain.timeutil import from_datetime
+    from t3000gql.storage import rollups
+    from t3000gql.storage.store import Store
+
+    refs = []
+    for text in args.point or []:
+        parts = text.split("/")
+        try:
+            refs.append(PointRef(int(parts[0]), PointType[parts[1].upper()], int(parts[2])))
+        except (IndexError, KeyError, ValueError):
+            raise ConfigError("--point", text, "DEVICE/TYPE/NUMBER, e.g. 1001/INPUT/3") from None
+    since_ms = None
+    if args.since is not None:
+        try:
+            moment = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError("--since", args.since, "an ISO 8601 date or time, e.g. 2024-01-01") from None
+        since_ms = from_datetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+    async def run() -> int:
+        store = await Store.open(settings)
+        try:
+            point_ids = None
+            if refs:
+                found = await store.points.resolve(refs)
+                missing = [str(ref) for ref in refs if ref not in found]
+                if missing:
+                    raise ConfigError("--point", ", ".join(missing), "existing points")
+                point_ids = [found[ref] for ref in refs]
+            await store.partitions.refresh(store.db)
+            with Progress(
+                TextColumn("[bold]rollups"), BarColumn(), MofNCompleteColumn(), TextColumn("point-years"),
+                TimeRemainingColumn(), console=Console(stderr=True), disable=not sys.stderr.isatty(),
+            ) as progress:  # fmt: skip
+                task = progress.add_task("rollups", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                done = await rollups.rebuild_all(store.db, store.partitions.years, point_ids, since_ms, advance)
+        finally:
+            await store.close()
+        print(f"rebuilt the rollups of {done} point-years")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="log files (text or JSON lines, see docs)")
     parser.add_argument(

@@ -5,6 +5,7 @@ devices.py            devices: list, look up, create or change, delete (over the
 points.py             points: look up, define, delete (over the registry service); write current values
 trend_logs.py         trend logs: list, look up, create or change, delete (over the registry service)
 history.py            one point's time series, many points for a chart, storing samples in bulk
+buckets.py            calendar or fixed buckets with start/end, TWA/DELTA/RANGE, fill, the value at the start
 quality.py            gaps and dataQuality: where one point's history is missing or suspicious (docs/quality.md)
 sample_quality.py     each history sample's quality (GOOD, UNCERTAIN, BAD), computed on read when selected
 collection.py         collect a trend log now, refresh a point from its device, write a value to a device

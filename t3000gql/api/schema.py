@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from t3000gql.api.access import check_every_mutation_declares_a_role
 from t3000gql.api.audit_log import AuditQueries
+from t3000gql.api.buckets import BucketQueries
 from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
@@ -41,6 +42,7 @@ QUERIES: list[type] = [
     PointQueries,
     TrendLogQueries,
     HistoryQueries,
+    BucketQueries,
     QualityQueries,
     StationQueries,
     NodeQueries,

@@ -27,6 +27,12 @@ class Aggregate(enum.Enum):
     COUNT = "count"
     FIRST = "first"
     LAST = "last"
+    TWA = "twa"
+    """Time-weighted average: each value holds until the next sample (at most maxGapSeconds)."""
+    DELTA = "delta"
+    """The increase of a counter within the bucket: consecutive differences, a drop counted as a reset to 0."""
+    RANGE = "range"
+    """max - min."""
 
 
 class Sample(NamedTuple):

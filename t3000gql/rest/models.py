@@ -70,7 +70,7 @@ def point_type_from_path(value: object) -> PointType:
 
 PointTypeIn = Annotated[PointType, PlainValidator(point_type_from_json), WithJsonSchema(_POINT_TYPE_SCHEMA)]
 PointTypePath = Annotated[PointType, PlainValidator(point_type_from_path), WithJsonSchema(_POINT_TYPE_SCHEMA)]
-AggregateName = Literal["avg", "min", "max", "sum", "count", "first", "last"]
+AggregateName = Literal["avg", "min", "max", "sum", "count", "first", "last", "twa", "delta", "range"]
 
 
 class _Input(BaseModel):

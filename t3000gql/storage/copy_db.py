@@ -30,6 +30,7 @@ from t3000gql.storage.partitions import year_bounds
 
 DEFAULT_BATCH_ROWS = 50_000
 _PARTITION = re.compile(r"^timeseries_data_(\d{4})$")
+_ROLLUPS = re.compile(r"^rollups_(\d{4})$")
 _SKIPPED = {"schema_version"}
 """Recorded by each database's own migrations, not copied."""
 
@@ -185,6 +186,10 @@ async def _copy_table(
     if table.year is not None:
         async with target.writer() as conn:
             for statement in conn.dialect.create_partition(name, *year_bounds(table.year)):
+                await conn.execute(statement)
+    elif rollup := _ROLLUPS.match(name):  # a year's rollups (storage/rollups.py) are a partition there too
+        async with target.writer() as conn:
+            for statement in conn.dialect.create_rollup_partition(name, *year_bounds(int(rollup.group(1)))):
                 await conn.execute(statement)
     after: tuple[Any, ...] | None = None
     held = await target.fetch_one(f"SELECT count(*) FROM {name}")

@@ -26,6 +26,8 @@ class Dialect(ABC):
     """A list parameter as rows of one column `value`: `SELECT value FROM {id_rows}`."""
     pair_rows: str
     """A parameter of (point_id, ts) pairs (`pair_list`) as rows `k(key, pid, ts)`; key counts from 0."""
+    range_rows: str
+    """A parameter of (point_id, lo, hi) triples (`pair_list` of triples) as rows `r(pid, lo, hi)`."""
     list_partitions: str
     """Names of the existing `timeseries_data_YYYY` tables."""
     schema_version: str | None
@@ -33,6 +35,9 @@ class Dialect(ABC):
     `list_partitions`; None where there is none such (the list is read instead)."""
     staging_table: str
     """Creates the write path's staging table `incoming` (private to the connection) if missing."""
+    rollup_staging: str | None
+    """Creates the rollups' staging table `rollup_incoming` (private to the connection), where bulk upserts go
+    through COPY; None where rows are upserted one by one (SQLite: as fast there)."""
     lock_migrations: tuple[str, ...]
     """Statements that make a migration's transaction the only one migrating (beyond the writer's own lock)."""
 
@@ -45,7 +50,7 @@ class Dialect(ABC):
         """One parameter holding a list of ids, for `any_of` and `id_rows`."""
 
     @staticmethod
-    def pair_list(pairs: Sequence[tuple[int, int]]) -> str:
+    def pair_list(pairs: Sequence[Sequence[int]]) -> str:
         return json.dumps(pairs, separators=(",", ":"))
 
     @abstractmethod
@@ -61,9 +66,20 @@ class Dialect(ABC):
         """Statements that remove one year's history table with its rows."""
 
     @abstractmethod
-    def bucket_edges(self, table: str, where: str, *, last: bool) -> str:
-        """Per (point_id, bucket of `ts / width`): the value at the first (or last) time, as
-        `point_id, bucket, value, ts`. Parameters: the bucket width, then those of `where` (a WHERE clause)."""
+    def create_rollup_partition(self, table: str, start_ms: int, end_ms: int) -> list[str]:
+        """Statements that create one year's rollup table `table` (buckets in [start_ms, end_ms)) if missing."""
+
+    @abstractmethod
+    def drop_rollup_partition(self, table: str) -> list[str]:
+        """Statements that remove one year's rollup table (if it exists)."""
+
+    @abstractmethod
+    def bucket_edges(
+        self, table: str, where: str, *, last: bool, ts: str = "ts", value: str = "value", key: str = "ts"
+    ) -> str:
+        """Per (point_id, bucket of `key / width`): the `value` at the first (or last) `ts`, as
+        `point_id, bucket, value, ts`. Parameters: the bucket width, then those of `where` (a WHERE clause).
+        Raw rows use the defaults; rollup rows name `first`/`first_ts` (`last`/`last_ts`) and `bucket`."""
 
     @abstractmethod
     def latest_per_point(self, table: str, where: str) -> str:
@@ -100,10 +116,35 @@ year, so retention drops whole years. (PostgreSQL's parent table, with the same 
 first migration.)"""
 
 
+SQLITE_ROLLUP_TEMPLATE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    point_id  INTEGER NOT NULL REFERENCES monitoring_points (id) ON DELETE CASCADE,
+    level     INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    total     REAL    NOT NULL,
+    low       REAL    NOT NULL,
+    high      REAL    NOT NULL,
+    first_ts  INTEGER NOT NULL,
+    first     REAL    NOT NULL,
+    last_ts   INTEGER NOT NULL,
+    last      REAL    NOT NULL,
+    tw_sum    REAL    NOT NULL,
+    max_gap   INTEGER NOT NULL,
+    increase  REAL    NOT NULL,
+    PRIMARY KEY (point_id, level, bucket)
+) WITHOUT ROWID
+"""
+"""One year's rollups (columns as PostgreSQL's `rollups` in migrations/postgres/0004_rollups.sql): keyed by the
+point, the level (bucket width in seconds) and the bucket's start, so a read of one point at one level is one
+sequential scan."""
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
     id_rows = "json_each(?)"
     pair_rows = "(SELECT key, value ->> 0 AS pid, value ->> 1 AS ts FROM json_each(?)) AS k"
+    range_rows = "(SELECT value ->> 0 AS pid, value ->> 1 AS lo, value ->> 2 AS hi FROM json_each(?)) AS r"
     list_partitions = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'timeseries_data_%'"
     schema_version = "PRAGMA schema_version"
     staging_table = (
@@ -111,6 +152,7 @@ class SqliteDialect(Dialect):
         "value REAL, trend_log_id INTEGER, quality INTEGER, source_id INTEGER)"
     )
 
+    rollup_staging = None
     lock_migrations = ()  # BEGIN IMMEDIATE already holds the one write lock of the file
 
     def id_list(self, values: Iterable[int]) -> str:
@@ -125,10 +167,18 @@ class SqliteDialect(Dialect):
     def drop_partition(self, table: str) -> list[str]:
         return [f"DROP TABLE {table}"]
 
-    def bucket_edges(self, table: str, where: str, *, last: bool) -> str:
+    def create_rollup_partition(self, table: str, start_ms: int, end_ms: int) -> list[str]:
+        return [SQLITE_ROLLUP_TEMPLATE.format(table=table)]
+
+    def drop_rollup_partition(self, table: str) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {table}"]
+
+    def bucket_edges(
+        self, table: str, where: str, *, last: bool, ts: str = "ts", value: str = "value", key: str = "ts"
+    ) -> str:
         # SQLite takes a bare column from the row holding the min()/max() when it is the only aggregate.
         aggregate = "max" if last else "min"
-        return f"SELECT point_id, ts / ? AS bucket, value, {aggregate}(ts) FROM {table} {where} GROUP BY point_id, bucket"
+        return f"SELECT point_id, {key} / ? AS b, {value}, {aggregate}({ts}) FROM {table} {where} GROUP BY point_id, b"
 
     def latest_per_point(self, table: str, where: str) -> str:
         return f"SELECT point_id, max(ts), value FROM {table} WHERE {where} GROUP BY point_id"
@@ -150,6 +200,10 @@ class PostgresDialect(Dialect):
         "(SELECT e.ord - 1 AS key, (e.pair ->> 0)::bigint AS pid, (e.pair ->> 1)::bigint AS ts "
         "FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS e(pair, ord)) AS k"
     )
+    range_rows = (
+        "(SELECT (e ->> 0)::bigint AS pid, (e ->> 1)::bigint AS lo, (e ->> 2)::bigint AS hi "
+        "FROM jsonb_array_elements(?::jsonb) AS e) AS r"
+    )
     list_partitions = (
         "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = 'timeseries_data'::regclass"
@@ -157,6 +211,12 @@ class PostgresDialect(Dialect):
     staging_table = (
         "CREATE TEMP TABLE IF NOT EXISTS incoming (idx bigint, point_id bigint, ts bigint, value double precision, "
         "trend_log_id bigint, quality integer, source_id bigint) ON COMMIT DELETE ROWS"
+    )
+    rollup_staging = (
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_incoming (point_id bigint, level integer, bucket bigint, n bigint, "
+        "total double precision, low double precision, high double precision, first_ts bigint, "
+        "first double precision, last_ts bigint, last double precision, tw_sum double precision, max_gap bigint, "
+        "increase double precision) ON COMMIT DELETE ROWS"
     )
     PARTITION_LOCK = 0x7430_3030_7061_7274
     """The advisory lock (transaction-scoped) that serializes creating yearly partitions across processes."""
@@ -189,11 +249,24 @@ class PostgresDialect(Dialect):
             f"DROP TABLE {table}",
         ]
 
-    def bucket_edges(self, table: str, where: str, *, last: bool) -> str:
+    def create_rollup_partition(self, table: str, start_ms: int, end_ms: int) -> list[str]:
+        return [
+            f"SELECT pg_advisory_xact_lock({self.PARTITION_LOCK})",
+            f"CREATE TABLE IF NOT EXISTS {table} PARTITION OF rollups "
+            f"FOR VALUES FROM ({int(start_ms)}) TO ({int(end_ms)})",
+        ]
+
+    def drop_rollup_partition(self, table: str) -> list[str]:
+        # a rollup partition may be missing (a year copied by copy-db, never written since): IF EXISTS
+        return [f"SELECT pg_advisory_xact_lock({self.PARTITION_LOCK})", f"DROP TABLE IF EXISTS {table}"]
+
+    def bucket_edges(
+        self, table: str, where: str, *, last: bool, ts: str = "ts", value: str = "value", key: str = "ts"
+    ) -> str:
         order = "DESC" if last else "ASC"
         return (
-            f"SELECT DISTINCT ON (point_id, bucket) point_id, ts / ? AS bucket, value, ts FROM {table} {where} "
-            f"ORDER BY point_id, bucket, ts {order}"
+            f"SELECT DISTINCT ON (point_id, b) point_id, {key} / ? AS b, {value}, {ts} FROM {table} {where} "
+            f"ORDER BY point_id, b, {ts} {order}"
         )
 
     def latest_per_point(self, table: str, where: str) -> str:

@@ -7,16 +7,19 @@ statement per partition (one list parameter of ids), so the number of statements
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from t3000gql.domain.calendar import CalendarUnit, boundaries, fixed_boundaries, zone
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
+from t3000gql.storage import rollups
 from t3000gql.storage.connection import Connection
 from t3000gql.storage.database import Database
 from t3000gql.storage.dialects import Dialect
-from t3000gql.storage.partitions import PartitionSet, partition_table
+from t3000gql.storage.partitions import PartitionSet, partition_table, year_bounds
 
 
 def _ids(dialect: Dialect, point_ids: Sequence[int]) -> tuple[str, Any]:
@@ -182,23 +185,45 @@ class HistoryReader:
             raise ValidationError("name at least one aggregate", field="aggregate")
         width = interval_seconds * 1000
         wanted = set(aggregates)
+        if wanted & _TIME_AWARE:  # computed bucket by bucket in time order: the general path
+            general = await self.aggregate_buckets(
+                point_ids,
+                start_ms,
+                end_ms,
+                fixed_boundaries(start_ms, end_ms, width),
+                aggregates,
+                trend_log_id=trend_log_id,
+            )
+            return {pid: series.without_empty(aggregates) for pid, series in general.items()}
         need_stats = bool(wanted - {Aggregate.FIRST, Aggregate.LAST})
         # bucket -> [count, sum, min, max, first_ts, first, last_ts, last], per point; a bucket met in two
-        # partitions (a bucket spanning New Year) is merged, every other one is taken as SQLite computed it.
+        # pieces (raw rows and rollups, or a bucket spanning New Year) is merged.
         partials: dict[int, dict[int, list[Any]]] = {pid: {} for pid in point_ids}
         clause, ids = _ids(self._dialect, point_ids)
         by_log, log_params = _trend_log_filter(trend_log_id)
         await self._partitions.refresh_for(self._db, start_ms, end_ms)
-        for year in self._partitions.existing_between(start_ms, end_ms):
-            table = partition_table(year)
-            where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
-            params = (width, ids, start_ms, end_ms, *log_params)
-            if need_stats:
-                rows = await self._db.fetch_all(
-                    "SELECT point_id, ts / ? AS bucket, count(*), sum(value), min(value), max(value) "
-                    f"FROM {table} {where} GROUP BY point_id, bucket",
-                    params,
+        coarsest = next((lv for lv in reversed(rollups.LEVELS) if width % (lv * 1000) == 0), None)
+        for table, level, lo, hi in await self._pieces(start_ms, end_ms, coarsest, trend_log_id):
+            if level is None:
+                where = f"WHERE {clause} AND ts >= ? AND ts < ?{by_log}"
+                params: tuple[Any, ...] = (width, ids, lo, hi, *log_params)
+                stats = (
+                    "SELECT point_id, ts / ? AS b, count(*), sum(value), min(value), max(value) "
+                    f"FROM {table} {where} GROUP BY point_id, b"
                 )
+                edge_columns = {Aggregate.FIRST: ("ts", "value"), Aggregate.LAST: ("ts", "value")}
+                key = "ts"
+            else:
+                where = f"WHERE {clause} AND level = {int(level)} AND bucket >= ? AND bucket < ?"
+                params = (width, ids, lo, hi)
+                stats = (
+                    "SELECT point_id, bucket / ? AS b, CAST(sum(n) AS bigint), sum(total), min(low), max(high) "
+                    f"FROM {table} {where} GROUP BY point_id, b"
+                )
+                edge_columns = {Aggregate.FIRST: ("first_ts", "first"), Aggregate.LAST: ("last_ts", "last")}
+                key = "bucket"
+            if need_stats:
+                rows = await self._db.fetch_all(stats, params)
                 if len(partials) == 1:
                     _merge_stats(next(iter(partials.values())), rows)
                 else:
@@ -210,8 +235,12 @@ class HistoryReader:
             for agg, slot in ((Aggregate.FIRST, 4), (Aggregate.LAST, 6)):
                 if agg not in wanted:
                     continue
+                ts_column, value_column = edge_columns[agg]
                 rows = await self._db.fetch_all(
-                    self._dialect.bucket_edges(table, where, last=agg is Aggregate.LAST), params
+                    self._dialect.bucket_edges(
+                        table, where, last=agg is Aggregate.LAST, ts=ts_column, value=value_column, key=key
+                    ),
+                    params,
                 )
                 for pid, bucket, value, ts in rows:
                     part = partials[pid].setdefault(bucket, [0, 0.0, None, None, None, None, None, None])
@@ -219,6 +248,137 @@ class HistoryReader:
                     if current is None or (ts < current if agg is Aggregate.FIRST else ts > current):
                         part[slot], part[slot + 1] = ts, value
         return {pid: _finish(partials[pid], width, aggregates) for pid in point_ids}
+
+    async def aggregate_calendar(
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        unit: CalendarUnit,
+        time_zone: str,
+        aggregates: Sequence[Aggregate],
+        *,
+        max_gap_ms: int | None = None,
+        week_start: int = 0,
+        trend_log_id: int | None = None,
+    ) -> dict[int, BucketSeries]:
+        """Calendar buckets (hours, days, weeks, months, years) as the clocks of `time_zone` show them, every
+        bucket that [start_ms, end_ms) touches (empty ones with None values), each with its start and end."""
+        check_range(start_ms, end_ms)
+        bounds = boundaries(start_ms, end_ms, unit, zone(time_zone), week_start=week_start)
+        return await self.aggregate_buckets(
+            point_ids, start_ms, end_ms, bounds, aggregates, max_gap_ms=max_gap_ms, trend_log_id=trend_log_id
+        )
+
+    async def aggregate_buckets(
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        bounds: Sequence[int],
+        aggregates: Sequence[Aggregate],
+        *,
+        max_gap_ms: int | None = None,
+        trend_log_id: int | None = None,
+    ) -> dict[int, BucketSeries]:
+        """Buckets [bounds[i], bounds[i+1]) clipped to [start_ms, end_ms), every aggregate including the
+        time-aware ones (TWA, DELTA, RANGE). Rollups of the coarsest level on which every boundary falls answer
+        the aligned middle, raw rows the edges; for TWA with `max_gap_ms`, raw rows alone when a rollup holds a
+        longer step (its time-weighted sum could not be capped)."""
+        check_range(start_ms, end_ms)
+        if not aggregates:
+            raise ValidationError("name at least one aggregate", field="aggregate")
+        if max_gap_ms is not None and max_gap_ms < 1000:
+            raise ValidationError(
+                "must be a whole number of seconds >= 1", field="max_gap_seconds", value=max_gap_ms // 1000
+            )
+        await self._partitions.refresh_for(self._db, start_ms, end_ms)
+        units = await self._units(point_ids, start_ms, end_ms, bounds, trend_log_id)
+        if max_gap_ms is not None and any(u[10] > max_gap_ms for per in units.values() for u in per):
+            units = await self._units(point_ids, start_ms, end_ms, bounds, trend_log_id, rolled=False)
+        before = await self.latest_at(point_ids, start_ms - 1) if start_ms > 0 else {}
+        return {
+            pid: _bucket_series(units[pid], bounds, start_ms, end_ms, aggregates, max_gap_ms, before.get(pid))
+            for pid in point_ids
+        }
+
+    async def _units(
+        self,
+        point_ids: Sequence[int],
+        start_ms: int,
+        end_ms: int,
+        bounds: Sequence[int],
+        trend_log_id: int | None,
+        *,
+        rolled: bool = True,
+    ) -> dict[int, list[tuple[Any, ...]]]:
+        """Per point, rollup buckets and raw samples (as buckets of one) covering [start_ms, end_ms), in time
+        order, shaped as `rollups.Unit`. Each answer bucket is read from the coarsest level that fits inside it
+        (the whole days of a month, its ragged hours, …, raw rows last): one statement per level and year."""
+        complete = await rollups.complete_years(self._db) if rolled and trend_log_id is None else set()
+        found: dict[int, list[tuple[Any, ...]]] = {pid: [] for pid in point_ids}
+        by_log, log_params = _trend_log_filter(trend_log_id)
+        for year in self._partitions.existing_between(start_ms, end_ms):
+            year_start, year_end = year_bounds(year)
+            lo, hi = max(start_ms, year_start), min(end_ms, year_end)
+            spans: dict[int | None, list[tuple[int, int]]] = {}
+            cuts = [lo, *(b for b in bounds if lo < b < hi), hi]
+            for a, b in itertools.pairwise(cuts):
+                for level, x, y in _decompose(a, b, rollups.LEVELS if year in complete else ()):
+                    spans.setdefault(level, []).append((x, y))
+            for level, ranges in spans.items():
+                runs = [(pid, x, y) for pid in point_ids for x, y in _merged(ranges)]
+                param = (self._dialect.pair_list(runs),)
+                if level is None:
+                    rows = await self._db.fetch_all(
+                        f"SELECT t.point_id, t.ts, t.value FROM {self._dialect.range_rows} JOIN "
+                        f"{partition_table(year)} AS t ON t.point_id = r.pid AND t.ts >= r.lo AND t.ts < r.hi"
+                        + by_log.replace("trend_log_id", "t.trend_log_id"),
+                        (*param, *log_params),
+                    )
+                    for pid, ts, v in rows:
+                        found[pid].append((ts, 1, v, v, v, ts, v, ts, v, 0.0, 0, 0.0))
+                    continue
+                rows = await self._db.fetch_all(
+                    "SELECT t.point_id, t.bucket, t.n, t.total, t.low, t.high, t.first_ts, t.first, t.last_ts, "
+                    f"t.last, t.tw_sum, t.max_gap, t.increase FROM {self._dialect.range_rows} JOIN "
+                    f"{rollups.rollup_table(year)} AS t ON t.point_id = r.pid AND t.level = {int(level)} "
+                    "AND t.bucket >= r.lo AND t.bucket < r.hi",
+                    param,
+                )
+                for row in rows:
+                    found[row[0]].append(tuple(row[1:]))
+        for per in found.values():
+            per.sort()
+        return found
+
+    async def _pieces(
+        self, start_ms: int, end_ms: int, level: int | None, trend_log_id: int | None
+    ) -> list[tuple[str, int | None, int, int]]:
+        """Where to read [start_ms, end_ms) from, as (table, rollup level or None for raw rows, lo, hi): per
+        year, the coarsest rollup level whose buckets each lie inside one answer bucket (its width divides
+        `width`) for the aligned middle, raw rows for the ragged edges; raw rows alone for a year whose rollups
+        are incomplete and for a trend log's samples (rollups hold every sample of a point)."""
+        years = self._partitions.existing_between(start_ms, end_ms)
+        complete = await rollups.complete_years(self._db) if level is not None and trend_log_id is None else set()
+        pieces: list[tuple[str, int | None, int, int]] = []
+        for year in years:
+            raw = partition_table(year)
+            year_start, year_end = year_bounds(year)
+            lo, hi = max(start_ms, year_start), min(end_ms, year_end)
+            if level is None or year not in complete:
+                pieces.append((raw, None, lo, hi))
+                continue
+            core_lo, core_hi = rollups.ceil_to(lo, level), rollups.floor_to(hi, level)
+            if core_hi <= core_lo:
+                pieces.append((raw, None, lo, hi))
+                continue
+            pieces.append((rollups.rollup_table(year), level, core_lo, core_hi))
+            if lo < core_lo:
+                pieces.append((raw, None, lo, core_lo))
+            if core_hi < hi:
+                pieces.append((raw, None, core_hi, hi))
+        return pieces
 
     async def latest_at(self, point_ids: Sequence[int], at_ms: int) -> dict[int, tuple[int, float]]:
         """The last sample at or before `at_ms` of each point that has one."""
@@ -236,6 +396,131 @@ class HistoryReader:
                 found[pid] = (ts, value)
             todo = [pid for pid in todo if pid not in found]
         return found
+
+
+def _decompose(lo: int, hi: int, levels: Sequence[int]) -> list[tuple[int | None, int, int]]:
+    """[lo, hi) as (level, a, b) spans: the coarsest level's whole buckets in the middle, finer levels for the
+    edges, raw rows (level None) for what no level fits."""
+    if lo >= hi:
+        return []
+    if not levels:
+        return [(None, lo, hi)]
+    level, finer = levels[-1], levels[:-1]
+    a, b = rollups.ceil_to(lo, level), rollups.floor_to(hi, level)
+    if a >= b:
+        return _decompose(lo, hi, finer)
+    return [*_decompose(lo, a, finer), (level, a, b), *_decompose(b, hi, finer)]
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges with touching neighbours joined."""
+    out: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if out and out[-1][1] == a:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+_TIME_AWARE = {Aggregate.TWA, Aggregate.DELTA, Aggregate.RANGE}
+
+
+@dataclass(slots=True)
+class BucketSeries:
+    """Buckets of one point with their own start and end (calendar buckets differ in length); a value is None
+    where the bucket holds no sample (TWA: where no value was in force)."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    values: dict[Aggregate, list[float | None]] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+    initial: tuple[int, float] | None = None
+    """The last sample before the range: the value in force at its start (time, value)."""
+
+    def without_empty(self, aggregates: Sequence[Aggregate]) -> AggregateSeries:
+        keep = [i for i, n in enumerate(self.counts) if n]
+        return AggregateSeries(
+            bucket_starts=[self.starts[i] for i in keep],
+            values={agg: [self.values[agg][i] for i in keep] for agg in aggregates},  # type: ignore[misc]
+        )
+
+
+def _fold(units: Sequence[tuple[Any, ...]], cap: int | None) -> tuple[tuple[Any, ...], float, int]:
+    """One bucket from its units in time order: the folded unit, its time-weighted sum with every step between
+    samples capped at `cap`, and the time those steps cover (units' own steps are within `cap`: checked)."""
+    folded = rollups.fold_units(units[0][0], units)
+    tw_sum = 0.0
+    covered = 0
+    before: tuple[Any, ...] | None = None
+    for unit in units:
+        tw_sum += unit[9]
+        covered += unit[7] - unit[5]
+        if before is not None:
+            step = unit[5] - before[7]
+            held = step if cap is None else min(step, cap)
+            tw_sum += before[8] * held
+            covered += held
+        before = unit
+    return folded, tw_sum, covered
+
+
+def _bucket_series(
+    units: list[tuple[Any, ...]],
+    bounds: Sequence[int],
+    start_ms: int,
+    end_ms: int,
+    aggregates: Sequence[Aggregate],
+    cap: int | None,
+    initial: tuple[int, float] | None,
+) -> BucketSeries:
+    series = BucketSeries(initial=initial)
+    series.values = {agg: [] for agg in aggregates}
+    previous = initial  # the last sample before the current bucket: (ts, value)
+    position = 0
+    for lo, hi in itertools.pairwise(bounds):
+        if hi <= start_ms or lo >= end_ms:
+            continue
+        c0, c1 = max(lo, start_ms), min(hi, end_ms)
+        mine = []
+        while position < len(units) and units[position][0] < hi:
+            mine.append(units[position])
+            position += 1
+        series.starts.append(lo)
+        series.ends.append(hi)
+        series.counts.append(sum(u[1] for u in mine))
+        held_integral = 0.0
+        held = 0
+        if previous is not None:  # the value in force at the bucket's start, until its first sample or the cap
+            until = mine[0][5] if mine else c1
+            if cap is not None:
+                until = min(until, previous[0] + cap)
+            held = max(0, until - c0)
+            held_integral = previous[1] * held
+        if not mine:
+            twa = held_integral / held if held else None
+            for agg in aggregates:
+                series.values[agg].append(twa if agg is Aggregate.TWA else None)
+            continue
+        folded, tw_sum, covered = _fold(mine, cap)
+        _, n, total, low, high, _first_ts, first, last_ts, last, _, _, increase = folded
+        tail = c1 - last_ts if cap is None else min(c1 - last_ts, cap)
+        answer = {
+            Aggregate.COUNT: float(n),
+            Aggregate.SUM: total,
+            Aggregate.AVG: total / n,
+            Aggregate.MIN: low,
+            Aggregate.MAX: high,
+            Aggregate.FIRST: first,
+            Aggregate.LAST: last,
+            Aggregate.RANGE: high - low,
+            Aggregate.DELTA: increase,
+            Aggregate.TWA: (held_integral + tw_sum + last * tail) / (held + covered + tail),
+        }
+        for agg in aggregates:
+            series.values[agg].append(answer[agg])
+        previous = (last_ts, last)
+    return series
 
 
 _COLUMN = {

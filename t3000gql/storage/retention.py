@@ -21,7 +21,7 @@ from pathlib import Path
 
 from t3000gql.domain.audit import SYSTEM, Actor
 from t3000gql.domain.timeutil import Clock, to_datetime
-from t3000gql.storage import power_readings
+from t3000gql.storage import power_readings, rollups
 from t3000gql.storage.archive import (
     HISTORY,
     READINGS,
@@ -212,5 +212,9 @@ async def _remove_part(conn: Connection, part: Part, cutoff_ms: int) -> None:
     elif part.whole:
         for statement in conn.dialect.drop_partition(part.table):
             await conn.execute(statement)
+        if part.year is not None:
+            await rollups.drop_year(conn, part.year)  # a year's rollups go with its history
     else:
         await conn.execute(f"DELETE FROM {part.table} WHERE ts < ?", (cutoff_ms,))
+        if part.year is not None:
+            await rollups.trimmed(conn, part.year, cutoff_ms)  # and what summed the rows that went

@@ -22,6 +22,7 @@ from t3000gql.domain.audit import DONE, SYSTEM, Actor
 from t3000gql.domain.samples import FutureLimit, Quality, Sample, StoredSample, check_samples
 from t3000gql.domain.timeutil import Clock
 from t3000gql.errors import ValidationError
+from t3000gql.storage import rollups
 from t3000gql.storage.audit import AuditLog, AuditNote
 from t3000gql.storage.cache import RealtimeCache
 from t3000gql.storage.connection import Connection
@@ -120,6 +121,7 @@ class WritePath:
         self._max_skew_ms = max_skew_ms
         self._listeners: list[Listener] = []
         self._source_ids: dict[str, int] = {}
+        self._rollup_years = rollups.RollupYears()
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -197,15 +199,28 @@ class WritePath:
                 for year in sorted(by_year):
                     if year not in self._partitions.years:
                         created_years.append(year)
+                        self._rollup_years.known.discard(year)  # dropped elsewhere, perhaps: check again
                     table = await self._partitions.ensure(conn, year)
+                    await rollups.ensure_year(conn, year, self._rollup_years, raw_is_new=False)
                     indices = by_year[year]
-                    columns, new_rows, constants = self._new_rows(samples, pids, stamps, indices, source_id)
-                    if await conn.insert_new(table, columns, new_rows, constants):
-                        continue
-                    rows = self._rows(samples, pids, stamps, indices, source_id)
-                    found, same = await self._merge(conn, table, rows, indices)
-                    existing += found
-                    unchanged_idx.update(same)
+                    found = await self._write_year(
+                        conn, table, samples, pids, stamps, indices, source_id, unchanged_idx
+                    )
+                    existing += max(found, 0)
+                    # the rollups of the buckets these samples fall in: extended by the new samples when all were
+                    # new, else recounted from the rows just written
+                    whole = isinstance(indices, range) and len(indices) == count
+                    year_pids = pids if whole else [pids[i] for i in indices]
+                    year_stamps = stamps if whole else [stamps[i] for i in indices]
+                    if found < 0:
+                        values = (
+                            list(map(float, map(_VALUE, samples)))
+                            if whole
+                            else [float(samples[i].value) for i in indices]
+                        )
+                        await rollups.append(conn, year, year_pids, year_stamps, values)
+                    else:
+                        await rollups.update(conn, year, year_pids, year_stamps)
 
                 changed: Sequence[int]
                 if all_distinct and not unchanged_idx:
@@ -233,6 +248,7 @@ class WritePath:
         except BaseException:
             for year in created_years:  # the CREATE TABLE was rolled back with everything else
                 self._partitions.forget(year)
+            self._rollup_years.known.clear()  # a rollup table made in this transaction is gone again
             raise
         self._source_ids[source] = source_id
         self._cache.apply(self._stored(samples, pids, newest.values(), source))
@@ -248,6 +264,27 @@ class WritePath:
             except Exception:
                 log.exception("a write listener failed; the write itself is committed")
         return result
+
+    async def _write_year(
+        self,
+        conn: Connection,
+        table: str,
+        samples: Sequence[Sample],
+        pids: list[int],
+        stamps: list[int],
+        indices: Sequence[int],
+        source_id: int,
+        unchanged_idx: set[int],
+    ) -> int:
+        """One year's rows: all inserted at once when all are new (-1), else merged: returns how many existed;
+        the indices whose stored value was equal join `unchanged_idx`."""
+        columns, new_rows, constants = self._new_rows(samples, pids, stamps, indices, source_id)
+        if await conn.insert_new(table, columns, new_rows, constants):
+            return -1
+        rows = self._rows(samples, pids, stamps, indices, source_id)
+        found, same = await self._merge(conn, table, rows, indices)
+        unchanged_idx.update(same)
+        return found
 
     async def _write_audit(
         self,
