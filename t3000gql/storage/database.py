@@ -21,7 +21,9 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 from t3000gql.storage.connection import Connection, Row, SqliteConnection
 from t3000gql.storage.dialects import SQLITE, Dialect
+from t3000gql.storage.timing import READ, WRITE, SqlTimings
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,8 @@ class Database:
     local_path: str
     """Where files that belong beside this database go (a spool): the SQLite file; for PostgreSQL a name in the
     working directory."""
+    timings: SqlTimings
+    """Time spent in reads and write transactions (t3000gql/storage/timing.py): /health and /metrics read it."""
 
     @staticmethod
     def for_url(
@@ -173,6 +178,21 @@ class Database:
         """Gives back what the start-up loads used once (they read whole tables): the C heap's free memory."""
         trim_c_heap()
 
+    @property
+    def connection_count(self) -> int:
+        """Connections open now (the writer and the readers)."""
+        return 0
+
+    async def size_bytes(self) -> int:
+        """What the database takes on disk now: SQLite's file with its WAL; PostgreSQL's `pg_database_size`."""
+        raise StorageError(f"{type(self).__name__} cannot tell its size")
+
+    async def probe_write(self, timeout_seconds: float) -> str | None:
+        """None when the database can take a write within `timeout_seconds`, else why not. Asked on a
+        connection of its own (never the writer, which a cancelled wait could leave inside a transaction), and
+        nothing is written."""
+        raise StorageError(f"{type(self).__name__} cannot be probed")
+
 
 class SqliteDatabase(Database):
     """Holds the writer and the readers of one SQLite file."""
@@ -202,6 +222,8 @@ class SqliteDatabase(Database):
         self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
         self.statements = 0
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
+        self.timings = SqlTimings()
+        self._open_connections = 0
 
     async def connect(self) -> None:
         """Opens the writer and the readers; when one fails, those already open are closed again."""
@@ -216,12 +238,32 @@ class SqliteDatabase(Database):
     async def _open(self, opened: contextlib.AsyncExitStack) -> SqliteConnection:
         # isolation_level=None: no implicit transactions; `writer()` says BEGIN IMMEDIATE and COMMIT itself.
         raw = await aiosqlite.connect(self.path, isolation_level=None)
-        opened.push_async_callback(_close, raw)
+        self._open_connections += 1
+        opened.push_async_callback(self._close, raw)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
         return SqliteConnection(raw)
+
+    async def _close(self, raw: aiosqlite.Connection) -> None:
+        self._open_connections -= 1
+        await _close(raw)
+
+    @property
+    def connection_count(self) -> int:
+        return self._open_connections
+
+    async def size_bytes(self) -> int:
+        """The file, its write-ahead log and its shared-memory index, as the file system has them now."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(self.path + suffix).st_size
+        return total
+
+    async def probe_write(self, timeout_seconds: float) -> str | None:
+        return await asyncio.to_thread(_probe_sqlite, self.path, timeout_seconds)
 
     def _forget_connections(self) -> None:
         self._writer = None
@@ -241,22 +283,26 @@ class SqliteDatabase(Database):
         async with self._write_lock:
             wrapped = self._writer
             conn = wrapped.raw
+            started = time.perf_counter()
             try:
-                await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise storage_error(exc, "start a write") from exc
-            try:
-                yield wrapped
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise
-            try:
-                await conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise storage_error(exc, "commit") from exc
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise storage_error(exc, "start a write") from exc
+                try:
+                    yield wrapped
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    raise
+                try:
+                    await conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    raise storage_error(exc, "commit") from exc
+            finally:
+                self.timings.record(WRITE, time.perf_counter() - started)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Connection]:
@@ -264,10 +310,12 @@ class SqliteDatabase(Database):
         if self._writer is None:
             raise StorageError("the database is not connected")
         conn = await self._readers.get()
+        started = time.perf_counter()
         try:
             yield conn
         finally:
             self._readers.put_nowait(conn)
+            self.timings.record(READ, time.perf_counter() - started)
 
     async def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[Row]]:
         self.statements += 1
@@ -290,6 +338,23 @@ class SqliteDatabase(Database):
             for conn in idle:
                 self._readers.put_nowait(conn)
         trim_c_heap()
+
+
+def _probe_sqlite(path: str, timeout_seconds: float) -> str | None:
+    """Takes SQLite's write lock (BEGIN IMMEDIATE) on a connection of its own, waiting at most
+    `timeout_seconds` for another connection or process to let go of it, and lets go at once."""
+    try:
+        probe = sqlite3.connect(path, timeout=timeout_seconds, isolation_level=None)
+    except sqlite3.Error as exc:
+        return f"the database cannot be opened: {exc}"
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+    finally:
+        probe.close()
+    return None
 
 
 async def _close(conn: aiosqlite.Connection) -> None:

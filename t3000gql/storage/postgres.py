@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +33,7 @@ from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 from t3000gql.storage.connection import Connection, Row
 from t3000gql.storage.database import Database
 from t3000gql.storage.dialects import POSTGRES
+from t3000gql.storage.timing import READ, WRITE, SqlTimings
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,10 @@ def pg_sql(sql: str) -> str:
         return f"${counter}"
 
     return _MARK.sub(number, sql)
+
+
+class _ProbeDone(Exception):
+    """Rolls back the write probe's transaction (it only had to take its lock)."""
 
 
 def _rowcount(status: str) -> int:
@@ -176,6 +182,7 @@ class PostgresDatabase(Database):
         self.path = self.label
         self.local_path = f"t3000gql-{self.database_name}"
         self.statements = 0
+        self.timings = SqlTimings()
         self._writer: PostgresConnection | None = None
         self._write_lock = asyncio.Lock()
         self._reader_slots = asyncio.Semaphore(pool_size)
@@ -257,26 +264,30 @@ class PostgresDatabase(Database):
         if self._writer is None:
             raise StorageError("the database is not connected")
         async with self._write_lock:
+            started = time.perf_counter()
             try:
-                conn, transaction = await self._begin()
-            except UNAVAILABLE as exc:
-                raise unavailable(exc, "start a write") from exc
-            try:
-                yield conn
-            except UNAVAILABLE as exc:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                raise unavailable(exc, "write") from exc
-            except BaseException:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                raise
-            try:
-                await transaction.commit()
-            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                raise unavailable(exc, "commit") from exc
+                try:
+                    conn, transaction = await self._begin()
+                except UNAVAILABLE as exc:
+                    raise unavailable(exc, "start a write") from exc
+                try:
+                    yield conn
+                except UNAVAILABLE as exc:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    raise unavailable(exc, "write") from exc
+                except BaseException:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    raise
+                try:
+                    await transaction.commit()
+                except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    raise unavailable(exc, "commit") from exc
+            finally:
+                self.timings.record(WRITE, time.perf_counter() - started)
 
     async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
         """One statement on a reader; a read that met a lost connection is sent again once on a new one (a
@@ -306,6 +317,7 @@ class PostgresDatabase(Database):
             raise StorageError("the database is not connected")
         async with self._reader_slots:
             conn: PostgresConnection | None = self._idle.pop() if self._idle else None
+            started = time.perf_counter()
             try:
                 conn = await self._alive(conn) if conn is not None else await self._open()
                 yield conn
@@ -314,3 +326,37 @@ class PostgresDatabase(Database):
             finally:
                 if conn is not None and self._writer is not None:
                     self._idle.append(conn)
+                self.timings.record(READ, time.perf_counter() - started)
+
+    @property
+    def connection_count(self) -> int:
+        return sum(not conn.raw.is_closed() for conn in self._all)
+
+    async def size_bytes(self) -> int:
+        row = await self.fetch_one("SELECT pg_database_size(current_database())")
+        return int(row[0]) if row is not None else 0
+
+    async def probe_write(self, timeout_seconds: float) -> str | None:
+        """A new connection that must take a write lock on `schema_version` (the lock every write would meet
+        behind an exclusive one) within `timeout_seconds`, in a transaction that is rolled back."""
+        wait_ms = str(max(int(timeout_seconds * 1000), 1))
+        try:
+            raw = await asyncpg.connect(
+                self.dsn,
+                timeout=timeout_seconds,
+                server_settings={"lock_timeout": wait_ms, "application_name": "t3000gql-probe"},
+            )
+        except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+            return f"cannot connect to {self.label} within {timeout_seconds:g} s: {exc}"
+        try:
+            async with raw.transaction():
+                if await raw.fetchval("SELECT pg_is_in_recovery()"):
+                    return f"{self.label} is a read-only standby"
+                await raw.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
+                raise _ProbeDone
+        except _ProbeDone:
+            return None
+        except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+            return f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+        finally:
+            raw.terminate()
