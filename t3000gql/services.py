@@ -29,6 +29,7 @@ from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.health import HealthService, Readiness
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
@@ -61,6 +62,8 @@ class Services:
     monitor: StationMonitor | None = None
     """None when STATION_MONITOR_ENABLED is false, and in a process that does not lead."""
     demo: bool = False
+    health_service: HealthService | None = None
+    """Health metrics, thresholds, alerts, readiness (t3000gql.health); set by `start`."""
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
     registry: Registry = field(init=False)
     """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
@@ -128,6 +131,8 @@ class Services:
                 stations.on_change(services._refresh_monitor)
             await life.start("leadership", lambda: leadership.start(hook), lambda _: leadership.stop())
             services._warn_if_alone_on_the_bus()
+            health = services.health_service = HealthService(settings, store, collection.metrics, clock)
+            life.task("health", health.run)
             cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
             life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
             if settings.partition_cleanup_enabled:
@@ -219,9 +224,18 @@ class Services:
             if (entry := cache.peek(point_id)) is not None
         }
 
+    @property
+    def health_checks(self) -> HealthService:
+        """The health service (started with the others)."""
+        assert self.health_service is not None, "Services.start sets it"
+        return self.health_service
+
     async def health(self, *, details: bool = False) -> dict[str, Any]:
         """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
-        only (a caller that could set a device's address could otherwise scan ports through them)."""
+        only (a caller that could set a device's address could otherwise scan ports through them). `ready`,
+        `notReady` (the reasons) and `health` (every metric with its state) come from the health service."""
+        readiness = await self.health_checks.readiness()
+        report = await self.health_checks.report()
         stats = self.store.cache.stats()
         live = self.live.metrics_dict()
         collection = self.collection.report()
@@ -254,7 +268,13 @@ class Services:
                 "spooled": self.monitor.stats.spooled,
                 "buffered": self.monitor.buffered,
             },
+            "ready": readiness.ready,
+            "notReady": list(readiness.reasons),
+            "health": report.as_json(),
         }
+
+    async def readiness(self) -> Readiness:
+        return await self.health_checks.readiness()
 
 
 def _remote_changes_into(store: Store) -> Callable[[list[StoredSample]], None]:
