@@ -39,6 +39,9 @@ class Context:
     where no edge authenticated (then every field that needs a role is FORBIDDEN)."""
     history_budget: HistoryBudget = field(default_factory=lambda: HistoryBudget(DEFAULTS.api_max_history_samples))
     """Samples this request may still read, across all its history fields (API_MAX_HISTORY_SAMPLES)."""
+    operation_type: str | None = None
+    """"query", "mutation" or "subscription" once execution started (api/execution.py sets it): what the API
+    request time is recorded under."""
 
     @classmethod
     def create(

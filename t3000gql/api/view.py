@@ -10,6 +10,7 @@ instead of its text gets its text in `parse_http_body` (api/persisted_queries.py
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,6 +111,7 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        started = time.perf_counter()
         request = Request(scope, receive)
         media_type = negotiate(request.headers.get("accept"))
         request.state.media_type = media_type or JSON
@@ -128,6 +130,12 @@ class GraphQLView(GraphQL[Context, None]):
         except PersistedQueryError as exc:
             response = self._error(request, str(exc), exc.code, exc.status, exc.headers)
         await response(scope, receive, send)
+        state = request.state
+        scope["app"].state.services.health_checks.requests.record(
+            getattr(state, "operation", "invalid"),
+            time.perf_counter() - started,
+            error=response.status_code >= 400 or getattr(state, "failed", False),
+        )
 
     def _error(self, request: Request, message: str, code: str, status: int, headers: dict[str, str]) -> Response:
         return Response(
@@ -167,13 +175,24 @@ class GraphQLView(GraphQL[Context, None]):
             return [self.persisted_queries.resolve(one) for one in parsed]
         return self.persisted_queries.resolve(parsed)
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        *args: Any,
+    ) -> ExecutionResult:
         try:
-            return await super().execute_single(*args, **kwargs)
+            result = await super().execute_single(request, request_adapter, sub_response, context, *args)
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise _MethodNotAllowed("GET runs queries only: send mutations with POST", allow="POST") from exc
             raise
+        # What the request is recorded as (health's API metrics): its operation type, and whether it failed.
+        request.state.operation = context.operation_type or "invalid"
+        request.state.failed = bool(result.errors)
+        return result
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)

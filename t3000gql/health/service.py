@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,7 +214,7 @@ class HealthService:
 
     # --- alerts ---------------------------------------------------------------------------------------------
 
-    async def alerts(self) -> AsyncIterator[HealthAlert]:
+    async def alerts(self) -> AsyncGenerator[HealthAlert, None]:
         """Each change of state from now on (the `healthAlerts` subscription)."""
         queue: asyncio.Queue[HealthAlert] = asyncio.Queue(ALERT_QUEUE_SIZE)
         self._listeners.add(queue)
