@@ -175,21 +175,15 @@ class GraphQLView(GraphQL[Context, None]):
             return [self.persisted_queries.resolve(one) for one in parsed]
         return self.persisted_queries.resolve(parsed)
 
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        *args: Any,
-    ) -> ExecutionResult:
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:
-            result = await super().execute_single(request, request_adapter, sub_response, context, *args)
+            result = await super().execute_single(*args, **kwargs)
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise _MethodNotAllowed("GET runs queries only: send mutations with POST", allow="POST") from exc
             raise
         # What the request is recorded as (health's API metrics): its operation type, and whether it failed.
+        request, context = kwargs["request"], kwargs["context"]  # strawberry passes them by name
         request.state.operation = context.operation_type or "invalid"
         request.state.failed = bool(result.errors)
         return result
