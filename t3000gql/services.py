@@ -234,8 +234,8 @@ class Services:
         """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
         only (a caller that could set a device's address could otherwise scan ports through them). `ready`,
         `notReady` (the reasons) and `health` (every metric with its state) come from the health service."""
-        readiness = await self.health_checks.readiness()
         report = await self.health_checks.report()
+        readiness = report.readiness
         stats = self.store.cache.stats()
         live = self.live.metrics_dict()
         collection = self.collection.report()

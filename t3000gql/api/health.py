@@ -134,9 +134,8 @@ class HealthAlert:
 class HealthQueries:
     @strawberry.field(description="Every health metric measured now, with its state; readiness and components.")
     async def health(self, info: Info) -> Health:
-        checks = info.context.services.health_checks
-        readiness = await checks.readiness()
-        return Health.of(await checks.report(), readiness)
+        report = await info.context.services.health_checks.report()
+        return Health.of(report, report.readiness)
 
 
 @strawberry.type

@@ -25,15 +25,16 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from t3000gql.collect.metrics import CollectionMetrics
 from t3000gql.config import Settings
 from t3000gql.domain.health import MetricReading, Threshold
+from t3000gql.domain.timeutil import Clock
 from t3000gql.health.requests import RequestStats
 from t3000gql.health.window import Counters, CounterWindow
+from t3000gql.storage.database import DatabaseProbe
 from t3000gql.storage.store import Store
 
 
@@ -81,7 +82,9 @@ class Measurer:
         requests: RequestStats,
         thresholds: Thresholds,
         window_seconds: float,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._store = store
         self._collection = collection
         self._requests = requests
@@ -93,7 +96,7 @@ class Measurer:
         """The counters now, with the window's delta (see window.py)."""
         cache, timings, requests = self._store.cache, self._store.db.timings, self._requests
         now = Counters(
-            at=time.monotonic(),
+            at=self._clock() / 1000,
             requests=requests.requests,
             request_seconds=requests.seconds,
             request_errors=requests.errors,
@@ -105,7 +108,7 @@ class Measurer:
         )
         return self._window.over_window(now)
 
-    async def readings(self) -> list[MetricReading]:
+    def readings(self, probe: DatabaseProbe) -> list[MetricReading]:
         limits = self.thresholds
         seen = self.counters()
         db = self._store.db
@@ -137,7 +140,7 @@ class Measurer:
                 "Average time of a read or a write transaction in the window.",
                 limits.db_query_ms,
             ),
-            MetricReading("databaseSizeBytes", await db.size_bytes(), "bytes", "What the database takes on disk."),
+            MetricReading("databaseSizeBytes", probe.size_bytes, "bytes", "What the database takes on disk."),
             MetricReading(
                 "collectionSuccessRate",
                 hour.success_rate,

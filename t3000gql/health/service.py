@@ -1,13 +1,14 @@
 """The health service: measures, judges and tells.
 
-Every HEALTH_CHECK_INTERVAL_SECONDS (and whenever someone asks: the `health` query, /health) it measures every
-metric (measure.py), judges each against its threshold, and for each metric, component or readiness whose state
-changed since the last check it logs one line and sends a `HealthAlert` to every `alerts()` listener (the
-`healthAlerts` subscription). The whole is as bad as its worst part.
+Every HEALTH_CHECK_INTERVAL_SECONDS (and whenever someone asks: the `health` query, /health, /health/ready) it
+probes the database on a connection of its own (storage's `Database.probe`), measures every metric
+(measure.py), judges each against its threshold, and for each metric, component or readiness whose state changed
+since the last check it logs one line and sends a `HealthAlert` to every `alerts()` listener (the `healthAlerts`
+subscription). The whole is as bad as its worst part. One check runs at a time; callers that come meanwhile
+share its answer.
 
-Readiness (`/health/ready`) is separate from those states: the process is ready while the database can take a
-write within HEALTH_WRITE_PROBE_SECONDS, the disk is not critical, no migration is pending, and no component
-says otherwise. One probe runs at a time; callers that come meanwhile share its answer.
+Readiness is apart from those states: the process is ready while the database can take a write within
+HEALTH_WRITE_PROBE_SECONDS, the disk is not critical, no migration is pending, and no component says otherwise.
 
 A part of the server with something of its own to show (a write backlog, a spool) contributes a component:
 
@@ -36,7 +37,8 @@ from t3000gql.domain.timeutil import Clock
 from t3000gql.health.histograms import LabelledHistogram
 from t3000gql.health.measure import Measurer, Thresholds
 from t3000gql.health.requests import RequestStats
-from t3000gql.storage.migrations import FOLDERS, available_migrations, current_version
+from t3000gql.storage.database import DatabaseProbe
+from t3000gql.storage.migrations import FOLDERS, available_migrations
 from t3000gql.storage.store import Store
 from t3000gql.storage.timing import READ, WRITE
 
@@ -70,6 +72,7 @@ class HealthReport:
     at_ms: int
     metrics: tuple[MetricReading, ...]
     components: dict[str, Component]
+    readiness: Readiness
 
     @property
     def state(self) -> HealthState:
@@ -114,14 +117,13 @@ class HealthService:
         store.db.timings.observer = self.sql_histogram.observe
         collection.observer = lambda driver, seconds, _ok: self.collection_histogram.observe(driver, seconds)
         self._measurer = Measurer(
-            store, collection, self.requests, Thresholds.of(settings), settings.health_window_seconds
+            store, collection, self.requests, Thresholds.of(settings), settings.health_window_seconds, clock
         )
         self._components: dict[str, Callable[[], Component]] = {}
         self._changes = StateChanges()
         self._listeners: set[asyncio.Queue[HealthAlert]] = set()
-        self._probe: asyncio.Task[Readiness] | None = None
+        self._check: asyncio.Task[HealthReport] | None = None
         self.last: HealthReport | None = None
-        self.last_readiness: Readiness | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_HealthCollector(self))
 
@@ -137,80 +139,70 @@ class HealthService:
     # --- checks ---------------------------------------------------------------------------------------------
 
     async def report(self) -> HealthReport:
-        """Measures and judges now; alerts for what changed since the last check."""
-        metrics = tuple(await self._measurer.readings())
+        """Probes, measures and judges now (or shares the check in flight); alerts for what changed."""
+        if self._check is None or self._check.done():
+            self._check = asyncio.ensure_future(self._run_check())
+        return await asyncio.shield(self._check)
+
+    async def readiness(self) -> Readiness:
+        return (await self.report()).readiness
+
+    async def _run_check(self) -> HealthReport:
+        seconds = self._settings.health_write_probe_seconds
+        started = time.monotonic()
+        probe = await self._store.db.probe(seconds)
+        took = time.monotonic() - started
+        metrics = tuple(self._measurer.readings(probe))
         components = {}
-        for name, report in list(self._components.items()):
+        for name, contribute in list(self._components.items()):
             try:
-                components[name] = report()
+                components[name] = contribute()
             except Exception as exc:
                 log.exception("health component %s failed to report", name)
                 components[name] = Component(HealthState.CRITICAL, f"failed to report: {exc}")
-        health = HealthReport(self._clock(), metrics, components)
-        self.last = health
+        reasons: list[str] = []
+        if probe.refused is not None:
+            reasons.append(probe.refused)
+        elif took > seconds:
+            reasons.append(f"the database took {took:.1f} s to take a write (more than {seconds:g} s)")
+        reasons += self._pending_migrations(probe)
+        disk = next(m for m in metrics if m.name == "diskUsage")
+        if disk.state is HealthState.CRITICAL and disk.value is not None and disk.threshold is not None:
+            reasons.append(f"disk usage {disk.value:.1%} is critical (above {disk.threshold.critical:.0%})")
+        reasons += [f"{name}: {c.not_ready}" for name, c in components.items() if c.not_ready]
+        report = HealthReport(self._clock(), metrics, components, Readiness(not reasons, tuple(reasons)))
+        self.last = report
         for metric in metrics:
             self._judge(metric.name, metric.state, metric.value, _describe(metric))
         for name, component in components.items():
             self._judge(name, component.state, None, component.summary)
-        return health
+        ready = report.readiness.ready
+        self._judge(
+            READINESS,
+            HealthState.OK if ready else HealthState.CRITICAL,
+            None,
+            "ready" if ready else "not ready: " + "; ".join(reasons),
+        )
+        return report
 
-    async def readiness(self) -> Readiness:
-        """Whether this process can serve (see the module's docstring); one probe at a time."""
-        if self._probe is None or self._probe.done():
-            self._probe = asyncio.ensure_future(self._check_readiness())
-        return await asyncio.shield(self._probe)
-
-    async def _check_readiness(self) -> Readiness:
-        reasons: list[str] = []
-        seconds = self._settings.health_write_probe_seconds
-        started = time.monotonic()
-        refused = await self._store.db.probe_write(seconds)
-        if refused is not None:
-            reasons.append(refused)
-        elif time.monotonic() - started > seconds:
-            reasons.append(
-                f"the database took {time.monotonic() - started:.1f} s to take a write (> {seconds:g} s)"
-            )
-        pending = await self._pending_migrations()
-        if pending:
-            reasons.append(f"migrations pending: {', '.join(pending)} (run `t3000gql migrate`)")
-        health = self.last or await self.report()
-        disk = health.metric("diskUsage")
-        if disk.state is HealthState.CRITICAL and disk.value is not None:
-            reasons.append(f"disk usage {disk.value:.1%} is critical (> {disk.threshold.critical:.0%})")  # type: ignore[union-attr]
-        for name, report in list(self._components.items()):
-            try:
-                component = report()
-            except Exception:
-                continue  # `report()` logged it and shows it critical
-            if component.not_ready:
-                reasons.append(f"{name}: {component.not_ready}")
-        readiness = Readiness(not reasons, tuple(reasons))
-        self.last_readiness = readiness
-        state = HealthState.OK if readiness.ready else HealthState.CRITICAL
-        self._judge(READINESS, state, None, "ready" if readiness.ready else "not ready: " + "; ".join(reasons))
-        return readiness
-
-    async def _pending_migrations(self) -> list[str]:
-        db = self._store.db
-        try:
-            version = await current_version(db)
-        except Exception as exc:  # the database cannot be read: the write probe says why
-            log.debug("schema version unreadable: %s", exc)
-            return []
-        return [
-            f"{m.version:04d}_{m.name}" for m in available_migrations(FOLDERS[db.backend]) if m.version > version
+    def _pending_migrations(self, probe: DatabaseProbe) -> list[str]:
+        if probe.schema_version is None:
+            return [] if probe.refused is not None else ["the schema version cannot be read"]
+        pending = [
+            f"{m.version:04d}_{m.name}"
+            for m in available_migrations(FOLDERS[self._store.db.backend])
+            if m.version > probe.schema_version
         ]
+        return [f"migrations pending: {', '.join(pending)} (run `t3000gql migrate`)"] if pending else []
 
     async def run(self) -> None:
         """The periodic check (a task of Services, in every process: each has its own requests and cache)."""
         while True:
-            await asyncio.sleep(self._settings.health_check_interval_seconds)
             try:
                 await self.report()
-                await self.readiness()
             except Exception:
                 log.exception("health check failed")
+            await asyncio.sleep(self._settings.health_check_interval_seconds)
 
     # --- alerts ---------------------------------------------------------------------------------------------
 
@@ -273,7 +265,7 @@ class _HealthCollector(Collector):
                     values.add_metric([metric.name], float(metric.value))
             for name, component in report.components.items():
                 states.add_metric([name], _STATE_NUMBER[component.state])
-        readiness = health.last_readiness
+        readiness = None if report is None else report.readiness
         if readiness is not None:
             states.add_metric([READINESS], 0.0 if readiness.ready else 2.0)
         yield states

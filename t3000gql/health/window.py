@@ -1,9 +1,11 @@
 """Rates and averages over the last HEALTH_WINDOW_SECONDS, from counters that only grow.
 
 Each check takes a snapshot of the counters (requests, their seconds, errors; SQL statements and their seconds;
-cache hits, misses, evictions). What happened in the window is the newest snapshot minus the last one taken at or
-before the window's start (or the first one, while the process is younger than the window). So the hot paths only
-add to counters, and a metric recovers by itself once the bad period leaves the window.
+cache hits, misses, evictions). What happened in the window is the newest snapshot minus the oldest one still
+inside the window (checks come every HEALTH_CHECK_INTERVAL_SECONDS, so that one is at most an interval younger
+than the window's start; a window shorter than the interval sees nothing). So the hot paths only add to counters,
+and a metric recovers by itself once the bad period leaves the window. Time is the server's clock (a test's
+clock moves it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, fields
 @dataclass(frozen=True, slots=True)
 class Counters:
     at: float
-    """`time.monotonic()` of the snapshot."""
+    """When the snapshot was taken, in seconds of the server's clock."""
     requests: int = 0
     request_seconds: float = 0.0
     request_errors: int = 0
@@ -42,6 +44,6 @@ class CounterWindow:
         if not snapshots or now.at - snapshots[-1].at >= self._spacing:
             snapshots.append(now)
         start = now.at - self.window_seconds
-        while len(snapshots) > 1 and snapshots[1].at <= start:
+        while len(snapshots) > 1 and snapshots[0].at < start:
             snapshots.popleft()
         return now.minus(snapshots[0])

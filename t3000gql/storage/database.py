@@ -25,6 +25,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -183,15 +184,22 @@ class Database:
         """Connections open now (the writer and the readers)."""
         return 0
 
-    async def size_bytes(self) -> int:
-        """What the database takes on disk now: SQLite's file with its WAL; PostgreSQL's `pg_database_size`."""
-        raise StorageError(f"{type(self).__name__} cannot tell its size")
-
-    async def probe_write(self, timeout_seconds: float) -> str | None:
-        """None when the database can take a write within `timeout_seconds`, else why not. Asked on a
-        connection of its own (never the writer, which a cancelled wait could leave inside a transaction), and
-        nothing is written."""
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
+        """Whether the database can take a write within `timeout_seconds`, its schema version and its size, asked
+        on a connection of its own: never the writer (which a wait cut short could leave inside a transaction),
+        not a pooled reader (so health's own questions do not count in the query times it reports). Nothing
+        is written."""
         raise StorageError(f"{type(self).__name__} cannot be probed")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseProbe:
+    refused: str | None
+    """Why the database cannot take a write now; None when it can."""
+    schema_version: int | None
+    """The newest migration applied; None when it cannot be read."""
+    size_bytes: int | None
+    """What the database takes on disk: SQLite's file with its WAL; PostgreSQL's `pg_database_size`."""
 
 
 class SqliteDatabase(Database):
@@ -254,15 +262,7 @@ class SqliteDatabase(Database):
     def connection_count(self) -> int:
         return self._open_connections
 
-    async def size_bytes(self) -> int:
-        """The file, its write-ahead log and its shared-memory index, as the file system has them now."""
-        total = 0
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.stat(self.path + suffix).st_size
-        return total
-
-    async def probe_write(self, timeout_seconds: float) -> str | None:
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
         return await asyncio.to_thread(_probe_sqlite, self.path, timeout_seconds)
 
     def _forget_connections(self) -> None:
@@ -340,21 +340,32 @@ class SqliteDatabase(Database):
         trim_c_heap()
 
 
-def _probe_sqlite(path: str, timeout_seconds: float) -> str | None:
+def _probe_sqlite(path: str, timeout_seconds: float) -> DatabaseProbe:
     """Takes SQLite's write lock (BEGIN IMMEDIATE) on a connection of its own, waiting at most
-    `timeout_seconds` for another connection or process to let go of it, and lets go at once."""
+    `timeout_seconds` for another connection or process to let go of it, and lets go at once; then reads the
+    schema version (WAL readers do not wait for the writer) and the files' sizes."""
+    size = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            size += os.stat(path + suffix).st_size
     try:
         probe = sqlite3.connect(path, timeout=timeout_seconds, isolation_level=None)
     except sqlite3.Error as exc:
-        return f"the database cannot be opened: {exc}"
+        return DatabaseProbe(f"the database cannot be opened: {exc}", None, size)
     try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        return f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+        refused = None
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            refused = f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+        try:
+            version = probe.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        except sqlite3.Error:
+            version = None
+        return DatabaseProbe(refused, version, size)
     finally:
         probe.close()
-    return None
 
 
 async def _close(conn: aiosqlite.Connection) -> None:

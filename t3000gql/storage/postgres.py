@@ -31,7 +31,7 @@ import asyncpg
 from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 from t3000gql.storage.connection import Connection, Row
-from t3000gql.storage.database import Database
+from t3000gql.storage.database import Database, DatabaseProbe
 from t3000gql.storage.dialects import POSTGRES
 from t3000gql.storage.timing import READ, WRITE, SqlTimings
 
@@ -332,13 +332,10 @@ class PostgresDatabase(Database):
     def connection_count(self) -> int:
         return sum(not conn.raw.is_closed() for conn in self._all)
 
-    async def size_bytes(self) -> int:
-        row = await self.fetch_one("SELECT pg_database_size(current_database())")
-        return int(row[0]) if row is not None else 0
-
-    async def probe_write(self, timeout_seconds: float) -> str | None:
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
         """A new connection that must take a write lock on `schema_version` (the lock every write would meet
-        behind an exclusive one) within `timeout_seconds`, in a transaction that is rolled back."""
+        behind an exclusive one) within `timeout_seconds`, in a transaction that is rolled back; then the schema
+        version and `pg_database_size`."""
         wait_ms = str(max(int(timeout_seconds * 1000), 1))
         try:
             raw = await asyncpg.connect(
@@ -347,16 +344,25 @@ class PostgresDatabase(Database):
                 server_settings={"lock_timeout": wait_ms, "application_name": "t3000gql-probe"},
             )
         except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
-            return f"cannot connect to {self.label} within {timeout_seconds:g} s: {exc}"
+            return DatabaseProbe(f"cannot connect to {self.label} within {timeout_seconds:g} s: {exc}", None, None)
         try:
-            async with raw.transaction():
-                if await raw.fetchval("SELECT pg_is_in_recovery()"):
-                    return f"{self.label} is a read-only standby"
-                await raw.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
-                raise _ProbeDone
-        except _ProbeDone:
-            return None
-        except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
-            return f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+            refused = None
+            try:
+                async with raw.transaction():
+                    if await raw.fetchval("SELECT pg_is_in_recovery()"):
+                        refused = f"{self.label} is a read-only standby"
+                    else:
+                        await raw.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
+                    raise _ProbeDone
+            except _ProbeDone:
+                pass
+            except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+                refused = f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+            try:
+                version = await raw.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                size = await raw.fetchval("SELECT pg_database_size(current_database())")
+            except (*UNAVAILABLE, asyncpg.PostgresError):
+                version = size = None
+            return DatabaseProbe(refused, version, size)
         finally:
             raw.terminate()
