@@ -206,6 +206,11 @@ class HealthService:
 
     # --- alerts ---------------------------------------------------------------------------------------------
 
+    @property
+    def listening(self) -> int:
+        """Alert listeners now (`healthAlerts` subscriptions of this process)."""
+        return len(self._listeners)
+
     async def alerts(self) -> AsyncGenerator[HealthAlert, None]:
         """Each change of state from now on (the `healthAlerts` subscription)."""
         queue: asyncio.Queue[HealthAlert] = asyncio.Queue(ALERT_QUEUE_SIZE)
