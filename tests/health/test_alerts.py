@@ -96,7 +96,9 @@ async def test_the_health_query_shows_every_metric_with_its_state(site: Settings
         ]
         assert health["cacheHitRate"] == {"value": 1.0, "state": "OK"}
         assert metrics["cacheHitRate"]["warning"] == 0.9 and metrics["cacheHitRate"]["critical"] == 0.8
-        assert metrics["apiResponseTimeAvgMs"]["warning"] == 50 and metrics["apiResponseTimeAvgMs"]["critical"] == 200
+        assert (
+            metrics["apiResponseTimeAvgMs"]["warning"] == 50 and metrics["apiResponseTimeAvgMs"]["critical"] == 200
+        )
         assert metrics["apiErrorRate"]["value"] == 0.0
         assert health["apiRequestsPerMinute"]["value"] is None or health["apiRequestsPerMinute"]["value"] > 0
         assert metrics["databaseConnectionCount"]["value"] >= 2  # the writer and at least one reader
@@ -105,5 +107,7 @@ async def test_the_health_query_shows_every_metric_with_its_state(site: Settings
         assert metrics["processMemoryBytes"]["value"] > 10_000_000
         assert 0 < health["diskUsage"]["value"] < 1
         # nothing collected on this site: no data is ok, with a null value
-        assert metrics["collectionSuccessRate"]["value"] is None and metrics["collectionSuccessRate"]["state"] == "OK"
+        assert (
+            metrics["collectionSuccessRate"]["value"] is None and metrics["collectionSuccessRate"]["state"] == "OK"
+        )
         assert metrics["failedCollectionsLastHour"]["value"] == 0
