@@ -79,6 +79,11 @@ def pg_sql(sql: str) -> str:
     return _MARK.sub(number, sql)
 
 
+PROBE_CONNECT_SECONDS = 5.0
+"""The write probe's connection may take this long to open (a new session costs a fork on the server; a busy
+machine takes a second or more): what the probe judges is the wait for the lock, HEALTH_WRITE_PROBE_SECONDS."""
+
+
 class _ProbeDone(Exception):
     """Rolls back the write probe's transaction (it only had to take its lock)."""
 
@@ -340,11 +345,11 @@ class PostgresDatabase(Database):
         try:
             raw = await asyncpg.connect(
                 self.dsn,
-                timeout=timeout_seconds,
+                timeout=max(timeout_seconds, PROBE_CONNECT_SECONDS),
                 server_settings={"lock_timeout": wait_ms, "application_name": "t3000gql-probe"},
             )
         except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
-            return DatabaseProbe(f"cannot connect to {self.label} within {timeout_seconds:g} s: {exc}", None, None)
+            return DatabaseProbe(f"cannot connect to {self.label}: {exc!r}", None, None)
         try:
             refused = None
             try:
