@@ -131,6 +131,8 @@ class GraphQLView(GraphQL[Context, None]):
             response = self._error(request, str(exc), exc.code, exc.status, exc.headers)
         await response(scope, receive, send)
         state = request.state
+        if response.media_type == "text/html":
+            return  # the GraphiQL page, not an API request
         scope["app"].state.services.health_checks.requests.record(
             getattr(state, "operation", "invalid"),
             time.perf_counter() - started,

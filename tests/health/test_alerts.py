@@ -4,6 +4,8 @@ HEALTH_WINDOW_SECONDS empties the window (no data: ok again)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from t3000gql.config import Settings
@@ -20,8 +22,9 @@ HISTORY = """{ point(deviceId: 1001, pointType: INPUT, pointNumber: 1) {
 
 @pytest.mark.parametrize(("warning", "critical", "state"), [(0, 1e6, "WARNING"), (0, 0, "CRITICAL")])
 async def test_api_response_time_alerts_on_crossing_and_on_recovery(
-    site: Settings, warning: float, critical: float, state: str
+    site: Settings, warning: float, critical: float, state: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="t3000gql.health.service")
     async with running(
         site, health_api_response_warning_ms=warning, health_api_response_critical_ms=critical
     ) as server:
@@ -30,9 +33,14 @@ async def test_api_response_time_alerts_on_crossing_and_on_recovery(
         assert (alert["previous"], alert["state"]) == ("OK", state)
         assert alert["value"] > 0
         assert "apiResponseTimeAvgMs is " + state.lower() in alert["message"]
+        for _ in range(3):  # more checks, same state: no more alerts, no more log lines
+            await server.server.services.health_checks.report()
+        logged = [r for r in caplog.records if "apiResponseTimeAvgMs is " + state.lower() in r.getMessage()]
+        assert len(logged) == 1 and logged[0].levelno == logging.WARNING
         server.clock.advance(61)  # the request leaves the window: no data, ok
         alert = await server.next_alert("apiResponseTimeAvgMs")
         assert (alert["previous"], alert["state"], alert["value"]) == (state, "OK", None)
+        assert any(f"apiResponseTimeAvgMs is ok (was {state.lower()})" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(("warning", "critical", "state"), [(0, 1e6, "WARNING"), (0, 0, "CRITICAL")])
