@@ -122,6 +122,8 @@ class HealthService:
         self._changes = StateChanges()
         self._listeners: set[asyncio.Queue[HealthAlert]] = set()
         self._check: asyncio.Task[HealthReport] | None = None
+        self._migrations = available_migrations(FOLDERS[store.db.backend])
+        """The migrations this server knows (the files do not change while it runs)."""
         self.last: HealthReport | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_HealthCollector(self))
@@ -182,11 +184,7 @@ class HealthService:
     def _pending_migrations(self, probe: DatabaseProbe) -> list[str]:
         if probe.schema_version is None:
             return [] if probe.refused is not None else ["the schema version cannot be read"]
-        pending = [
-            f"{m.version:04d}_{m.name}"
-            for m in available_migrations(FOLDERS[self._store.db.backend])
-            if m.version > probe.schema_version
-        ]
+        pending = [f"{m.version:04d}_{m.name}" for m in self._migrations if m.version > probe.schema_version]
         return [f"migrations pending: {', '.join(pending)} (run `t3000gql migrate`)"] if pending else []
 
     async def run(self) -> None:
