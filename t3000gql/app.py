@@ -9,12 +9,10 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from t3000gql.api.authentication import may_see_details
 from t3000gql.api.edge import Edge, SocketCount
+from t3000gql.api.health_routes import health_routes
 from t3000gql.api.metrics import metrics_endpoint
 from t3000gql.api.schema import schema
 from t3000gql.api.view import SUBPROTOCOLS, GraphQLView
@@ -25,13 +23,6 @@ from t3000gql.rest import rest_routes
 from t3000gql.rest.openapi import PREFIX as REST_PREFIX
 from t3000gql.services import Services
 from t3000gql.web import WebSite
-
-
-async def health(request: Request) -> JSONResponse:
-    """Open to every caller (load balancers have no token); devices' last errors for admins only."""
-    services: Services = request.app.state.services
-    details = may_see_details(services, request.headers.get("authorization"))
-    return JSONResponse(await services.health(details=details))
 
 
 def edge(settings: Settings, sockets: SocketCount) -> list[Middleware]:
@@ -81,7 +72,7 @@ def create_app(
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
-        Route("/health", health),
+        *health_routes(),
         Route("/metrics", metrics_endpoint(graphql.gate, sockets)),
         *rest_routes(graphql.gate),
         *web.routes,

@@ -445,6 +445,85 @@ class Settings:
         "How many recent changes between neighbouring samples make the spread that spikes are measured against.",
     )
 
+    health_check_interval_seconds: float = variable(
+        "HEALTH_CHECK_INTERVAL_SECONDS",
+        number_at_least(0.05),
+        "10",
+        "How often the health metrics are measured and judged (a change of state is logged and sent to `healthAlerts` then).",
+    )
+    health_window_seconds: float = variable(
+        "HEALTH_WINDOW_SECONDS",
+        number_at_least(0.1),
+        "300",
+        "The window of the rates and averages in health (cache hit rate, query and response times, requests per minute); collection metrics always cover the last hour.",
+    )
+    health_write_probe_seconds: float = variable(
+        "HEALTH_WRITE_PROBE_SECONDS",
+        number_at_least(0.05),
+        "3",
+        "`/health/ready` is 503 while the database cannot take a write within this many seconds.",
+    )
+    health_cache_hit_rate_warning_percent: float = variable(
+        "HEALTH_CACHE_HIT_RATE_WARNING_PERCENT",
+        number_at_least(0),
+        "90",
+        "Cache hit rate below this is a warning…",
+    )
+    health_cache_hit_rate_critical_percent: float = variable(
+        "HEALTH_CACHE_HIT_RATE_CRITICAL_PERCENT",
+        number_at_least(0),
+        "80",
+        "…and below this critical.",
+    )
+    health_db_query_warning_ms: float = variable(
+        "HEALTH_DB_QUERY_WARNING_MS",
+        number_at_least(0),
+        "100",
+        "Average database query time above this is a warning…",
+    )
+    health_db_query_critical_ms: float = variable(
+        "HEALTH_DB_QUERY_CRITICAL_MS",
+        number_at_least(0),
+        "500",
+        "…and above this critical.",
+    )
+    health_collection_success_warning_percent: float = variable(
+        "HEALTH_COLLECTION_SUCCESS_WARNING_PERCENT",
+        number_at_least(0),
+        "95",
+        "Collection success rate (last hour) below this is a warning…",
+    )
+    health_collection_success_critical_percent: float = variable(
+        "HEALTH_COLLECTION_SUCCESS_CRITICAL_PERCENT",
+        number_at_least(0),
+        "85",
+        "…and below this critical.",
+    )
+    health_api_response_warning_ms: float = variable(
+        "HEALTH_API_RESPONSE_WARNING_MS",
+        number_at_least(0),
+        "50",
+        "Average API response time above this is a warning…",
+    )
+    health_api_response_critical_ms: float = variable(
+        "HEALTH_API_RESPONSE_CRITICAL_MS",
+        number_at_least(0),
+        "200",
+        "…and above this critical.",
+    )
+    health_disk_usage_warning_percent: float = variable(
+        "HEALTH_DISK_USAGE_WARNING_PERCENT",
+        number_at_least(0),
+        "80",
+        "Use of the database's volume above this is a warning…",
+    )
+    health_disk_usage_critical_percent: float = variable(
+        "HEALTH_DISK_USAGE_CRITICAL_PERCENT",
+        number_at_least(0),
+        "95",
+        "…and above this critical (and `/health/ready` is 503).",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
         """Reads the process environment over a `.env` file (the environment wins, as with most tools)."""
@@ -471,6 +550,20 @@ class Settings:
             low_value, high_value = getattr(self, low.lower()), getattr(self, high.lower())
             if low_value > high_value:
                 raise ConfigError(high, str(high_value), f"a value >= {low}={low_value}")
+        for low, high in (
+            ("HEALTH_CACHE_HIT_RATE_CRITICAL_PERCENT", "HEALTH_CACHE_HIT_RATE_WARNING_PERCENT"),
+            ("HEALTH_DB_QUERY_WARNING_MS", "HEALTH_DB_QUERY_CRITICAL_MS"),
+            ("HEALTH_COLLECTION_SUCCESS_CRITICAL_PERCENT", "HEALTH_COLLECTION_SUCCESS_WARNING_PERCENT"),
+            ("HEALTH_API_RESPONSE_WARNING_MS", "HEALTH_API_RESPONSE_CRITICAL_MS"),
+            ("HEALTH_DISK_USAGE_WARNING_PERCENT", "HEALTH_DISK_USAGE_CRITICAL_PERCENT"),
+        ):
+            low_value, high_value = getattr(self, low.lower()), getattr(self, high.lower())
+            if low_value > high_value:
+                raise ConfigError(high, f"{high_value:g}", f"a value >= {low}={low_value:g}")
+        for name in (v.name for v in VARIABLES if v.name.endswith("_PERCENT")):
+            value = getattr(self, name.lower())
+            if value > 100:
+                raise ConfigError(name, f"{value:g}", "a percentage <= 100")
 
     @classmethod
     def defaults(cls, **overrides: Any) -> Settings:

@@ -27,8 +27,10 @@ from t3000gql.auth import Authenticator
 from t3000gql.collect.drivers.retry import DEFAULT_BACKOFF_BASE
 from t3000gql.collect.service import Collection
 from t3000gql.config import Settings
+from t3000gql.domain.health import HealthState
 from t3000gql.domain.samples import CurrentValue, StoredSample
 from t3000gql.domain.timeutil import Clock, system_clock
+from t3000gql.health import Component, HealthService, Readiness
 from t3000gql.ingest.monitor import MonitorConfig, StationMonitor
 from t3000gql.ingest.readings import ReadingReader
 from t3000gql.ingest.stations import StationService, reading_limits
@@ -65,6 +67,8 @@ class Services:
     demo: bool = False
     backups: BackupSchedule | None = None
     """Scheduled backups (BACKUP_SCHEDULE), None when there is no schedule."""
+    health_service: HealthService | None = None
+    """Health metrics, thresholds, alerts, readiness (t3000gql.health); set by `start`."""
     _running: Lifecycle = field(default_factory=Lifecycle, repr=False)
     registry: Registry = field(init=False)
     """Changes to devices, points, trend logs and stations: write, reschedule, publish (t3000gql.registry)."""
@@ -132,6 +136,9 @@ class Services:
                 stations.on_change(services._refresh_monitor)
             await life.start("leadership", lambda: leadership.start(hook), lambda _: leadership.stop())
             services._warn_if_alone_on_the_bus()
+            health = services.health_service = HealthService(settings, store, collection.metrics, clock)
+            health.contribute("writeBacklog", services._backlog_health)
+            life.task("health", health.run)
             cleanup_seconds = settings.cache_cleanup_interval_minutes * 60
             life.task("cache cleanup", _every(cleanup_seconds, services._cache_cleanup, "cache cleanup"))
             if settings.partition_cleanup_enabled:
@@ -246,9 +253,34 @@ class Services:
             },
         }
 
+    def _backlog_health(self) -> Component:
+        """The write backlog as a part of health (asked at every check; no database I/O): a warning while
+        collected samples wait for the database or an entry went to the dead-letter file; the details are
+        `write_backlog()`'s (docs/outages.md)."""
+        backlog = self.write_backlog()
+        collector = backlog["collector"]
+        waiting = int(collector["samplesInMemory"]) + int(collector["spooledSamples"])
+        dead = int(collector["deadLetters"])
+        state = HealthState.WARNING if collector["pending"] or dead else HealthState.OK
+        summary = f"{waiting} collected samples wait for the database; {dead} dead letters"
+        database = backlog["database"]
+        # The write breaker is open: writes were refused and are refused fast until one commits. That is "cannot
+        # take a write" whatever the probe saw (a lock on the history tables alone leaves the probe's table free).
+        refusing = f"the database refuses writes: {database['lastError']}" if database["refusing"] else None
+        return Component(state, summary, details=backlog, not_ready=refusing)
+
+    @property
+    def health_checks(self) -> HealthService:
+        """The health service (started with the others)."""
+        assert self.health_service is not None, "Services.start sets it"
+        return self.health_service
+
     async def health(self, *, details: bool = False) -> dict[str, Any]:
         """`details` adds the devices' and collection's last errors, which name addresses and ports: for admins
-        only (a caller that could set a device's address could otherwise scan ports through them)."""
+        only (a caller that could set a device's address could otherwise scan ports through them). `ready`,
+        `notReady` (the reasons) and `health` (every metric with its state) come from the health service."""
+        report = await self.health_checks.report()
+        readiness = report.readiness
         stats = self.store.cache.stats()
         live = self.live.metrics_dict()
         collection = self.collection.report()
@@ -282,7 +314,13 @@ class Services:
                 "spooled": self.monitor.stats.spooled,
                 "buffered": self.monitor.buffered,
             },
+            "ready": readiness.ready,
+            "notReady": list(readiness.reasons),
+            "health": report.as_json(),
         }
+
+    async def readiness(self) -> Readiness:
+        return await self.health_checks.readiness()
 
 
 def _breaker_report(state: BreakerState) -> dict[str, Any]:

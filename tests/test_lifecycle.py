@@ -52,6 +52,7 @@ PARTS = [
     "leadership.station monitor",
     "leadership.watch",
     "leadership",
+    "health",
     "cache cleanup",
     "retention",
 ]

@@ -36,10 +36,12 @@ edge.py               one ASGI layer before every route: Host and Origin checks,
 tokens.py             `me`, and API tokens for admins (list, create, revoke)
 audit_log.py          the audit trail for admins (auditLog)
 execution.py          the schema's execution context: lists and objects completed by plans, a fix for long-lived
-                      subscriptions
+                      subscriptions, the operation's type
 list_plans.py         which fields complete without graphql-core's per-field walk, lined up per selection
 view.py               the ASGI endpoint: GraphQL over HTTP, WebSocket, GraphiQL
 websocket.py          the WebSocket protocols' keep-alive and message checks
 persisted_queries.py  automatic persisted queries (Apollo's protocol): query texts by SHA-256, a bounded LRU
-metrics.py            /metrics
+metrics.py            /metrics, written by prometheus-client (with health's histograms and states)
+health.py             the health query and the healthAlerts subscription
+health_routes.py      /health, /health/live, /health/ready
 """

@@ -44,6 +44,9 @@ class Context:
     """Samples this request may still read, across all its history fields (API_MAX_HISTORY_SAMPLES)."""
     live_share: LiveShare | None = None
     """Set for a subscription that shares its work with others of the same key (api/shared_subscriptions.py)."""
+    operation_type: str | None = None
+    """"query", "mutation" or "subscription" once execution started (api/execution.py sets it): what the API
+    request time is recorded under."""
 
     @classmethod
     def create(

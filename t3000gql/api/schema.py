@@ -26,6 +26,7 @@ from t3000gql.api.collection import CollectionMutations
 from t3000gql.api.devices import DeviceMutations, DeviceQueries
 from t3000gql.api.errors import ErrorCodes
 from t3000gql.api.execution import SubscriptionSafeExecutionContext
+from t3000gql.api.health import HealthQueries, HealthSubscriptions
 from t3000gql.api.history import HistoryMutations, HistoryQueries
 from t3000gql.api.limits import document_limits
 from t3000gql.api.nodes import NodeQueries
@@ -48,6 +49,7 @@ QUERIES: list[type] = [
     NodeQueries,
     TokenQueries,
     AuditQueries,
+    HealthQueries,
 ]
 MUTATIONS: list[type] = [
     DeviceMutations,
@@ -58,7 +60,7 @@ MUTATIONS: list[type] = [
     StationMutations,
     TokenMutations,
 ]
-SUBSCRIPTIONS: list[type] = [LiveSubscriptions, StationSubscriptions]
+SUBSCRIPTIONS: list[type] = [LiveSubscriptions, StationSubscriptions, HealthSubscriptions]
 
 
 class Schema(strawberry.Schema):

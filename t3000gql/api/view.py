@@ -10,6 +10,7 @@ instead of its text gets its text in `parse_http_body` (api/persisted_queries.py
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -117,6 +118,7 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        started = time.perf_counter()
         request = Request(scope, receive)
         media_type = negotiate(request.headers.get("accept"))
         request.state.media_type = media_type or JSON
@@ -135,6 +137,14 @@ class GraphQLView(GraphQL[Context, None]):
         except PersistedQueryError as exc:
             response = self._error(request, str(exc), exc.code, exc.status, exc.headers)
         await response(scope, receive, send)
+        state = request.state
+        if response.media_type == "text/html":
+            return  # the GraphiQL page, not an API request
+        scope["app"].state.services.health_checks.requests.record(
+            getattr(state, "operation", "invalid"),
+            time.perf_counter() - started,
+            error=response.status_code >= 400 or getattr(state, "failed", False),
+        )
 
     def _error(self, request: Request, message: str, code: str, status: int, headers: dict[str, str]) -> Response:
         return Response(
@@ -176,11 +186,16 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:
-            return await super().execute_single(*args, **kwargs)
+            result = await super().execute_single(*args, **kwargs)
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise _MethodNotAllowed("GET runs queries only: send mutations with POST", allow="POST") from exc
             raise
+        # What the request is recorded as (health's API metrics): its operation type, and whether it failed.
+        request, context = kwargs["request"], kwargs["context"]  # strawberry passes them by name
+        request.state.operation = context.operation_type or "invalid"
+        request.state.failed = bool(result.errors)
+        return result
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)

@@ -236,8 +236,10 @@ class Collector:
         self._emit(RunEvent("started", trend_log_id, device_id, ts_ms))
         started = time.perf_counter()
         result = ReadResult()
+        protocol = "unknown"
         try:
             device = await store.devices.require(device_id)
+            protocol = device.protocol
             if not (force or device.is_active):
                 self.scheduler.remove(trend_log_id)
                 self._emit(RunEvent("skipped", trend_log_id, device_id, ts_ms, reason="device inactive"))
@@ -266,11 +268,11 @@ class Collector:
             if specs:
                 await self._health.record_read(device_id, result, generation=generation)
         except DeviceError as exc:  # our side could not ask the device (say, our BACnet application failed)
-            self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
+            self._failed(trend_log_id, device_id, ts_ms, started, protocol, exc, raise_it=force)
             return None
         except (ValidationError, NotFoundError) as exc:
             # The trend log's configuration is wrong, not the device: it stays online.
-            self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
+            self._failed(trend_log_id, device_id, ts_ms, started, protocol, exc, raise_it=force)
             return None
         values = result.values
         samples = [
@@ -285,13 +287,15 @@ class Collector:
                 else:
                     await self._store_samples(trend_log_id, ts_ms, samples)
         except T3000Error as exc:  # the database refused (locked, full): the device did its part
-            self._failed(trend_log_id, device_id, ts_ms, started, exc, raise_it=force)
+            self._failed(trend_log_id, device_id, ts_ms, started, protocol, exc, raise_it=force)
             return None
         except OSError as exc:  # the spool's disk too
-            self._failed(trend_log_id, device_id, ts_ms, started, DatabaseUnavailable(str(exc)), raise_it=force)
+            self._failed(
+                trend_log_id, device_id, ts_ms, started, protocol, DatabaseUnavailable(str(exc)), raise_it=force
+            )
             return None
         if result.no_answer is not None:  # the values it gave before falling silent are stored all the same
-            self._failed(trend_log_id, device_id, ts_ms, started, result.no_answer, raise_it=force)
+            self._failed(trend_log_id, device_id, ts_ms, started, protocol, result.no_answer, raise_it=force)
             return None
         errors = result.errors
         failed = tuple(
@@ -307,6 +311,7 @@ class Collector:
             latency_ms=latency_ms,
             samples=len(samples),
             failed_points=len(failed),
+            driver=protocol,
         )
         log.debug(
             "trend log %s: %s samples from device %s, %s points failed",
@@ -344,12 +349,13 @@ class Collector:
         device_id: int,
         ts_ms: int,
         started: float,
+        protocol: str,
         exc: T3000Error,
         *,
         raise_it: bool,
     ) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
-        self.metrics.record(trend_log_id, device_id, ok=False, latency_ms=latency_ms)
+        self.metrics.record(trend_log_id, device_id, ok=False, latency_ms=latency_ms, driver=protocol)
         self.metrics.last_error = f"trend log {trend_log_id}: {exc}"
         log.warning("trend log %s (device %s) not collected: %s", trend_log_id, device_id, exc)
         self._emit(RunEvent("failed", trend_log_id, device_id, ts_ms, error=exc))

@@ -7,6 +7,7 @@ logs at 60 s that is 60,000 small tuples, a few MB at most.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from t3000gql.domain.timeutil import Clock
@@ -22,6 +23,20 @@ class Run(NamedTuple):
     latency_ms: float
     samples: int
     failed_points: int
+
+
+class LastHour(NamedTuple):
+    """Runs of the last hour in three numbers (/health's collection metrics); None where there was no run."""
+
+    runs: int
+    failures: int
+    success_rate: float | None
+    latency_avg_ms: float | None
+    """Average time of a run, failed ones included (a timeout is the slowest run there is)."""
+
+
+RunObserver = Callable[[str, float, bool], None]
+"""Hears each run: the device's driver (its protocol), seconds taken, whether it succeeded."""
 
 
 class CollectionMetrics:
@@ -41,6 +56,8 @@ class CollectionMetrics:
         """Collected samples that history already held (same point and time): an interval collected twice, as
         two leaders at once would. Zero is what leadership promises (docs/scaling.md)."""
         self.last_error: str | None = None
+        self.observer: RunObserver | None = None
+        """The /metrics histogram of collection time by driver (set by the health service)."""
 
     def record(
         self,
@@ -51,8 +68,11 @@ class CollectionMetrics:
         latency_ms: float,
         samples: int = 0,
         failed_points: int = 0,
+        driver: str = "unknown",
     ) -> None:
         now = self._clock()
+        if self.observer is not None:
+            self.observer(driver, latency_ms / 1000, ok)
         self._runs.append(Run(now, trend_log_id, device_id, ok, latency_ms, samples, failed_points))
         self.runs_total += 1
         self.samples_total += samples
@@ -65,6 +85,15 @@ class CollectionMetrics:
         runs = self._runs
         while runs and runs[0].at_ms <= now - WINDOW_MS:
             runs.popleft()
+
+    def last_hour(self) -> LastHour:
+        self._trim(self._clock())
+        runs = len(self._runs)
+        if not runs:
+            return LastHour(0, 0, None, None)
+        failures = sum(not run.ok for run in self._runs)
+        latency = sum(run.latency_ms for run in self._runs) / runs
+        return LastHour(runs, failures, (runs - failures) / runs, latency)
 
     def report(self) -> dict[str, Any]:
         self._trim(self._clock())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from typing import cast
 
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from t3000gql import __version__
 from t3000gql.api.limits import RequestGate
@@ -64,9 +65,24 @@ class RestApi:
         self.app = rest_app()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[EDGE] = Edge(scope["app"].state.services, self.gate)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services = scope["app"].state.services
+        scope[EDGE] = Edge(services, self.gate)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_see(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_see)
+        finally:  # health's API metrics: REST requests beside GraphQL's
+            services.health_checks.requests.record("rest", time.perf_counter() - started, error=status >= 400)
 
 
 def rest_routes(gate: RequestGate) -> list[BaseRoute]:

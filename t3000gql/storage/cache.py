@@ -14,6 +14,7 @@ is kept in a small dict instead of stretching the arrays. `CachedValue` records 
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ class RealtimeCache:
         self.ttl_ms = ttl_seconds * 1000
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
+        """Values dropped from the map since start (their point was deleted here or elsewhere)."""
         self._clear()
 
     def _clear(self) -> None:
@@ -160,11 +163,23 @@ class RealtimeCache:
 
     def forget(self, point_ids: Iterable[int]) -> None:
         stamps = self._stamps
+        dropped = 0
         for point_id in point_ids:
             if 0 <= point_id < len(stamps):
-                stamps[point_id] = _ABSENT
-            else:
-                self._far.pop(point_id, None)
+                if stamps[point_id] != _ABSENT:
+                    stamps[point_id] = _ABSENT
+                    dropped += 1
+            elif self._far.pop(point_id, None) is not None:
+                dropped += 1
+        self.evictions += dropped
+
+    def size_bytes(self) -> int:
+        """Memory the map holds now, as Python reports it (`sys.getsizeof`: the arrays' buffers, the dict of far
+        ids and its records, the source names), not an estimate per point."""
+        size = sum(sys.getsizeof(part) for part in (self._values, self._stamps, self._sources, self._far))
+        size += sum(sys.getsizeof(entry) for entry in self._far.values())
+        size += sys.getsizeof(self._source_names) + sum(sys.getsizeof(name) for name in self._source_names)
+        return size
 
     async def cleanup(self, db: Database) -> int:
         """Drops entries whose point is gone (deleted elsewhere); returns how many. Stale values stay: they are

@@ -21,8 +21,11 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -35,6 +38,7 @@ from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 from t3000gql.storage.availability import WriteBreaker
 from t3000gql.storage.connection import Connection, Row, SqliteConnection
 from t3000gql.storage.dialects import SQLITE, Dialect
+from t3000gql.storage.timing import READ, WRITE, SqlTimings
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,8 @@ class Database:
     working directory."""
     breaker: WriteBreaker
     """Open while the database is known to refuse writes: writes then fail fast (storage/availability.py)."""
+    timings: SqlTimings
+    """Time spent in reads and write transactions (t3000gql/storage/timing.py): /health and /metrics read it."""
 
     @staticmethod
     def for_url(
@@ -211,6 +217,28 @@ class Database:
         """Gives back what the start-up loads used once (they read whole tables): the C heap's free memory."""
         trim_c_heap()
 
+    @property
+    def connection_count(self) -> int:
+        """Connections open now (the writer and the readers)."""
+        return 0
+
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
+        """Whether the database can take a write within `timeout_seconds`, its schema version and its size, asked
+        on a connection of its own: never the writer (which a wait cut short could leave inside a transaction),
+        not a pooled reader (so health's own questions do not count in the query times it reports). Nothing
+        is written."""
+        raise StorageError(f"{type(self).__name__} cannot be probed")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseProbe:
+    refused: str | None
+    """Why the database cannot take a write now; None when it can."""
+    schema_version: int | None
+    """The newest migration applied; None when it cannot be read."""
+    size_bytes: int | None
+    """What the database takes on disk: SQLite's file with its WAL; PostgreSQL's `pg_database_size`."""
+
 
 class SqliteDatabase(Database):
     """Holds the writer and the readers of one SQLite file."""
@@ -243,6 +271,8 @@ class SqliteDatabase(Database):
         self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
         self.statements = 0
         """Statements sent to SQLite since start (reads and writes): tests and the benchmark count queries."""
+        self.timings = SqlTimings()
+        self._open_connections = 0
 
     async def connect(self) -> None:
         """Opens the writer and the readers; when one fails, those already open are closed again."""
@@ -257,12 +287,24 @@ class SqliteDatabase(Database):
     async def _open(self, opened: contextlib.AsyncExitStack) -> SqliteConnection:
         # isolation_level=None: no implicit transactions; `writer()` says BEGIN IMMEDIATE and COMMIT itself.
         raw = await aiosqlite.connect(self.path, isolation_level=None)
-        opened.push_async_callback(_close, raw)
+        self._open_connections += 1
+        opened.push_async_callback(self._close, raw)
         for pragma in PRAGMAS:
             await raw.execute(pragma)
         await raw.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
         await raw.execute(f"PRAGMA cache_size=-{self.cache_kib:d}")
         return SqliteConnection(raw)
+
+    async def _close(self, raw: aiosqlite.Connection) -> None:
+        self._open_connections -= 1
+        await _close(raw)
+
+    @property
+    def connection_count(self) -> int:
+        return self._open_connections
+
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
+        return await asyncio.to_thread(_probe_sqlite, self.path, timeout_seconds)
 
     def _forget_connections(self) -> None:
         self._writer = None
@@ -284,6 +326,7 @@ class SqliteDatabase(Database):
         async with self._turn(self._write_lock):
             wrapped = self._writer
             conn = wrapped.raw
+            started = time.perf_counter()
             was_open = self.breaker.is_open
             wait_ms = self.breaker.wait_ms()
             try:
@@ -295,6 +338,7 @@ class SqliteDatabase(Database):
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 await self._normal_sync(conn, durable)
+                self.timings.record(WRITE, time.perf_counter() - started)
                 error = storage_error(exc, "start a write")
                 if isinstance(error, DatabaseUnavailable):
                     raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
@@ -321,6 +365,7 @@ class SqliteDatabase(Database):
                     raise error from exc
             finally:
                 await self._normal_sync(conn, durable)
+                self.timings.record(WRITE, time.perf_counter() - started)
             self.breaker.succeeded()
 
     @staticmethod
@@ -335,10 +380,12 @@ class SqliteDatabase(Database):
         if self._writer is None:
             raise StorageError("the database is not connected")
         conn = await self._readers.get()
+        started = time.perf_counter()
         try:
             yield conn
         finally:
             self._readers.put_nowait(conn)
+            self.timings.record(READ, time.perf_counter() - started)
 
     async def iterate(self, sql: str, size: int, params: Any = ()) -> AsyncIterator[list[Row]]:
         self.statements += 1
@@ -361,6 +408,34 @@ class SqliteDatabase(Database):
             for conn in idle:
                 self._readers.put_nowait(conn)
         trim_c_heap()
+
+
+def _probe_sqlite(path: str, timeout_seconds: float) -> DatabaseProbe:
+    """Takes SQLite's write lock (BEGIN IMMEDIATE) on a connection of its own, waiting at most
+    `timeout_seconds` for another connection or process to let go of it, and lets go at once; then reads the
+    schema version (WAL readers do not wait for the writer) and the files' sizes."""
+    size = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            size += os.stat(path + suffix).st_size
+    try:
+        probe = sqlite3.connect(path, timeout=timeout_seconds, isolation_level=None)
+    except sqlite3.Error as exc:
+        return DatabaseProbe(f"the database cannot be opened: {exc}", None, size)
+    try:
+        refused = None
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            refused = f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+        try:
+            version = probe.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        except sqlite3.Error:
+            version = None
+        return DatabaseProbe(refused, version, size)
+    finally:
+        probe.close()
 
 
 async def _close(conn: aiosqlite.Connection) -> None:

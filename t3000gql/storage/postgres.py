@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -31,8 +32,9 @@ from t3000gql.config import DEFAULTS
 from t3000gql.errors import ConfigError, DatabaseUnavailable, StorageError
 from t3000gql.storage.availability import PROBE_WAIT_MS, WriteBreaker
 from t3000gql.storage.connection import Connection, Row
-from t3000gql.storage.database import Database
+from t3000gql.storage.database import Database, DatabaseProbe
 from t3000gql.storage.dialects import POSTGRES
+from t3000gql.storage.timing import READ, WRITE, SqlTimings
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,15 @@ def pg_sql(sql: str) -> str:
         return f"${counter}"
 
     return _MARK.sub(number, sql)
+
+
+PROBE_CONNECT_SECONDS = 5.0
+"""The write probe's connection may take this long to open (a new session costs a fork on the server; a busy
+machine takes a second or more): what the probe judges is the wait for the lock, HEALTH_WRITE_PROBE_SECONDS."""
+
+
+class _ProbeDone(Exception):
+    """Rolls back the write probe's transaction (it only had to take its lock)."""
 
 
 def _rowcount(status: str) -> int:
@@ -177,6 +188,7 @@ class PostgresDatabase(Database):
         self.path = self.label
         self.local_path = f"t3000gql-{self.database_name}"
         self.statements = 0
+        self.timings = SqlTimings()
         self._writer: PostgresConnection | None = None
         self._write_lock = asyncio.Lock()
         self.breaker = WriteBreaker(self.busy_timeout_ms)
@@ -261,40 +273,44 @@ class PostgresDatabase(Database):
         if self._writer is None:
             raise StorageError("the database is not connected")
         async with self._turn(self._write_lock):
-            was_open = self.breaker.is_open
-            wait_ms = self.breaker.wait_ms()
+            started = time.perf_counter()
             try:
-                conn, transaction = await self._begin()
-            except DatabaseUnavailable as exc:  # no connection could be opened
-                raise self._refused(exc, was_open=was_open, waited_ms=wait_ms) from exc
-            except UNAVAILABLE as exc:
-                error = DatabaseUnavailable(f"the database cannot start a write now: {exc}")
-                raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
-            try:
-                if wait_ms != self.busy_timeout_ms:
-                    await conn.raw.execute(f"SET LOCAL lock_timeout = {max(wait_ms, PROBE_WAIT_MS):d}")
-                if durable:
-                    await conn.raw.execute("SET LOCAL synchronous_commit = on")
-                yield conn
-            except UNAVAILABLE as exc:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                error = DatabaseUnavailable(f"the database cannot write now: {exc}")
-                raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
-            except BaseException:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                raise
-            try:
-                await transaction.commit()
-            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
-                with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
-                    await transaction.rollback()
-                failure = unavailable(exc, "commit")
-                if isinstance(failure, DatabaseUnavailable):
-                    raise self._refused(failure, was_open=was_open, waited_ms=wait_ms) from exc
-                raise failure from exc
-            self.breaker.succeeded()
+                was_open = self.breaker.is_open
+                wait_ms = self.breaker.wait_ms()
+                try:
+                    conn, transaction = await self._begin()
+                except DatabaseUnavailable as exc:  # no connection could be opened
+                    raise self._refused(exc, was_open=was_open, waited_ms=wait_ms) from exc
+                except UNAVAILABLE as exc:
+                    error = DatabaseUnavailable(f"the database cannot start a write now: {exc}")
+                    raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
+                try:
+                    if wait_ms != self.busy_timeout_ms:
+                        await conn.raw.execute(f"SET LOCAL lock_timeout = {max(wait_ms, PROBE_WAIT_MS):d}")
+                    if durable:
+                        await conn.raw.execute("SET LOCAL synchronous_commit = on")
+                    yield conn
+                except UNAVAILABLE as exc:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    error = DatabaseUnavailable(f"the database cannot write now: {exc}")
+                    raise self._refused(error, was_open=was_open, waited_ms=wait_ms) from exc
+                except BaseException:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    raise
+                try:
+                    await transaction.commit()
+                except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                        await transaction.rollback()
+                    failure = unavailable(exc, "commit")
+                    if isinstance(failure, DatabaseUnavailable):
+                        raise self._refused(failure, was_open=was_open, waited_ms=wait_ms) from exc
+                    raise failure from exc
+                self.breaker.succeeded()
+            finally:
+                self.timings.record(WRITE, time.perf_counter() - started)
 
     async def fetch_all(self, sql: str, params: Any = ()) -> list[Row]:
         """One statement on a reader; a read that met a lost connection is sent again once on a new one (a
@@ -324,6 +340,7 @@ class PostgresDatabase(Database):
             raise StorageError("the database is not connected")
         async with self._reader_slots:
             conn: PostgresConnection | None = self._idle.pop() if self._idle else None
+            started = time.perf_counter()
             try:
                 conn = await self._alive(conn) if conn is not None else await self._open()
                 yield conn
@@ -332,3 +349,43 @@ class PostgresDatabase(Database):
             finally:
                 if conn is not None and self._writer is not None:
                     self._idle.append(conn)
+                self.timings.record(READ, time.perf_counter() - started)
+
+    @property
+    def connection_count(self) -> int:
+        return sum(not conn.raw.is_closed() for conn in self._all)
+
+    async def probe(self, timeout_seconds: float) -> DatabaseProbe:
+        """A new connection that must take a write lock on `schema_version` (the lock every write would meet
+        behind an exclusive one) within `timeout_seconds`, in a transaction that is rolled back; then the schema
+        version and `pg_database_size`."""
+        wait_ms = str(max(int(timeout_seconds * 1000), 1))
+        try:
+            raw = await asyncpg.connect(
+                self.dsn,
+                timeout=max(timeout_seconds, PROBE_CONNECT_SECONDS),
+                server_settings={"lock_timeout": wait_ms, "application_name": "t3000gql-probe"},
+            )
+        except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+            return DatabaseProbe(f"cannot connect to {self.label}: {exc!r}", None, None)
+        try:
+            refused = None
+            try:
+                async with raw.transaction():
+                    if await raw.fetchval("SELECT pg_is_in_recovery()"):
+                        refused = f"{self.label} is a read-only standby"
+                    else:
+                        await raw.execute("LOCK TABLE schema_version IN ROW EXCLUSIVE MODE")
+                    raise _ProbeDone
+            except _ProbeDone:
+                pass
+            except (*UNAVAILABLE, TimeoutError, asyncpg.PostgresError) as exc:
+                refused = f"the database cannot take a write within {timeout_seconds:g} s: {exc}"
+            try:
+                version = await raw.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                size = await raw.fetchval("SELECT pg_database_size(current_database())")
+            except (*UNAVAILABLE, asyncpg.PostgresError):
+                version = size = None
+            return DatabaseProbe(refused, version, size)
+        finally:
+            raw.terminate()

@@ -40,12 +40,13 @@ class InLoopServer:
 
 @contextlib.asynccontextmanager
 async def serve_in_loop(
-    settings: Settings, *, send_buffer: int | None = None, clock: Clock = system_clock
+    settings: Settings, *, send_buffer: int | None = None, clock: Clock = system_clock, demo: bool = False
 ) -> AsyncIterator[InLoopServer]:
     """`send_buffer` fixes SO_SNDBUF of the listening socket (accepted sockets inherit it), so that a client
     that stops reading blocks the server's sends after kilobytes instead of the megabytes Linux allows.
-    `clock` is the server's clock seam (a FakeClock moves token expiry and rate limits without sleeping)."""
-    app = create_app(settings, clock=clock)
+    `clock` is the server's clock seam (a FakeClock moves token expiry and rate limits without sleeping).
+    `demo`: as `serve --demo` (a Modbus simulator collected every few seconds)."""
+    app = create_app(settings, clock=clock, demo=demo)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)
     server = uvicorn.Server(config)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

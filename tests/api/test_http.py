@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from t3000gql.api.limits import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_TOKENS
 from tests.api.conftest import GraphQLClient
@@ -111,11 +112,16 @@ def test_health_and_metrics(client: GraphQLClient) -> None:
     client.data("{ cacheStats { hits } }")
     metrics = client.http.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
-    values = dict(line.split(" ") for line in metrics.text.splitlines() if not line.startswith("#"))
-    assert values["t3000gql_graphql_requests_total"] == "1"
-    assert values["t3000gql_graphql_requests_in_flight"] == "0"
-    assert values["t3000gql_cache_points"] == "4"
-    assert values["t3000gql_history_partitions"] == "2"
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics.text)
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert values["t3000gql_graphql_requests_total"] == 1
+    assert values["t3000gql_graphql_requests_in_flight"] == 0
+    assert values["t3000gql_cache_points"] == 4
+    assert values["t3000gql_history_partitions"] == 2
 
 
 def test_query_depth_is_limited(client: GraphQLClient) -> None:

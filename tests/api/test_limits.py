@@ -20,7 +20,7 @@ QUERY = b'{"query": "{ cacheStats { totalPoints } }"}'
 def _in_flight(server: LiveServer) -> int:
     text = httpx.get(f"{server.url}/metrics").text
     line = next(line for line in text.splitlines() if line.startswith("t3000gql_graphql_requests_in_flight "))
-    return int(line.split()[1])
+    return int(float(line.split()[1]))  # prometheus-client prints every value as a float
 
 
 def _wait_for_in_flight(server: LiveServer, want: int) -> None:

@@ -52,10 +52,12 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
     async def health(self) -> dict[str, Any]:
-        """GET /health on a new connection (with several workers, the kernel picks which one answers)."""
+        """GET /health on a new connection (with several workers, the kernel picks which one answers). The
+        report is the same JSON whether the server is ready (200) or not (503, e.g. while the database is locked)."""
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
             response = await http.get("/health")
-        response.raise_for_status()
+        if response.status_code != 503:
+            response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
 

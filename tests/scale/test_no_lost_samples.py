@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from t3000gql.domain.health import HealthState
 from tests.api.wsclient import GraphQLSocket
 from tests.postgres import query_sql, write_lock_held_async
 from tests.scale.conftest import Site
@@ -125,6 +126,9 @@ async def test_samples_collected_during_an_outage_all_land_once_in_order_and_api
                 # reads go on
                 assert len(await stamps(server, 1)) == before
                 during = await writes(server)
+                report = await server.health()  # /health: not ready (503), the backlog a warning of its own
+                assert report["ready"] is False
+                assert report["health"]["components"]["writeBacklog"]["state"] == HealthState.WARNING.value
             held = during["collector"]
             assert held["pending"] and held["spooledBytes"] > 0 and held["oldestMs"] is not None
 
