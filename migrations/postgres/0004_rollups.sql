@@ -1,4 +1,4 @@
--- PostgreSQL's twin of migrations/sqlite/0004_rollups.sql: rollups per point and 5-minute, 1-hour, 1-day bucket,
+-- PostgreSQL's twin of migrations/sqlite/0004_rollups.sql: rollups per point and 5-minute, 15-minute, 1-hour, 1-day bucket,
 -- in a table partitioned by year like timeseries_data (partitions `rollups_YYYY` are made by
 -- t3000gql.storage.rollups with the year's history partition, dropped with it by retention).
 CREATE TABLE rollup_years (
@@ -8,7 +8,7 @@ CREATE TABLE rollup_years (
 
 CREATE TABLE rollups (
     point_id  bigint  NOT NULL,
-    level     integer NOT NULL,            -- bucket width in seconds: 300, 3600, 86400
+    level     integer NOT NULL,            -- bucket width in seconds: 300, 900, 3600, 86400
     bucket    bigint  NOT NULL,            -- the bucket's start, epoch ms (UTC, epoch-aligned)
     n         bigint  NOT NULL,
     total     double precision NOT NULL,

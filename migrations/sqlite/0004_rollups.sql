@@ -1,4 +1,4 @@
--- Rollups (docs/architecture.md, "Rollups"): per point, per 5-minute, 1-hour and 1-day bucket, the count, sum,
+-- Rollups (docs/architecture.md, "Rollups"): per point, per 5-minute, 15-minute, 1-hour and 1-day bucket, the count, sum,
 -- min, max, first and last (with their times), the time-weighted sum, the longest step between samples and the
 -- counter increase. They live in yearly tables `rollups_YYYY` beside the history's `timeseries_data_YYYY`
 -- (created by t3000gql.storage.rollups with the year's history table, dropped with it by retention), and are

@@ -216,10 +216,13 @@ class HistoryReader:
             else:
                 where = f"WHERE {clause} AND level = {int(level)} AND bucket >= ? AND bucket < ?"
                 params = (width, ids, lo, hi)
-                stats = (
-                    "SELECT point_id, bucket / ? AS b, CAST(sum(n) AS bigint), sum(total), min(low), max(high) "
-                    f"FROM {table} {where} GROUP BY point_id, b"
-                )
+                if level * 1000 == width:  # one rollup row is one bucket: nothing to group (no sort)
+                    stats = f"SELECT point_id, bucket / ? AS b, n, total, low, high FROM {table} {where}"
+                else:
+                    stats = (
+                        "SELECT point_id, bucket / ? AS b, CAST(sum(n) AS bigint), sum(total), min(low), max(high) "
+                        f"FROM {table} {where} GROUP BY point_id, b"
+                    )
                 edge_columns = {Aggregate.FIRST: ("first_ts", "first"), Aggregate.LAST: ("last_ts", "last")}
                 key = "bucket"
             if need_stats:
