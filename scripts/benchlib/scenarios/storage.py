@@ -276,18 +276,18 @@ async def agg_year(ctx: Context) -> Result:
 
 
 async def _year_store(ctx: Context, years: int) -> tuple[Store, int, int, int]:
-    """One point with `years` years of 1-minute samples from 2024-07-01, written through the write path (the
-    rollups with them); returns the store, the point id and the range."""
+    """One point with `years` years of 1-minute samples ending 2025-07-01 (so ten years lie in the past, where
+    the write path accepts them), written through the write path (the rollups with them); returns the store, the
+    point id and the range."""
     store = await open_store(ctx, points=1)
     count = years * 525_600
+    start = T2024_07_01 + 525_600 * MINUTE - count * MINUTE
     ref = PointRef(DEVICE, PointType.INPUT, 1)
     for i in range(0, count, 100_000):
-        batch = [
-            Sample(ref, T2024_07_01 + j * MINUTE, float(j % 1000) / 10) for j in range(i, min(i + 100_000, count))
-        ]
+        batch = [Sample(ref, start + j * MINUTE, float(j % 1000) / 10) for j in range(i, min(i + 100_000, count))]
         await store.writes.record(batch, "bench")
     pid = (await store.points.resolve([ref]))[ref]
-    return store, pid, T2024_07_01, T2024_07_01 + count * MINUTE
+    return store, pid, start, start + count * MINUTE
 
 
 @scenario(
