@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from t3000gql.api.edge import Edge, SocketCount
+from t3000gql.api.gc_policy import gc_policy
 from t3000gql.api.health_routes import health_routes
 from t3000gql.api.metrics import metrics_endpoint
 from t3000gql.api.schema import schema
@@ -64,7 +65,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with await Services.start(settings, clock=clock, demo=demo, hook=hook) as services:
             app.state.services = services
-            yield
+            with gc_policy(settings):
+                yield
 
     web = WebSite(settings)
     graphql = GraphQLView(schema, settings, ide=web.graphiql_page)

@@ -227,6 +227,15 @@ class Settings:
         "Lists of objects complete their plain fields in one loop (same answers, faster); false: graphql-core's "
         "field-by-field completion, to rule the fast path out when chasing a problem.",
     )
+    api_gc_threshold: int = variable(
+        "API_GC_THRESHOLD",
+        integer(0, 10_000_000),
+        "50000",
+        "Allocations between two young-generation garbage collections of the server process (Python's default: "
+        "700); objects alive after startup are frozen out of collection. A large answer (100,000 points) made "
+        "that many collections, each walking what the answer had built so far: over half of its time. "
+        "0 leaves Python's defaults.",
+    )
     api_max_body_bytes: int = variable(
         "API_MAX_BODY_BYTES",
         integer(1024),

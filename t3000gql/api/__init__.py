@@ -38,6 +38,8 @@ audit_log.py          the audit trail for admins (auditLog)
 execution.py          the schema's execution context: lists and objects completed by plans, a fix for long-lived
                       subscriptions, the operation's type
 list_plans.py         which fields complete without graphql-core's per-field walk, lined up per selection
+resolver_calls.py     resolvers called without strawberry's per-call wrapper, arguments converted once a request
+gc_policy.py          how the server process collects cyclic garbage (API_GC_THRESHOLD)
 view.py               the ASGI endpoint: GraphQL over HTTP, WebSocket, GraphiQL
 websocket.py          the WebSocket protocols' keep-alive and message checks
 persisted_queries.py  automatic persisted queries (Apollo's protocol): query texts by SHA-256, a bounded LRU

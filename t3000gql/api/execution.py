@@ -28,18 +28,23 @@ from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLOutputType, GraphQ
 from graphql.pyutils import gather_with_cancel
 
 from t3000gql.api.list_plans import ListPlan, NotPlain, build_plan, complete_fast_fields, merged
-from t3000gql.compat.graphql_core import fresh_subfield_memo
+from t3000gql.api.resolver_calls import ResolverCall, resolver_call, shareable
+from t3000gql.compat.graphql_core import fresh_subfield_memo, get_argument_values, to_nodes
 from t3000gql.compat.strawberry import StrawberryGraphQLCoreExecutionContext
 
 
 class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
     _list_plans: dict[int, tuple[Any, ListPlan | None]]
     _object_plans: dict[tuple[int, int], tuple[Any, ListPlan | None]]
+    _arguments: dict[tuple[int, int, int], tuple[Any, dict[str, Any]]]
+    _direct: bool | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._list_plans = {}
         self._object_plans = {}
+        self._arguments = {}
+        self._direct = None
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         context = self.context_value
@@ -52,7 +57,80 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
         fresh_subfield_memo(executor)
         executor._list_plans = {}  # type: ignore[attr-defined]
         executor._object_plans = {}  # type: ignore[attr-defined]
+        executor._arguments = {}  # type: ignore[attr-defined]
         return executor
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's `execute_field`, with a resolver that nothing wraps called directly (api/resolver_calls.py)
+        and its arguments converted once per request. Anything else, and any argument that fails to convert, takes
+        graphql-core's and strawberry's own path, which reports errors as always."""
+        if (
+            not self._direct_calls()
+            or parent_type is self.schema.query_type
+            or parent_type is self.schema.mutation_type
+        ):
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        first = field_details_list[0]
+        node = first.node
+        field_def = self.schema.get_field(parent_type, node.name.value)
+        call = resolver_call(self.schema, field_def) if field_def is not None else None
+        if call is None:
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)  # type: ignore[arg-type]
+        arguments = self._converted(call, field_def, first, info)
+        if arguments is None:
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        return_type = field_def.type  # type: ignore[union-attr]
+        try:
+            result = call.call(source, info, arguments)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
+            completed = self.complete_value(return_type, field_details_list, info, path, result, position_context)
+            if self.is_awaitable(completed):
+                return _await_completed(self, completed, return_type, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        return completed
+
+    def _direct_calls(self) -> bool:
+        direct = self._direct
+        if direct is None:
+            direct = self._plans_enabled() and not (
+                self.middleware_manager is not None and self.middleware_manager.middlewares
+            )
+            self._direct = direct
+        return direct
+
+    def _converted(self, call: ResolverCall, field_def: Any, first: Any, info: Any) -> dict[str, Any] | None:
+        """The field's arguments as strawberry converts them (memoized per request when immutable), or None when
+        they fail to: strawberry's own path then raises the same error where it always did."""
+        if not field_def.args and not first.node.arguments:
+            return {}
+        fragment_variables = first.fragment_variable_values
+        key = (id(field_def), id(first.node), id(fragment_variables))
+        known = self._arguments.get(key)
+        if known is not None:
+            return known[1]
+        try:
+            raw = get_argument_values(
+                field_def, first.node, self.variable_values, fragment_variables, self.hide_suggestions
+            )
+            converted = call.convert(raw, call.info(info))
+        except Exception:
+            return None
+        if shareable(converted):
+            self._arguments[key] = ((field_def, first.node, fragment_variables), converted)
+        return converted
 
     def complete_iterable_value(
         self,
@@ -282,6 +360,16 @@ class SubscriptionSafeExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_indices:
             return completed
         return _gather_into(completed, awaitable_indices)
+
+
+async def _await_completed(
+    executor: Any, completed: Any, return_type: Any, field_details_list: Any, path: Any
+) -> Any:
+    try:
+        return await completed
+    except Exception as raw_error:
+        executor.handle_field_error(raw_error, return_type, field_details_list, path)
+        return None
 
 
 async def _merge_later(plan: ListPlan, fast: dict[str, Any], slow: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the request's DataLoaders, so a nested query costs a fixed number of statements,
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import cast
 
 import strawberry
@@ -26,6 +27,13 @@ from t3000gql.domain.timeutil import to_datetime
 from t3000gql.storage import records
 from t3000gql.storage.cache import CacheStats as CacheStatsRecord
 from t3000gql.storage.history import Series
+
+
+@lru_cache(maxsize=4096)
+def _record_time(ts_ms: int) -> datetime:
+    """A record's created/updated time: points registered together share it, so 100,000 points listed are a
+    handful of conversions, not 200,000 (datetimes are immutable: sharing them is safe)."""
+    return to_datetime(ts_ms)
 
 
 def _when(ts_ms: int | None) -> datetime | None:
@@ -149,8 +157,8 @@ class MonitoringPoint(relay.Node):
             data_type=PointDataType(point.data_type),
             is_active=point.is_active,
             options=JSON(point.options),
-            created_at=to_datetime(point.created_at),
-            updated_at=to_datetime(point.updated_at),
+            created_at=_record_time(point.created_at),
+            updated_at=_record_time(point.updated_at),
             writable=point.writable,
             min_value=point.min_value,
             max_value=point.max_value,

@@ -12,7 +12,8 @@ import inspect
 from typing import Any
 
 from graphql import build_schema, parse
-from graphql.execution.executor import Executor
+from graphql.execution.executor import Executor, to_nodes
+from graphql.execution.values import get_argument_values
 
 from t3000gql.compat import LibraryChanged, require
 
@@ -46,8 +47,22 @@ EXECUTOR_METHODS_USED: dict[str, tuple[str, ...]] = {
     "get_stream_usage": ("field_details_list", "path"),
     "collect_subfields": ("return_type", "field_details_list"),
     "settle_in_background": ("awaitables",),
+    "execute_field": ("parent_type", "source", "field_details_list", "path", "position_context"),
+    "build_resolve_info": ("field_def", "field_nodes", "parent_type", "path"),
+    "complete_awaitable_value": (
+        "return_type",
+        "field_details_list",
+        "info",
+        "path",
+        "result",
+        "position_context",
+    ),
+    "complete_value": ("return_type", "field_details_list", "info", "path", "result", "position_context"),
 }
 """The Executor methods api/execution.py overrides or calls (list and object plans), with their parameters."""
+
+
+__all__ = ["Executor", "fresh_subfield_memo", "get_argument_values", "to_nodes"]
 
 
 def fresh_subfield_memo(executor: Any) -> None:

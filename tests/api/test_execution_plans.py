@@ -117,6 +117,51 @@ def test_aliases_fragments_directives_and_item_errors_answer_the_same(
     assert all(path[0] == "devices" and path[2] == "points" and path[4] == "backwards" for path in paths)
 
 
+HISTORY_ARGUMENTS = """
+query History($start: DateTime!, $end: DateTime!, $aggregate: Aggregate, $limit: Int) {
+  devices {
+    points {
+      pointNumber
+      plain: history(start: $start, end: $end) { totalPoints columns { timestamps values } }
+      buckets: history(start: $start, end: $end, intervalSeconds: 3600, aggregate: $aggregate) {
+        totalPoints points { timestamp value }
+      }
+      limited: history(start: $start, end: $end, limit: $limit) { totalPoints }
+      backwards: history(start: $end, end: $start) { totalPoints }
+      literal: history(start: "2024-12-31T00:00:00Z", end: "2025-01-01T02:00:00+01:00", aggregate: MAX,
+                       intervalSeconds: 60) { totalPoints }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"start": "2024-12-31T00:00:00Z", "end": "2025-01-02T00:00:00Z", "aggregate": "AVG", "limit": 1},
+        {"start": "2025-01-01T00:00:00+01:00", "end": "2025-01-01T02:00:00Z", "aggregate": None, "limit": None},
+        {"start": "2024-12-31T00:00:00Z", "end": "2025-01-02T00:00:00Z", "aggregate": "COUNT", "limit": 0},
+    ],
+)
+def test_resolver_arguments_converted_once_answer_the_same(pair: Pair, variables: dict[str, Any]) -> None:
+    """Resolvers called directly, their arguments converted once per (field, node, variables): the same
+    answers and errors per alias, from variables and literals, whatever the values."""
+    body = pair.same(HISTORY_ARGUMENTS, variables)
+    points = [point for device in body["data"]["devices"] for point in device["points"]]
+    assert points and any(point["plain"] and point["plain"]["totalPoints"] for point in points)
+    assert {error["path"][-1] for error in body["errors"]} >= {"backwards"}
+
+
+def test_arguments_that_fail_to_convert_answer_the_same(pair: Pair) -> None:
+    body = pair.same(
+        'query ($n: Int) { devices { points { history(start: "2025-01-01T00:00:00Z", end: "not a time", '
+        "limit: $n) { totalPoints } } } }",
+        {"n": 3},
+    )
+    assert body["errors"]
+
+
 TIMES = ["2024-12-31T00:00:00Z", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", "2025-01-01T02:00:00+01:00"]
 CUSTOM_SCALARS = {
     "DateTime": st.sampled_from(TIMES).map(lambda text: graphql.StringValueNode(value=text)),

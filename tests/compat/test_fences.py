@@ -31,6 +31,8 @@ OUR_OWN_METHODS: dict[type, set[str]] = {
         "_plans_enabled",
         "_new_plan",
         "_complete_planned",
+        "_direct_calls",
+        "_converted",
         "_complete_mixed",
         "_await_mixed",
         "_complete_item",
