@@ -517,7 +517,7 @@ def _statements(port: int) -> int:
     """The server's count of SQL statements so far (its /metrics)."""
     text = httpload.run(httpload.fetch(port, httpload.get("/metrics"))).decode()
     line = next(line for line in text.splitlines() if line.startswith("t3000gql_sql_statements_total "))
-    return int(line.split()[1])
+    return int(float(line.split()[1]))  # prometheus-client writes counters as floats ("8.0")
 
 
 @scenario("api-nested", goal="median_ms <= 800")
