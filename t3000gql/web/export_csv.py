@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from t3000gql.domain.calendar import boundaries, zone
 from t3000gql.domain.points import PointRef
 from t3000gql.domain.samples import Aggregate
 from t3000gql.errors import ValidationError
@@ -74,7 +75,8 @@ class CsvExport:
 
     @property
     def aggregates(self) -> tuple[Aggregate, ...]:
-        return self.query.aggregates if self.query.interval_seconds is not None else ()
+        bucketed = self.query.interval_seconds is not None or self.query.calendar is not None
+        return self.query.aggregates if bucketed else ()
 
     def header(self) -> list[str]:
         names = ["time"]
@@ -91,7 +93,12 @@ class CsvExport:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.header())
         time_text = _TimeText(self.query.time_format, self.timezone)
-        batches = self._bucket_rows(time_text) if self.aggregates else self._raw_rows(time_text)
+        if self.query.calendar is not None:
+            batches = self._calendar_rows(time_text)
+        elif self.aggregates:
+            batches = self._bucket_rows(time_text)
+        else:
+            batches = self._raw_rows(time_text)
         async for batch in batches:
             writer.writerows(batch)
             del batch  # the page it holds goes before the next is read
@@ -192,6 +199,30 @@ class CsvExport:
                 if following is None:
                     return
                 bucket = following // width
+
+    async def _calendar_rows(self, time_text: _TimeText) -> AsyncIterator[Iterable[Sequence[Any]]]:
+        """Calendar buckets by the site's clocks, a window of buckets per read (its size bounded by the page);
+        a bucket no point has a sample in is left out, as fixed-width buckets are."""
+        query = self.query
+        assert query.calendar is not None
+        bounds = boundaries(query.start_ms, query.end_ms, query.calendar, zone(self.timezone, field="calendar"))
+        point_ids = list(dict.fromkeys(point.id for _, point in self.points))
+        per_window = max(1, self.page_values // (len(point_ids) * len(self.aggregates)))
+        for first in range(0, len(bounds) - 1, per_window):
+            window = bounds[first : first + per_window + 1]
+            lo, hi = max(query.start_ms, window[0]), min(query.end_ms, window[-1])
+            found = await self.store.history.aggregate_buckets(point_ids, lo, hi, window, list(self.aggregates))
+            batch: list[list[Any]] = []
+            for k in range(len(window) - 1):
+                if not any(found[pid].counts[k] for pid in point_ids):
+                    continue
+                row: list[Any] = [time_text(max(window[k], query.start_ms))]
+                for _, point in self.points:
+                    series = found[point.id]
+                    row.extend("" if (v := series.values[a][k]) is None else v for a in self.aggregates)
+                batch.append(row)
+            if batch:
+                yield batch
 
 
 async def prepare_export(store: Store, query: ExportQuery, timezone: str) -> CsvExport:

@@ -1,8 +1,8 @@
 """The query parameters of `/export.csv`, each declared once in `PARAMETERS` with its parser.
 
 A parameter the table does not name is refused (400) rather than ignored, so a client that asks for something
-the server does not do (`calendar` before calendar buckets exist, say) learns it at once instead of getting
-other data than it asked for. Every error names the parameter and the value; nothing is read before all
+the server does not do learns it at once instead of getting other data than it asked for. `calendar` (HOUR, DAY,
+WEEK, MONTH, YEAR) buckets by the site's clocks (TIMEZONE), DST-correct, as the GraphQL `buckets` query does. Every error names the parameter and the value; nothing is read before all
 parameters are valid.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from t3000gql.domain.calendar import CalendarUnit
 from t3000gql.domain.points import PointRef, PointType
 from t3000gql.domain.samples import Aggregate
 from t3000gql.domain.timeutil import MAX_TS_MS, MIN_TS_MS, from_datetime
@@ -32,6 +33,7 @@ class ExportQuery:
     start_ms: int
     end_ms: int
     interval_seconds: int | None = None
+    calendar: CalendarUnit | None = None
     aggregates: tuple[Aggregate, ...] = ()
     time_format: TimeFormat = "iso"
 
@@ -140,11 +142,20 @@ def _time_format(raw: str, _tz: str) -> TimeFormat:
     raise ValidationError("must be iso (ISO-8601 in the site's time zone) or ms (epoch ms)", field="timeFormat")
 
 
+def _calendar(raw: str, _tz: str) -> CalendarUnit:
+    try:
+        return CalendarUnit[raw.strip().upper()]
+    except KeyError:
+        names = ", ".join(unit.name for unit in CalendarUnit)
+        raise ValidationError(f"must be one of {names}", field="calendar", value=raw) from None
+
+
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter("points", _points, "points", required=True, repeatable=True),
     Parameter("start", _instant("start"), "start_ms", required=True),
     Parameter("end", _instant("end"), "end_ms", required=True),
     Parameter("interval", _interval, "interval_seconds"),
+    Parameter("calendar", _calendar, "calendar"),
     Parameter("aggregate", _aggregates, "aggregates"),
     Parameter("timeFormat", _time_format, "time_format"),
 )
@@ -175,8 +186,16 @@ def parse_export_query(params: Sequence[tuple[str, str]] | Mapping[str, str], ti
     query = ExportQuery(**values)
     if query.end_ms <= query.start_ms:
         raise ValidationError("must be later than start", field="end", value=query.end_ms)
-    if query.aggregates and query.interval_seconds is None:
-        raise ValidationError("needs interval: the width of the buckets in seconds", field="aggregate")
-    if query.interval_seconds is not None and not query.aggregates:
+    if query.interval_seconds is not None and query.calendar is not None:
+        raise ValidationError(
+            "and interval exclude each other: give one", field="calendar", value=query.calendar.name
+        )
+    bucketed = query.interval_seconds is not None or query.calendar is not None
+    if query.aggregates and not bucketed:
+        raise ValidationError(
+            "needs interval (the width of the buckets in seconds) or calendar (HOUR, DAY, WEEK, MONTH, YEAR)",
+            field="aggregate",
+        )
+    if bucketed and not query.aggregates:
         query = ExportQuery(**{**values, "aggregates": (Aggregate.AVG,)})
     return query

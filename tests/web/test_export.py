@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -104,6 +104,33 @@ def test_buckets_match_the_graphql_series_of_the_range(client: GraphQLClient) ->
         assert [float(cell) for cell in row[1:]] == [avg, low, high]
 
 
+def test_calendar_days_match_the_graphql_buckets_of_the_site_time_zone(client: GraphQLClient) -> None:
+    """calendar=DAY: days by Berlin's clocks (starting 23:00 UTC in winter), the same values as the GraphQL
+    `buckets` query in the site's zone; a day without samples is left out, as empty fixed buckets are."""
+    start, end = "2024-12-29T00:00:00+01:00", "2025-01-03T00:00:00+01:00"
+    rows = export(client, points="1001:INPUT:1", start=start, end=end, calendar="day", aggregate="AVG,COUNT")
+    assert rows[0] == ["time", "1001:INPUT:1 Supply air [degC] AVG", "1001:INPUT:1 Supply air [degC] COUNT"]
+    data = client.data(
+        "{ buckets(point: {deviceId: 1001, pointType: INPUT, pointNumber: 1}, "
+        f'start: "{start}", end: "{end}", aggregates: [AVG, COUNT], calendar: DAY) '
+        "{ timeZone starts counts columns { values } } }"
+    )["buckets"]
+    assert data["timeZone"] == BERLIN
+    expected = [
+        (starts, avg, count)
+        for starts, n, avg, count in zip(
+            data["starts"], data["counts"], data["columns"][0]["values"], data["columns"][1]["values"], strict=True
+        )
+        if n
+    ]
+    assert len(expected) >= 2  # the seeded samples span more than one Berlin day
+    assert [(datetime.fromisoformat(r[0]), float(r[1]), float(r[2])) for r in rows[1:]] == [
+        (datetime.fromisoformat(ts), avg, count) for ts, avg, count in expected
+    ]
+    assert all(datetime.fromisoformat(r[0]).utcoffset() == timedelta(hours=1) for r in rows[1:])
+    assert all(datetime.fromisoformat(r[0]).time() == time(0) for r in rows[1:])  # local midnights
+
+
 def test_an_interval_alone_exports_averages(client: GraphQLClient) -> None:
     rows = export(
         client, points="1001:INPUT:1", start=str(DAY_START), end=str(DAY_START + 4 * 3600_000), interval="3600"
@@ -189,11 +216,21 @@ def test_the_export_streams_in_chunks(client: GraphQLClient) -> None:
             "timeFormat",
             "iso",
         ),
-        # Calendar buckets do not exist yet: asking for them is refused, not answered with something else.
         (
-            {"points": "1001:INPUT:1", "start": "2025-01-01", "end": "2025-01-02", "calendar": "DAY"},
+            {"points": "1001:INPUT:1", "start": "2025-01-01", "end": "2025-01-02", "calendar": "FORTNIGHT"},
             "calendar",
-            "not a parameter",
+            "must be one of HOUR",
+        ),
+        (
+            {
+                "points": "1001:INPUT:1",
+                "start": "2025-01-01",
+                "end": "2025-01-02",
+                "calendar": "DAY",
+                "interval": "3600",
+            },
+            "calendar",
+            "exclude each other",
         ),
     ],
 )
