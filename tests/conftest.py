@@ -142,9 +142,15 @@ refuses samples from the future (MAX_CLOCK_SKEW_SECONDS) has tests of its own.""
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # ARCHIVE_DIR and BACKUP_DIR under tmp_path: on PostgreSQL their defaults are the working directory (the
+    # checkout, in tests)
     return Settings.defaults(
-        database_url=database_url, database_pool_size=2, max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS
+        database_url=database_url,
+        database_pool_size=2,
+        max_clock_skew_seconds=ANY_YEAR_SKEW_SECONDS,
+        archive_dir=str(tmp_path / "archive"),
+        backup_dir=str(tmp_path / "backups"),
     )
 
 
