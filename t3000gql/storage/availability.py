@@ -32,8 +32,9 @@ write_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("w
 """`time.monotonic()` by which the request a write serves must be answered; None outside API requests."""
 
 DEADLINE_MARGIN_S = 0.25
-"""A write gives up this long (at most a tenth of its request's time) before the deadline, so the refusal still
-reaches the caller in time."""
+"""A write gives up this long (at most a quarter of its request's time) before the deadline, so the refusal still
+reaches the caller in time: SQLite's busy handler sleeps in steps of up to 100 ms and its answer crosses a thread,
+so a tenth of a 1.5 s request (0.15 s) was overrun on a busy machine (TIMEOUT instead of DATABASE_UNAVAILABLE)."""
 
 PROBE_WAIT_MS = 1
 """How long a write waits for the lock while the breaker is open (PostgreSQL's lock_timeout 0 means forever)."""
@@ -42,8 +43,8 @@ PROBE_WAIT_MS = 1
 @contextlib.contextmanager
 def writes_due_by(deadline: float, total_s: float) -> Iterator[None]:
     """Writes inside the block give up waiting for the database before `deadline` (monotonic seconds); the
-    margin is a tenth of `total_s` (the request's whole time), at most DEADLINE_MARGIN_S."""
-    token = write_deadline.set(deadline - min(DEADLINE_MARGIN_S, total_s / 10))
+    margin is a quarter of `total_s` (the request's whole time), at most DEADLINE_MARGIN_S."""
+    token = write_deadline.set(deadline - min(DEADLINE_MARGIN_S, total_s / 4))
     try:
         yield
     finally:
